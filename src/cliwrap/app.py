@@ -1,0 +1,241 @@
+"""The Quart-trio application: routes, authentication, limits and error shapes.
+
+Handlers are thin: parse the surface's request into a ChatRequest, route the model, check
+what can be refused before a response starts (auth, model, CLI installed, queue), then hand
+the run to a job: inside the handler for a JSON answer, inside the response body
+(:class:`~cliwrap.streaming.JobBody`) for a stream.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+from quart import Response, request
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from . import __version__
+from .admission import Gate
+from .api import openai_chat
+from .config import Config, ProviderConfig
+from .errors import ApiError, ErrorKind
+from .job import JobPlan, Runtime, open_job
+from .process import Ledger
+from .providers import PROVIDERS, Provider, find_command
+from .request import ChatRequest
+from .routing import Catalog, Route
+from .streaming import JobBody
+
+__all__ = ["Service", "create_app"]
+
+log = logging.getLogger(__name__)
+
+_OPEN_PATHS = ("/health",)
+
+
+@attrs.frozen
+class Service:
+    """Everything the routes share, built once from the config."""
+
+    config: Config
+    runtime: Runtime
+    catalog: Catalog
+    environ: Mapping[str, str]
+
+    @classmethod
+    def from_config(cls, config: Config, environ: Mapping[str, str] | None = None) -> Service:
+        enabled = {name: p for name, p in config.providers.items() if p.enabled}
+        return cls(
+            config=config,
+            runtime=Runtime(
+                gate=Gate(config.limits.max_concurrent, config.limits.max_queue),
+                ledger=ledger_for(config),
+                deadlines=config.deadlines,
+                keepalive_interval=config.server.keepalive_interval,
+                shutdown_grace=config.server.shutdown_grace,
+            ),
+            catalog=Catalog(enabled, {name: PROVIDERS[name].prefixes for name in enabled}),
+            environ=dict(os.environ if environ is None else environ),
+        )
+
+    def plan(self, chat: ChatRequest, route: Route) -> JobPlan:
+        """Everything needed to run ``chat`` on ``route``; 503 if its CLI is not installed."""
+        provider = PROVIDERS[route.provider]
+        settings = self.catalog.providers[route.provider]
+        command = find_command(settings.command, self.environ)
+        if command is None:
+            raise ApiError(
+                ErrorKind.CLI_MISSING,
+                f"The {provider.name} CLI ({settings.command!r}) is not installed; "
+                f"{provider.install_hint}.",
+            )
+        settings = attrs.evolve(settings, command=str(command))
+
+        def build(workdir: Path) -> Any:
+            return provider.invocation(chat, route.model, workdir, settings, self.environ)
+
+        return JobPlan(build=build, parser=provider.parser(), progress=route.progress)
+
+    def installed(self, provider: Provider, settings: ProviderConfig) -> bool:
+        return find_command(settings.command, self.environ) is not None
+
+
+def ledger_for(config: Config) -> Ledger:
+    return Ledger(config.state_path / "process-groups")
+
+
+def create_app(config: Config, environ: Mapping[str, str] | None = None) -> QuartTrio:
+    app = QuartTrio("cliwrap")
+    # Our deadlines are the only timeouts: Quart's default would cut every stream at 60 s.
+    app.config["RESPONSE_TIMEOUT"] = None
+    app.config["MAX_CONTENT_LENGTH"] = config.limits.max_body_bytes
+    service = Service.from_config(config, environ)
+    app.extensions["cliwrap"] = service
+
+    @app.before_request
+    async def authenticate() -> Response | None:
+        keys = service.config.server.api_keys
+        if not keys or request.path in _OPEN_PATHS:
+            return None
+        given = _presented_key(request.headers)
+        if given is None:
+            return _error(
+                ApiError(
+                    ErrorKind.AUTHENTICATION,
+                    "Missing API key: send it as 'Authorization: Bearer <key>'.",
+                )
+            )
+        # Compare against every key, always, in constant time per key.
+        matches = [hmac.compare_digest(given.encode(), key.encode()) for key in keys]
+        if not any(matches):
+            return _error(ApiError(ErrorKind.AUTHENTICATION, "Incorrect API key provided."))
+        return None
+
+    @app.get("/health")
+    async def health() -> Response:
+        runtime = service.runtime
+        return _json(
+            {
+                "status": "draining" if runtime.draining.is_set() else "ok",
+                "version": __version__,
+                "running": runtime.gate.running,
+                "waiting": runtime.gate.waiting,
+                "providers": {
+                    name: {"installed": service.installed(PROVIDERS[name], settings)}
+                    for name, settings in service.catalog.providers.items()
+                },
+            }
+        )
+
+    @app.get("/v1/models")
+    async def models() -> Response:
+        installed = {
+            name: service.installed(PROVIDERS[name], settings)
+            for name, settings in service.catalog.providers.items()
+        }
+        return _json(
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "id": model,
+                        "object": "model",
+                        "created": 0,
+                        "owned_by": provider,
+                        "provider": provider,
+                        "installed": installed[provider],
+                    }
+                    for model, provider in service.catalog.listed()
+                ],
+            }
+        )
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions() -> Response:
+        chat = openai_chat.parse_chat_request(await _json_body())
+        route = service.catalog.resolve(chat.model)
+        if service.runtime.draining.is_set():
+            raise ApiError(ErrorKind.SHUTTING_DOWN, "The server is shutting down.")
+        plan = service.plan(chat, route)
+        service.runtime.gate.check()
+        if chat.stream:
+            encoder = openai_chat.ChunkEncoder(chat.model, include_usage=chat.include_usage)
+            return Response(
+                JobBody(service.runtime, plan, encoder),
+                content_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        collector = openai_chat.Collector(chat.model)
+        async with open_job(service.runtime, plan) as events:
+            async for event in events:
+                collector.add(event)
+        return _json(collector.body())
+
+    @app.errorhandler(ApiError)
+    async def api_error(error: ApiError) -> Response:
+        return _error(error)
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Response:
+        kinds = {
+            404: ErrorKind.NOT_FOUND,
+            405: ErrorKind.METHOD_NOT_ALLOWED,
+            413: ErrorKind.REQUEST_TOO_LARGE,
+        }
+        kind = kinds.get(error.code or 500, ErrorKind.INVALID_REQUEST)
+        message = {
+            404: f"No route {request.method} {request.path}.",
+            405: f"{request.method} is not allowed on {request.path}.",
+            413: f"The request body is larger than {config.limits.max_body_bytes} bytes.",
+        }.get(error.code or 500, error.description or "Bad request.")
+        return _error(ApiError(kind, message))
+
+    @app.errorhandler(Exception)
+    async def unexpected(error: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path, exc_info=error)
+        return _error(ApiError(ErrorKind.INTERNAL, "Internal server error; see the server log."))
+
+    return app
+
+
+def _presented_key(headers: Mapping[str, str]) -> str | None:
+    auth = headers.get("Authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return headers.get("X-Api-Key") or None
+
+
+async def _json_body() -> Any:
+    data = await request.get_data(cache=False)
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"The request body is not valid JSON: {exc}.",
+        ) from None
+
+
+def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body, ensure_ascii=False),
+        status=status,
+        content_type="application/json",
+        headers=dict(headers or {}),
+    )
+
+
+def _error(error: ApiError) -> Response:
+    headers = {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    return _json(openai_chat.error_body(error), error.status, headers)

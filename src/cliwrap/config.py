@@ -1,0 +1,274 @@
+"""Configuration: embedded defaults, an optional TOML file, environment overrides.
+
+Config is data, validated once at startup: the TOML file becomes a mapping, the mapping
+becomes frozen attrs classes through a strict cattrs converter. A typo'd key, a string where
+a number belongs or a port out of range stops startup with a message that names the file,
+the key and what was expected, instead of being ignored (hypercorn's ``from_toml`` ignores
+typos; that is the mistake not to copy).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cattrs
+from attrs import validators as v
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "Deadlines",
+    "Limits",
+    "ProviderConfig",
+    "ServerConfig",
+    "load_config",
+]
+
+_positive = v.gt(0)
+
+
+def _nonnegative_int(max_value: int) -> Callable[[Any, attrs.Attribute[int], int], None]:
+    return v.and_(v.ge(0), v.le(max_value))
+
+
+@attrs.frozen
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = attrs.field(default=8000, validator=_nonnegative_int(65535))
+    api_keys: tuple[str, ...] = ()
+    """Bearer keys clients must send; empty means the API is open (loopback only by default)."""
+    allow_open_remote: bool = False
+    """Serve without API keys on a non-loopback host. Off: such a start is refused."""
+    state_dir: str = ""
+    """Where the process-group ledger lives; empty: $XDG_STATE_HOME/cliwrap or ~/.local/state."""
+    keepalive_interval: float = attrs.field(default=15.0, validator=_positive)
+    shutdown_grace: float = attrs.field(default=5.0, validator=v.ge(0))
+    """On SIGTERM/SIGINT, how long runs in flight may go on before they are stopped."""
+    log_level: str = attrs.field(
+        default="info", validator=v.in_(("debug", "info", "warning", "error"))
+    )
+
+
+@attrs.frozen
+class Limits:
+    max_concurrent: int = attrs.field(default=4, validator=v.ge(1))
+    """CLIs running at once; each is a real process with real memory."""
+    max_queue: int = attrs.field(default=32, validator=v.ge(0))
+    """Requests that may wait for a free CLI slot; beyond that, 429."""
+    max_body_bytes: int = attrs.field(default=32 * 1024 * 1024, validator=v.ge(1024))
+
+
+@attrs.frozen
+class Deadlines:
+    first_output: float = attrs.field(default=120.0, validator=_positive)
+    """From the CLI's start to its first answer text or thinking."""
+    idle: float = attrs.field(default=120.0, validator=_positive)
+    """Longest silence between answer pieces once the answer has started."""
+    total: float = attrs.field(default=900.0, validator=_positive)
+    """The whole request, queueing included."""
+    kill_grace: float = attrs.field(default=2.0, validator=v.ge(0))
+    """After the polite signal, how long the CLI has before its process group is killed."""
+
+
+@attrs.frozen
+class ProviderConfig:
+    """One CLI. Every key defaults to the provider's own choice (see the provider module)."""
+
+    enabled: bool = True
+    command: str = ""
+    """Executable name or path; a bare name is looked up in the project's CLI folder, then PATH."""
+    args: tuple[str, ...] = ()
+    """Extra arguments appended to every invocation."""
+    env: Mapping[str, str] = attrs.field(factory=dict)
+    """Extra environment for the CLI, over what passes through from the server's own."""
+    models: tuple[str, ...] = ()
+    default_model: str = ""
+    model_map: Mapping[str, str] = attrs.field(factory=dict)
+    """Aliases clients may send, mapped to this provider's model names (e.g. gpt-4o = "sonnet")."""
+
+
+@attrs.frozen
+class Config:
+    server: ServerConfig = ServerConfig()
+    limits: Limits = Limits()
+    deadlines: Deadlines = Deadlines()
+    providers: Mapping[str, ProviderConfig] = attrs.field(factory=dict)
+
+    @property
+    def state_path(self) -> Path:
+        if self.server.state_dir:
+            return Path(self.server.state_dir).expanduser()
+        base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+        return Path(base) / "cliwrap"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says where and why."""
+
+
+ENV_OVERRIDES: Mapping[str, tuple[str, str]] = {
+    "CLIWRAP_HOST": ("server", "host"),
+    "CLIWRAP_PORT": ("server", "port"),
+    "CLIWRAP_API_KEYS": ("server", "api_keys"),
+    "CLIWRAP_ALLOW_OPEN_REMOTE": ("server", "allow_open_remote"),
+    "CLIWRAP_STATE_DIR": ("server", "state_dir"),
+    "CLIWRAP_KEEPALIVE_INTERVAL": ("server", "keepalive_interval"),
+    "CLIWRAP_LOG_LEVEL": ("server", "log_level"),
+    "CLIWRAP_MAX_CONCURRENT": ("limits", "max_concurrent"),
+    "CLIWRAP_MAX_QUEUE": ("limits", "max_queue"),
+    "CLIWRAP_TOTAL_TIMEOUT": ("deadlines", "total"),
+}
+"""Environment variables that override single keys (comma-separated for lists)."""
+
+
+def load_config(
+    path: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    provider_defaults: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Config:
+    """Build the config: defaults, then the file (``path`` or $CLIWRAP_CONFIG), then env.
+
+    ``provider_defaults`` holds each known provider's own defaults; a ``[providers.X]``
+    table overrides them key by key, and a provider that is not known is an error.
+    """
+    environ = os.environ if environ is None else environ
+    if path is None and environ.get("CLIWRAP_CONFIG"):
+        path = environ["CLIWRAP_CONFIG"]
+    source = str(path) if path is not None else "the built-in defaults"
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    errors = _apply_env(raw, environ)
+    if errors:
+        raise ConfigError("\n".join(errors))
+    try:
+        raw["providers"] = _merge_providers(raw.get("providers", {}), provider_defaults or {})
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    try:
+        return _converter.structure(raw, Config)
+    except Exception as exc:
+        lines = cattrs.transform_error(exc, path="", format_exception=_describe)
+        raise ConfigError("\n".join(f"{source}: {_tidy(line)}" for line in lines)) from None
+
+
+def _merge_providers(
+    given: object, defaults: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    if not isinstance(given, dict):
+        raise ValueError("providers: expected a table of provider tables")
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise ValueError(
+            f"providers.{unknown[0]}: unknown provider (known: {', '.join(sorted(defaults))})"
+        )
+    merged: dict[str, dict[str, Any]] = {}
+    for name, base in defaults.items():
+        table = given.get(name, {})
+        if not isinstance(table, dict):
+            raise ValueError(f"providers.{name}: expected a table")
+        merged[name] = {**base, **table}
+    return merged
+
+
+def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
+    errors = []
+    for var, (section, key) in ENV_OVERRIDES.items():
+        if var not in environ:
+            continue
+        field_type = attrs.fields_dict(_SECTIONS[section])[key].type
+        text = environ[var]
+        try:
+            value = _parse_env(text, field_type)
+        except ValueError:
+            errors.append(f"environment variable {var}={text!r}: expected {_type_name(field_type)}")
+            continue
+        table = raw.setdefault(section, {})
+        if isinstance(table, dict):
+            table[key] = value
+    return errors
+
+
+def _parse_env(text: str, field_type: Any) -> Any:
+    if field_type is int:
+        return int(text)
+    if field_type is float:
+        return float(text)
+    if field_type is bool:
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(text)
+    if field_type == tuple[str, ...]:
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return text
+
+
+def _type_name(field_type: Any) -> str:
+    names = {int: "a whole number", float: "a number", bool: "true or false"}
+    return names.get(field_type, "text")
+
+
+_SECTIONS: Mapping[str, type] = {"server": ServerConfig, "limits": Limits, "deadlines": Deadlines}
+
+
+def _strict(kind: type) -> Callable[[Any, Any], Any]:
+    def structure(value: Any, _: Any) -> Any:
+        if type(value) is kind or (kind is float and type(value) is int):
+            return kind(value)
+        raise TypeError(f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+
+    return structure
+
+
+def _str_tuple(value: Any, _: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise TypeError(f"expected a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def _str_mapping(value: Any, _: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(item, str) for item in value.values()):
+        raise TypeError(f"expected a table of strings, got {value!r}")
+    return dict(value)
+
+
+def _describe(exc: BaseException, _type: Any) -> str:
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        return f"unknown key {', '.join(repr(k) for k in sorted(exc.extra_fields))}"
+    if isinstance(exc, KeyError):
+        return "required key missing"
+    return str(exc) or type(exc).__name__
+
+
+def _tidy(line: str) -> str:
+    message, _, where = line.rpartition(" @ ")
+    where = re.sub(r"\['([^']*)'\]", r".\1", where).lstrip(".") or "(top level)"
+    return f"{where}: {message}"
+
+
+for _cls in (ServerConfig, Limits, Deadlines, ProviderConfig, Config):
+    attrs.resolve_types(_cls)
+_converter = cattrs.Converter(forbid_extra_keys=True)
+for _kind in (int, float, str, bool):
+    _converter.register_structure_hook(_kind, _strict(_kind))
+_converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _str_tuple)
+_converter.register_structure_hook_func(lambda t: t == Mapping[str, str], _str_mapping)

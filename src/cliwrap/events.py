@@ -1,0 +1,91 @@
+"""The canonical stream a job produces: what the CLI said, whatever CLI it was.
+
+Providers turn CLI output lines into these; surfaces turn these into wire bytes. Nothing in
+here knows about either end.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from .errors import ApiError
+
+__all__ = [
+    "Event",
+    "Failed",
+    "FinishReason",
+    "Finished",
+    "Keepalive",
+    "Progress",
+    "TextDelta",
+    "ThinkingDelta",
+    "Usage",
+]
+
+
+class FinishReason(enum.Enum):
+    STOP = "stop"
+    LENGTH = "length"
+    TOOL_CALLS = "tool_calls"
+    CONTENT_FILTER = "content_filter"
+
+
+@attrs.frozen
+class TextDelta:
+    """A piece of the answer, as soon as the CLI printed it."""
+
+    text: str
+
+
+@attrs.frozen
+class ThinkingDelta:
+    """A piece of the model's visible reasoning (thinking), kept apart from the answer."""
+
+    text: str
+
+
+@attrs.frozen
+class Usage:
+    """Token counts (and cost, when the CLI reports one) for the whole run."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float | None = None
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Everything the model read, cached or not, as OpenAI counts prompt tokens."""
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+
+@attrs.frozen
+class Finished:
+    """The answer is complete."""
+
+    reason: FinishReason = FinishReason.STOP
+
+
+@attrs.frozen
+class Failed:
+    """The run failed; nothing more follows."""
+
+    error: ApiError
+
+
+@attrs.frozen
+class Keepalive:
+    """Nothing happened for a while: surfaces send something invisible to keep the line open."""
+
+
+@attrs.frozen
+class Progress:
+    """A progress mark for `*-progress` models, shown as content before the answer starts."""
+
+    mark: str
+
+
+Event = TextDelta | ThinkingDelta | Usage | Finished | Failed | Keepalive | Progress

@@ -1,0 +1,271 @@
+"""One request, one nursery: the CLI run and everything that watches it.
+
+:func:`open_job` opens a nursery that supervises, together, the CLI's process group (fed
+its prompt on stdin), the stdout pump through the provider's parser, a bounded stderr tail,
+the keepalive ticker, the progress emitter and the deadlines. The caller reads
+:mod:`~cliwrap.events` from a bounded channel, so a slow client slows the CLI (through its
+stdout pipe) instead of filling memory.
+
+Leaving the ``async with`` for any reason (the answer is complete, the client went away,
+a deadline passed, the server is shutting down) cancels the nursery, and the process
+group is signalled and reaped before the exit completes. Failures never escape as
+exceptions: they arrive as one :class:`~cliwrap.events.Failed` event, the last one.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing, asynccontextmanager
+from functools import partial
+from pathlib import Path
+
+import attrs
+import trio
+
+from . import progress
+from .admission import Gate
+from .config import Deadlines
+from .errors import ApiError, ErrorKind
+from .events import Event, Failed, Finished, Keepalive, Progress, TextDelta, ThinkingDelta
+from .process import Ledger, run_in_group
+from .providers import Invocation, LineParser
+
+__all__ = ["JobPlan", "Runtime", "open_job"]
+
+log = logging.getLogger(__name__)
+
+_CHANNEL_SIZE = 32
+_STDERR_TAIL = 8192
+_MAX_LINE = 64 * 1024 * 1024
+_EXIT_GRACE = 2.0
+"""After the CLI's last line, how long it has to exit by itself before it is stopped."""
+
+
+@attrs.frozen
+class Runtime:
+    """What every job shares: the server's limits, ledger, deadlines and drain signal."""
+
+    gate: Gate
+    ledger: Ledger
+    deadlines: Deadlines
+    keepalive_interval: float
+    shutdown_grace: float
+    draining: trio.Event = attrs.field(factory=trio.Event)
+
+
+@attrs.frozen
+class JobPlan:
+    """One run, decided before it starts."""
+
+    build: Callable[[Path], Invocation]
+    """The invocation, given the run's private working directory."""
+    parser: LineParser
+    progress: bool = False
+    accepted_at: float = attrs.field(factory=trio.current_time)
+    """When the request arrived: the total deadline counts queueing too."""
+
+
+@asynccontextmanager
+async def open_job(
+    runtime: Runtime, plan: JobPlan
+) -> AsyncIterator[trio.MemoryReceiveChannel[Event]]:
+    """Run ``plan`` under a fresh nursery; yield the channel its events arrive on.
+
+    The channel closes after the terminal event (Finished or Failed) and the reaping of
+    the CLI, so a reader that drains it knows nothing is left running.
+    """
+    send, receive = trio.open_memory_channel[Event](_CHANNEL_SIZE)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_supervise, runtime, plan, send)
+        try:
+            yield receive
+        finally:
+            nursery.cancel_scope.cancel()
+            receive.close()
+
+
+class _Run:
+    """The state the supervising tasks share."""
+
+    def __init__(self, send: trio.MemorySendChannel[Event]) -> None:
+        self._send = send
+        self.last_sent = trio.current_time()
+        self.answer_started = trio.Event()
+        self.ended = False
+
+    async def emit(self, event: Event) -> None:
+        if self.ended:
+            return
+        if isinstance(event, (TextDelta, ThinkingDelta)):
+            self.answer_started.set()
+        self.ended = isinstance(event, (Finished, Failed))
+        try:
+            await self._send.send(event)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.ended = True  # nobody is reading any more; the nursery is being cancelled
+        self.last_sent = trio.current_time()
+
+
+async def _supervise(runtime: Runtime, plan: JobPlan, send: trio.MemorySendChannel[Event]) -> None:
+    run = _Run(send)
+    async with send:
+        failure: ApiError | None = None
+        try:
+            async with trio.open_nursery() as watchers:
+                watchers.start_soon(_keepalive, run, runtime.keepalive_interval)
+                if plan.progress:
+                    watchers.start_soon(_progress, run)
+                failure = await _admitted_run(runtime, plan, run)
+                watchers.cancel_scope.cancel()
+        except Exception:
+            log.exception("job failed unexpectedly")
+            failure = ApiError(
+                ErrorKind.INTERNAL, "cliwrap failed while running the CLI; see its log"
+            )
+        if failure is None and not run.ended:
+            failure = ApiError(
+                ErrorKind.CLI_FAILED, "The CLI stopped without finishing its answer."
+            )
+        if failure is not None:
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                await run.emit(Failed(failure))
+
+
+async def _admitted_run(runtime: Runtime, plan: JobPlan, run: _Run) -> ApiError | None:
+    """Wait for a slot and run the CLI within the total deadline and the drain; None if fine."""
+    stopped_by_drain = False
+    total = runtime.deadlines.total
+
+    async def stop_on_drain(scope: trio.CancelScope) -> None:
+        nonlocal stopped_by_drain
+        await runtime.draining.wait()
+        await trio.sleep(runtime.shutdown_grace)
+        stopped_by_drain = True
+        scope.cancel()
+
+    async with trio.open_nursery() as nursery:
+        with trio.CancelScope(deadline=plan.accepted_at + total) as scope:
+            nursery.start_soon(stop_on_drain, scope)
+            try:
+                async with runtime.gate.slot():
+                    failure = await _run_cli(runtime, plan, run)
+            except ApiError as error:
+                failure = error
+        nursery.cancel_scope.cancel()
+    if stopped_by_drain:
+        return ApiError(
+            ErrorKind.SHUTTING_DOWN, "The server is shutting down; the run was stopped."
+        )
+    if scope.cancelled_caught:
+        return ApiError(
+            ErrorKind.TIMEOUT, f"The request took longer than the {total:g} s total deadline."
+        )
+    return failure
+
+
+async def _run_cli(runtime: Runtime, plan: JobPlan, run: _Run) -> ApiError | None:
+    workdir = Path(tempfile.mkdtemp(prefix="cliwrap-run-"))
+    try:
+        invocation = plan.build(workdir)
+        for name, text in invocation.files.items():
+            (workdir / name).write_text(text, encoding="utf-8")
+        return await _supervise_process(runtime, plan, run, invocation, workdir)
+    finally:
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(partial(shutil.rmtree, workdir, ignore_errors=True))
+
+
+async def _supervise_process(
+    runtime: Runtime, plan: JobPlan, run: _Run, invocation: Invocation, workdir: Path
+) -> ApiError | None:
+    deadlines = runtime.deadlines
+    tail: collections.deque[bytes] = collections.deque()
+    failure = None
+    async with trio.open_nursery() as nursery:
+        process: trio.Process = await nursery.start(
+            partial(
+                run_in_group,
+                invocation.argv,
+                env=invocation.env,
+                cwd=workdir,
+                stdin=invocation.stdin,
+                ledger=runtime.ledger,
+                stop_signal=invocation.stop_signal,
+                kill_grace=deadlines.kill_grace,
+            )
+        )
+        assert process.stdout is not None and process.stderr is not None
+        nursery.start_soon(_keep_tail, process.stderr, tail)
+        watchdog = trio.CancelScope(deadline=trio.current_time() + deadlines.first_output)
+        with watchdog:
+            async with aclosing(_lines(process.stdout)) as lines:
+                async for line in lines:
+                    for event in plan.parser.feed(line):
+                        if isinstance(event, (TextDelta, ThinkingDelta)):
+                            watchdog.deadline = trio.current_time() + deadlines.idle
+                        await run.emit(event)
+        if watchdog.cancelled_caught:
+            which = "first output" if not run.answer_started.is_set() else "idle"
+            limit = deadlines.idle if run.answer_started.is_set() else deadlines.first_output
+            failure = ApiError(
+                ErrorKind.TIMEOUT,
+                f"The CLI produced no output within the {limit:g} s {which} deadline.",
+            )
+        else:
+            with trio.move_on_after(_EXIT_GRACE):
+                returncode = await process.wait()
+                for event in plan.parser.finish(
+                    returncode, b"".join(tail).decode(errors="replace")
+                ):
+                    await run.emit(event)
+        nursery.cancel_scope.cancel()
+    return failure
+
+
+async def _lines(stream: trio.abc.ReceiveStream) -> AsyncIterator[bytes]:
+    """Complete lines from ``stream`` (a last unterminated line included)."""
+    buffer = bytearray()
+    while True:
+        chunk = await stream.receive_some(65536)
+        if not chunk:
+            break
+        buffer += chunk
+        *lines, rest = buffer.split(b"\n")
+        buffer = bytearray(rest)
+        for line in lines:
+            if line.strip():
+                yield bytes(line)
+        if len(buffer) > _MAX_LINE:
+            log.warning("dropping an over-long CLI output line (%d bytes)", len(buffer))
+            buffer.clear()
+    if buffer.strip():
+        yield bytes(buffer)
+
+
+async def _keep_tail(stream: trio.abc.ReceiveStream, tail: collections.deque[bytes]) -> None:
+    size = 0
+    while chunk := await stream.receive_some(65536):
+        tail.append(chunk)
+        size += len(chunk)
+        while size - len(tail[0]) >= _STDERR_TAIL:
+            size -= len(tail.popleft())
+
+
+async def _keepalive(run: _Run, interval: float) -> None:
+    while not run.ended:
+        await trio.sleep_until(run.last_sent + interval)
+        if trio.current_time() >= run.last_sent + interval:
+            await run.emit(Keepalive())
+
+
+async def _progress(run: _Run) -> None:
+    for delay, mark in progress.marks():
+        with trio.move_on_after(delay):
+            await run.answer_started.wait()
+        if run.answer_started.is_set():
+            return
+        await run.emit(Progress(mark))

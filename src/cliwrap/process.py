@@ -1,0 +1,153 @@
+"""CLI processes: each in its own process group, always signalled as a group, always reaped.
+
+A CLI may start children (node workers, shells, MCP servers); signalling only the CLI would
+orphan them. So every CLI leads a new session, and every signal goes to the whole group:
+the polite one first (SIGTERM, or SIGINT for CLIs that only clean up on it), SIGKILL after a
+grace period, and SIGKILL again for anything left once the leader is reaped.
+
+The ledger records each live group in the state directory, one file per group, so that a
+server killed with SIGKILL can sweep its orphans at the next start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import attrs
+import trio
+
+__all__ = ["Ledger", "run_in_group"]
+
+log = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class Ledger:
+    """Process groups this server started and has not yet reaped, as files in ``folder``.
+
+    A file per group (named by its id, holding the leader's boot id and start time) makes
+    adding and removing atomic without locks, and lets the sweep tell our group from an
+    unrelated process that later received the same id.
+    """
+
+    folder: Path
+
+    def add(self, pgid: int) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / str(pgid)).write_text(_identity(pgid) or "", encoding="ascii")
+
+    def remove(self, pgid: int) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.folder / str(pgid)).unlink()
+
+    def sweep(self) -> list[int]:
+        """Kill the groups a previous server left behind; return the ids that were killed."""
+        killed = []
+        for entry in self.folder.glob("*") if self.folder.is_dir() else ():
+            if not entry.name.isdigit():
+                continue
+            pgid = int(entry.name)
+            recorded = entry.read_text(encoding="ascii")
+            current = _identity(pgid)
+            leader_is_ours = current is not None and current == recorded
+            orphans_only = current is None and _group_has_members(pgid)
+            if leader_is_ours or orphans_only:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pgid, signal.SIGKILL)
+                    killed.append(pgid)
+            entry.unlink()
+        return killed
+
+
+def _identity(pid: int) -> str | None:
+    """Boot id and start time of ``pid``: unique across reboots and pid reuse."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()
+    return f"{boot} {fields[19]}"  # field 22 of stat: start time in clock ticks after boot
+
+
+def _group_has_members(pgid: int) -> bool:
+    # While any process is in the group, the kernel won't reuse its id for a new group,
+    # so members of a group whose leader is gone are still ours.
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text(encoding="ascii").rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            return True
+    return False
+
+
+def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+async def run_in_group(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    stdin: bytes,
+    ledger: Ledger,
+    stop_signal: int = signal.SIGTERM,
+    kill_grace: float = 2.0,
+    task_status: trio.TaskStatus[trio.Process] = trio.TASK_STATUS_IGNORED,
+) -> int:
+    """Run ``argv`` as the leader of a new process group; return its exit status.
+
+    Started with the :class:`trio.Process` (for its stdout and stderr). ``stdin`` is written
+    and closed. However this task ends, normally or cancelled, the group is signalled and
+    the leader reaped before it returns, shielded from cancellation.
+    """
+    process = await trio.lowlevel.open_process(
+        list(argv),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(env),
+        cwd=cwd,
+        start_new_session=True,
+    )
+    ledger.add(process.pid)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_feed, process, stdin)
+            task_status.started(process)
+            return await process.wait()
+    finally:
+        with trio.CancelScope(shield=True):
+            if process.returncode is None:
+                await _stop(process, stop_signal, kill_grace)
+            kill_group(process.pid)  # whatever the leader left behind
+            ledger.remove(process.pid)
+
+
+async def _feed(process: trio.Process, data: bytes) -> None:
+    assert process.stdin is not None
+    async with process.stdin:
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await process.stdin.send_all(data)
+
+
+async def _stop(process: trio.Process, stop_signal: int, grace: float) -> None:
+    kill_group(process.pid, stop_signal)
+    with trio.move_on_after(grace):
+        await process.wait()
+        return
+    log.warning(
+        "pid %d ignored signal %d for %.1fs; killing its group", process.pid, stop_signal, grace
+    )
+    kill_group(process.pid)
+    await process.wait()

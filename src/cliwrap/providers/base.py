@@ -1,0 +1,147 @@
+"""What every provider module supplies, and the pieces they share.
+
+A provider is two pure functions and some facts: an invocation builder (request ─► argv,
+environment, stdin bytes, files for the private working directory) and a line parser (one
+stdout line ─► events). Neither does I/O; the job runs them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import attrs
+
+from ..config import ProviderConfig
+from ..events import Event
+from ..request import ChatRequest
+
+__all__ = ["Invocation", "LineParser", "Provider", "build_env", "find_command"]
+
+
+@attrs.frozen
+class Invocation:
+    """Everything needed to start one CLI run, decided before anything starts."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    stdin: bytes
+    files: Mapping[str, str] = attrs.field(factory=dict)
+    """Files to write into the private working directory first (name ─► text)."""
+    stop_signal: int = signal.SIGTERM
+
+
+class LineParser(Protocol):
+    """Turns a CLI's stdout into events, one line at a time (a small state machine)."""
+
+    def feed(self, line: bytes) -> list[Event]: ...
+
+    def finish(self, returncode: int, stderr_tail: str) -> list[Event]:
+        """The CLI exited: whatever is still owed (a failure, if it never answered)."""
+        ...
+
+
+class Provider(Protocol):
+    name: str
+    defaults: Mapping[str, Any]
+    """This provider's config defaults; ``[providers.<name>]`` overrides them key by key."""
+    prefixes: tuple[str, ...]
+    """Model-name prefixes routed here (``claude-`` …)."""
+    install_hint: str
+
+    def invocation(
+        self,
+        request: ChatRequest,
+        model: str,
+        workdir: Path,
+        settings: ProviderConfig,
+        environ: Mapping[str, str],
+    ) -> Invocation: ...
+
+    def parser(self) -> LineParser: ...
+
+
+_BASE_ENV = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TERM",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "NODE_EXTRA_CA_CERTS",
+    "REQUESTS_CA_BUNDLE",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "all_proxy",
+    "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
+    "XDG_CACHE_HOME",
+    "XDG_STATE_HOME",
+)
+
+
+def build_env(
+    environ: Mapping[str, str],
+    *,
+    prefixes: Iterable[str],
+    defaults: Mapping[str, str],
+    extra: Mapping[str, str],
+    workdir: Path,
+) -> dict[str, str]:
+    """The CLI's environment: an allowlist, never cliwrap's own variables or secrets.
+
+    From the server's environment only the basics (``PATH``, ``HOME``, locale, proxies,
+    CA bundles) and the provider's own variables (by prefix) pass. ``defaults`` fill what
+    the user did not set (e.g. bounded retries); the configured ``extra`` always wins.
+    ``TMPDIR`` points into the run's private directory, so the CLI's scratch files go with it.
+    """
+    prefixes = tuple(prefixes)
+    env = {
+        key: value
+        for key, value in environ.items()
+        if (key in _BASE_ENV or key.startswith("LC_") or key.startswith(prefixes))
+        and not key.startswith("CLIWRAP_")
+    }
+    for key, value in defaults.items():
+        env.setdefault(key, value)
+    env.update(extra)
+    env["TMPDIR"] = str(workdir)
+    return env
+
+
+def cli_dirs(environ: Mapping[str, str] = os.environ) -> list[Path]:
+    """Where `just clis` puts the pinned CLIs, in the order they are searched."""
+    dirs = []
+    if environ.get("CLIWRAP_CLIS_DIR"):
+        dirs.append(Path(environ["CLIWRAP_CLIS_DIR"]))
+    # A source checkout (editable install): <repo>/clis next to <repo>/src/cliwrap.
+    dirs.append(Path(__file__).resolve().parents[3] / "clis")
+    dirs.append(Path.cwd() / "clis")
+    return [d / "node_modules" / ".bin" for d in dirs]
+
+
+def find_command(command: str, environ: Mapping[str, str] = os.environ) -> Path | None:
+    """The executable for ``command``: a path as given, else the project's CLI folder, else PATH."""
+    if os.sep in command:
+        path = Path(command).expanduser()
+        return path if os.access(path, os.X_OK) else None
+    for folder in cli_dirs(environ):
+        candidate = folder / command
+        if os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which(command, path=environ.get("PATH"))
+    return Path(found) if found else None

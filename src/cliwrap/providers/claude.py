@@ -1,0 +1,217 @@
+"""Claude Code (``claude``): invocation and stream-json parsing.
+
+Runs ``claude -p --output-format stream-json --verbose --include-partial-messages`` with the
+prompt on stdin and every built-in tool off, and reads token-level deltas from the raw
+Anthropic stream events it forwards. Facts this relies on are in shared/cli-notes/claude.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..config import ProviderConfig
+from ..errors import ApiError, ErrorKind, sanitize
+from ..events import Event, Failed, Finished, FinishReason, TextDelta, ThinkingDelta, Usage
+from ..prompt import render_prompt
+from ..request import ChatRequest
+from .base import Invocation, build_env
+from .failures import classify
+
+__all__ = ["ClaudeParser", "ClaudeProvider"]
+
+_SYSTEM_PROMPT_FILE = "system-prompt.md"
+_STOP_REASONS = {
+    "end_turn": FinishReason.STOP,
+    "stop_sequence": FinishReason.STOP,
+    "max_tokens": FinishReason.LENGTH,
+    "tool_use": FinishReason.TOOL_CALLS,
+    "refusal": FinishReason.CONTENT_FILTER,
+}
+
+
+class ClaudeProvider:
+    name = "claude"
+    prefixes = ("claude-",)
+    install_hint = (
+        "install Claude Code: `just clis` (pinned) or `npm install -g @anthropic-ai/claude-code`"
+    )
+    defaults: Mapping[str, Any] = {
+        "command": "claude",
+        "models": ["opus", "sonnet", "haiku"],
+        "default_model": "sonnet",
+    }
+    env_prefixes = ("ANTHROPIC_", "CLAUDE_", "AWS_", "GOOGLE_", "CLOUD_ML_", "VERTEX_", "DISABLE_")
+    env_defaults: Mapping[str, str] = {
+        # One model call per run: a failing backend fails in ~0.4 s instead of holding the
+        # request through ten retries with backoff (the CLI's default, even on 401).
+        # Clients retry 429 and 5xx themselves, with our Retry-After.
+        "CLAUDE_CODE_MAX_RETRIES": "0",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_AUTOUPDATER": "1",
+        "DISABLE_TELEMETRY": "1",
+    }
+
+    def invocation(
+        self,
+        request: ChatRequest,
+        model: str,
+        workdir: Path,
+        settings: ProviderConfig,
+        environ: Mapping[str, str],
+    ) -> Invocation:
+        files = {}
+        argv = [
+            settings.command,
+            "-p",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--include-partial-messages",
+            "--model",
+            model,
+            "--tools",
+            "",  # no built-in tools: the model is asked to talk, not to act
+            "--strict-mcp-config",  # and no MCP servers from the user's settings
+            "--setting-sources",
+            "",  # no user/project settings, hooks or CLAUDE.md
+            "--no-session-persistence",
+        ]
+        if request.system_prompt is not None:
+            # A file, not argv: coding-assistant system prompts run to tens of kilobytes.
+            files[_SYSTEM_PROMPT_FILE] = request.system_prompt
+            argv += ["--system-prompt-file", str(workdir / _SYSTEM_PROMPT_FILE)]
+        argv += settings.args
+        env = build_env(
+            environ,
+            prefixes=self.env_prefixes,
+            defaults=self.env_defaults,
+            extra=settings.env,
+            workdir=workdir,
+        )
+        return Invocation(
+            argv=tuple(argv),
+            env=env,
+            stdin=render_prompt(request.conversation).encode(),
+            files=files,
+        )
+
+    def parser(self) -> ClaudeParser:
+        return ClaudeParser()
+
+
+class ClaudeParser:
+    """Reads ``stream-json`` lines: deltas from ``stream_event``, the outcome from ``result``.
+
+    Whole ``assistant`` messages normally repeat what the deltas said and are skipped; they
+    are used only for a message that arrived without deltas (the CLI falls back to a
+    non-streaming call when a stream breaks).
+    """
+
+    def __init__(self) -> None:
+        self._streamed: dict[str, str] = {}  # message id ─► text streamed for it
+        self._current: str | None = None
+        self._stop_reason: str | None = None
+        self._done = False
+
+    def feed(self, line: bytes) -> list[Event]:
+        try:
+            data = json.loads(line)
+        except ValueError:
+            return []
+        if not isinstance(data, dict) or data.get("parent_tool_use_id"):
+            return []  # not ours, or a sub-agent's
+        kind = data.get("type")
+        if kind == "stream_event":
+            return self._stream_event(data.get("event") or {})
+        if kind == "assistant":
+            return self._whole_message(data.get("message") or {})
+        if kind == "result":
+            return self._result(data)
+        return []
+
+    def finish(self, returncode: int, stderr_tail: str) -> list[Event]:
+        if self._done:
+            return []
+        self._done = True
+        detail = sanitize(stderr_tail) or "no output"
+        return [
+            Failed(
+                ApiError(
+                    ErrorKind.CLI_FAILED,
+                    f"claude exited with status {returncode} before it answered: {detail}",
+                )
+            )
+        ]
+
+    def _stream_event(self, event: dict[str, Any]) -> list[Event]:
+        kind = event.get("type")
+        if kind == "message_start":
+            self._current = str((event.get("message") or {}).get("id", ""))
+            self._streamed[self._current] = ""
+        elif kind == "content_block_delta":
+            delta = event.get("delta") or {}
+            if delta.get("type") == "text_delta" and delta.get("text"):
+                if self._current is not None:
+                    self._streamed[self._current] += delta["text"]
+                return [TextDelta(delta["text"])]
+            if delta.get("type") == "thinking_delta" and delta.get("thinking"):
+                return [ThinkingDelta(delta["thinking"])]
+        elif kind == "message_delta":
+            self._stop_reason = (event.get("delta") or {}).get("stop_reason") or self._stop_reason
+        return []
+
+    def _whole_message(self, message: dict[str, Any]) -> list[Event]:
+        if str(message.get("id", "")) in self._streamed:
+            return []
+        events: list[Event] = []
+        for block in message.get("content") or []:
+            if block.get("type") == "thinking" and block.get("thinking"):
+                events.append(ThinkingDelta(block["thinking"]))
+            elif block.get("type") == "text" and block.get("text"):
+                events.append(TextDelta(self._unsaid(block["text"])))
+        self._streamed[str(message.get("id", ""))] = ""
+        return [e for e in events if not (isinstance(e, TextDelta) and not e.text)]
+
+    def _unsaid(self, text: str) -> str:
+        """What a fallback message adds to a stream that broke off (all of it, if it differs)."""
+        broken = self._streamed.get(self._current or "", "")
+        if broken and text.startswith(broken):
+            return text[len(broken) :]
+        return text
+
+    def _result(self, data: dict[str, Any]) -> list[Event]:
+        self._done = True
+        usage = _usage(data)
+        if data.get("is_error") or data.get("subtype") != "success":
+            if data.get("api_error") == "max_output_tokens":
+                return [usage, Finished(FinishReason.LENGTH)]
+            status = data.get("api_error_status")
+            message = str(data.get("result") or data.get("subtype") or "claude reported an error")
+            return [
+                Failed(
+                    classify(
+                        status if isinstance(status, int) else None,
+                        data.get("api_error_type"),
+                        message,
+                    )
+                )
+            ]
+        reason = _STOP_REASONS.get(
+            data.get("stop_reason") or self._stop_reason or "", FinishReason.STOP
+        )
+        return [usage, Finished(reason)]
+
+
+def _usage(data: dict[str, Any]) -> Usage:
+    usage = data.get("usage") or {}
+    cost = data.get("total_cost_usd")
+    return Usage(
+        input_tokens=int(usage.get("input_tokens") or 0),
+        output_tokens=int(usage.get("output_tokens") or 0),
+        cache_read_tokens=int(usage.get("cache_read_input_tokens") or 0),
+        cache_write_tokens=int(usage.get("cache_creation_input_tokens") or 0),
+        cost_usd=float(cost) if isinstance(cost, (int, float)) else None,
+    )

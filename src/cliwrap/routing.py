@@ -1,0 +1,77 @@
+"""Model names ─► which CLI runs, with which of its models, in which mode.
+
+Pure: a :class:`Catalog` built once from the config answers every lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import attrs
+
+from .config import ProviderConfig
+from .errors import ApiError, ErrorKind
+
+__all__ = ["PROGRESS_SUFFIX", "Catalog", "Route"]
+
+PROGRESS_SUFFIX = "-progress"
+
+
+@attrs.frozen
+class Route:
+    provider: str
+    model: str
+    """The model name as the CLI takes it."""
+    progress: bool = False
+
+
+@attrs.frozen
+class Catalog:
+    """The enabled providers' models and routing rules."""
+
+    providers: Mapping[str, ProviderConfig]
+    prefixes: Mapping[str, tuple[str, ...]]
+
+    def resolve(self, name: str) -> Route:
+        """The route for a requested model name, or a 404 ``model_not_found``.
+
+        In order: the ``-progress`` suffix comes off; a ``model_map`` alias; an explicit
+        ``provider/model``; a bare provider name (its default model); a configured model;
+        a provider's name prefix (``claude-…``).
+        """
+        progress = name.endswith(PROGRESS_SUFFIX)
+        base = name[: -len(PROGRESS_SUFFIX)] if progress else name
+        route = self._lookup(base)
+        if route is None:
+            raise ApiError(
+                ErrorKind.MODEL_NOT_FOUND,
+                f"The model '{name}' does not exist or no enabled CLI serves it. "
+                "GET /v1/models lists the models this server offers.",
+                param="model",
+            )
+        return attrs.evolve(route, progress=progress)
+
+    def _lookup(self, name: str) -> Route | None:
+        for provider, settings in self.providers.items():
+            if name in settings.model_map:
+                return Route(provider, settings.model_map[name])
+        provider, slash, model = name.partition("/")
+        if slash and provider in self.providers:
+            return Route(provider, model or self.providers[provider].default_model)
+        if name in self.providers:
+            return Route(name, self.providers[name].default_model)
+        for provider, settings in self.providers.items():
+            if name in settings.models:
+                return Route(provider, name)
+        for provider, prefixes in self.prefixes.items():
+            if provider in self.providers and name.startswith(prefixes):
+                return Route(provider, name)
+        return None
+
+    def listed(self) -> Iterator[tuple[str, str]]:
+        """(model name, provider) for every advertised model, ``-progress`` variants included."""
+        for provider, settings in self.providers.items():
+            names = dict.fromkeys([*settings.models, *settings.model_map])
+            for model in names:
+                yield model, provider
+                yield model + PROGRESS_SUFFIX, provider

@@ -1,0 +1,93 @@
+"""Serving: the listening socket, hypercorn on trio, signals and the drain.
+
+On SIGTERM or SIGINT the server drains: new requests get 503, runs in flight get
+``shutdown_grace`` seconds to finish, then are stopped, and every stream still open ends
+properly (an error event and ``[DONE]``) before hypercorn closes the connections. A second
+signal stops at once; process groups are still reaped on the way out.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import signal
+import socket
+from collections.abc import Mapping
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve as hypercorn_serve
+
+from .app import create_app, ledger_for
+from .config import Config, ConfigError
+
+__all__ = ["check_exposure", "serve"]
+
+log = logging.getLogger("cliwrap")
+
+
+def check_exposure(config: Config) -> None:
+    """Refuse to serve an open API (no keys) beyond loopback unless explicitly allowed."""
+    if config.server.api_keys or config.server.allow_open_remote:
+        return
+    if not _is_loopback(config.server.host):
+        raise ConfigError(
+            f"server.host = {config.server.host!r} is reachable from other machines but "
+            "server.api_keys is empty: anyone could run your CLIs on your account. Set "
+            "server.api_keys (or CLIWRAP_API_KEYS), or server.allow_open_remote = true."
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+async def serve(config: Config, environ: Mapping[str, str] | None = None) -> None:
+    check_exposure(config)
+    swept = ledger_for(config).sweep()
+    if swept:
+        log.warning("killed %d CLI process group(s) left by a previous run: %s", len(swept), swept)
+    app = create_app(config, environ)
+    runtime = app.extensions["cliwrap"].runtime
+    sock = bind(config.server.host, config.server.port)
+    host, port = sock.getsockname()[:2]
+    hyper = HypercornConfig()
+    hyper.bind = [f"fd://{sock.fileno()}"]
+    hyper.accesslog = None
+    hyper.errorlog = logging.getLogger("hypercorn.error")
+    hyper.graceful_timeout = config.server.shutdown_grace + config.deadlines.kill_grace + 5
+    hyper.keep_alive_timeout = 75
+
+    async def shutdown_trigger() -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                log.info(
+                    "%s: draining (grace %gs)",
+                    signal.Signals(signum).name,
+                    config.server.shutdown_grace,
+                )
+                runtime.draining.set()
+                return
+
+    shown = f"[{host}]" if ":" in host else host
+    log.info("cliwrap serving on http://%s:%d", shown, port)
+    try:
+        await hypercorn_serve(app, hyper, shutdown_trigger=shutdown_trigger)
+    finally:
+        sock.close()
+    log.info("cliwrap stopped")

@@ -1,0 +1,103 @@
+"""A Quart response body that *is* the job: Quart's send loop runs inside the job's nursery.
+
+Quart enters a response body with ``async with`` and then iterates it to send each piece.
+Entering this body opens the job (:func:`~cliwrap.job.open_job`) and leaving it closes the
+job, so whatever ends the response (the last byte, a client disconnect that cancels the
+request, a server shutdown) ends the CLI's process group before the response is done. No
+task outlives its request, and nothing yields from inside a nursery: the nursery is held
+open by ``__aenter__``/``__aexit__``, not by a generator.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import Protocol
+
+import trio
+from quart.wrappers.response import ResponseBody
+
+from .errors import ApiError, ErrorKind
+from .events import Event
+from .job import JobPlan, Runtime, open_job
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
+__all__ = ["JobBody", "StreamEncoder"]
+
+
+class StreamEncoder(Protocol):
+    """A surface's sans-IO encoder: events in, wire bytes out."""
+
+    done: bool
+
+    def start(self) -> bytes: ...
+
+    def encode(self, event: Event) -> bytes: ...
+
+    def fail(self, error: ApiError) -> bytes: ...
+
+
+class JobBody(ResponseBody):
+    def __init__(self, runtime: Runtime, plan: JobPlan, encoder: StreamEncoder) -> None:
+        self._runtime = runtime
+        self._plan = plan
+        self._encoder = encoder
+        self._job: AbstractAsyncContextManager[trio.MemoryReceiveChannel[Event]] | None = None
+        self._events: trio.MemoryReceiveChannel[Event] | None = None
+        self._started = False
+
+    async def __aenter__(self) -> JobBody:
+        self._job = open_job(self._runtime, self._plan)
+        self._events = await self._job.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._job is not None
+        try:
+            return await self._job.__aexit__(exc_type, exc_value, tb)
+        except BaseExceptionGroup as group:
+            # Handlers above us should see one error, as trio-websocket does it.
+            leaves = _leaves(group)
+            if len(leaves) == 1:
+                raise leaves[0] from None
+            raise
+
+    def __aiter__(self) -> JobBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        assert self._events is not None
+        if not self._started:
+            self._started = True
+            return self._encoder.start()
+        while True:
+            try:
+                event = await self._events.receive()
+            except trio.EndOfChannel:
+                # The job has ended and its CLI is reaped; only now does the response end.
+                if not self._encoder.done:
+                    return self._encoder.fail(
+                        ApiError(ErrorKind.INTERNAL, "The run ended without an outcome.")
+                    )
+                raise StopAsyncIteration from None
+            data = self._encoder.encode(event)
+            if data:
+                return data
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    leaves: list[BaseException] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            leaves.extend(_leaves(exc))
+        else:
+            leaves.append(exc)
+    return leaves

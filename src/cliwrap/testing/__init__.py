@@ -1,0 +1,20 @@
+"""Test support that ships with cliwrap: stub model backends and helpers to run a live server.
+
+Public so that anyone extending cliwrap (a new provider, a new surface) tests against the
+same stubs the project's own suite uses.
+"""
+
+from .anthropic import handle_messages
+from .directives import Plan, read_plan
+from .http import DROP, Recorded, Response, StubThread, serve_stub
+
+__all__ = [
+    "DROP",
+    "Plan",
+    "Recorded",
+    "Response",
+    "StubThread",
+    "handle_messages",
+    "read_plan",
+    "serve_stub",
+]

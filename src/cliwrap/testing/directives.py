@@ -1,0 +1,71 @@
+"""What a stub model backend should do, read from the prompt it receives.
+
+Tests steer the stubs by writing directives such as ``[[fail:429 retry-after=7]]`` or
+``[[think:let me see]]`` into the prompt. The request itself carries the script, so one stub
+serves any number of tests and concurrent requests without shared state, and the behaviour
+travels through the real CLI untouched. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+
+import attrs
+
+__all__ = ["Plan", "read_plan"]
+
+_DIRECTIVE = re.compile(r"\[\[(\w[\w-]*)(?::([^\]]*))?\]\]")
+
+
+@attrs.frozen
+class Plan:
+    """How to answer one request."""
+
+    reply: str
+    thinking: str = ""
+    fail_status: int | None = None
+    retry_after: int | None = None
+    drop: bool = False
+    hold: float = 0.0  # seconds before the response starts
+    delay: float = 0.0  # seconds between streamed deltas
+    chunk: int = 4  # characters per text delta
+    stop_reason: str = "end_turn"
+
+
+def read_plan(prompt: str) -> Plan:
+    """Read the directives in ``prompt``; the default reply echoes its last line."""
+    fields: dict[str, object] = {}
+    for name, arg in _DIRECTIVE.findall(prompt):
+        arg = arg.strip()
+        if name == "reply":
+            fields["reply"] = arg
+        elif name == "think":
+            fields["thinking"] = arg
+        elif name == "fail":
+            status, _, rest = arg.partition(" ")
+            fields["fail_status"] = int(status)
+            match = re.search(r"retry-after=(\d+)", rest)
+            if match:
+                fields["retry_after"] = int(match.group(1))
+        elif name == "drop":
+            fields["drop"] = True
+        elif name in ("hold", "delay"):
+            fields[name] = float(arg)
+        elif name == "chunk":
+            fields["chunk"] = int(arg)
+        elif name == "stop":
+            fields["stop_reason"] = arg
+    if "reply" not in fields:
+        fields["reply"] = "echo: " + _last_line(_DIRECTIVE.sub("", prompt))
+    return Plan(**fields)  # type: ignore[arg-type]
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    plain = [line for line in lines if not line.startswith("<")]
+    return (plain or lines or [""])[-1][:200]
+
+
+def split(text: str, size: int) -> list[str]:
+    """``text`` in deltas of ``size`` characters, as a model streams it."""
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
