@@ -22,7 +22,7 @@ from pathlib import Path
 import attrs
 import trio
 
-__all__ = ["Ledger", "run_in_group"]
+__all__ = ["Ledger", "group_members", "kill_group", "run_in_group"]
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,9 @@ class Ledger:
             recorded = entry.read_text(encoding="ascii")
             current = _identity(pgid)
             leader_is_ours = current is not None and current == recorded
-            orphans_only = current is None and _group_has_members(pgid)
+            # While any process is in the group, the kernel won't reuse its id for a new
+            # group, so members of a group whose leader is gone are still ours.
+            orphans_only = current is None and bool(group_members(pgid))
             if leader_is_ours or orphans_only:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pgid, signal.SIGKILL)
@@ -76,17 +78,21 @@ def _identity(pid: int) -> str | None:
     return f"{boot} {fields[19]}"  # field 22 of stat: start time in clock ticks after boot
 
 
-def _group_has_members(pgid: int) -> bool:
-    # While any process is in the group, the kernel won't reuse its id for a new group,
-    # so members of a group whose leader is gone are still ours.
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes in group ``pgid``, read from /proc.
+
+    Zombies are left out: they run nothing, and where PID 1 does not reap orphans (some
+    containers) they linger after being killed.
+    """
+    members = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text(encoding="ascii").rpartition(")")[2].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid:
-            return True
-    return False
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
 
 
 def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:

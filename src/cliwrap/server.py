@@ -67,27 +67,31 @@ async def serve(config: Config, environ: Mapping[str, str] | None = None) -> Non
     sock = bind(config.server.host, config.server.port)
     host, port = sock.getsockname()[:2]
     hyper = HypercornConfig()
-    hyper.bind = [f"fd://{sock.fileno()}"]
+    hyper.bind = [f"fd://{sock.detach()}"]  # hypercorn owns (and closes) the socket from here
     hyper.accesslog = None
     hyper.errorlog = logging.getLogger("hypercorn.error")
     hyper.graceful_timeout = config.server.shutdown_grace + config.deadlines.kill_grace + 5
     hyper.keep_alive_timeout = 75
 
-    async def shutdown_trigger() -> None:
+    stop_requested = trio.Event()
+
+    async def watch_signals(hard_stop: trio.CancelScope) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async for signum in signals:
-                log.info(
-                    "%s: draining (grace %gs)",
-                    signal.Signals(signum).name,
-                    config.server.shutdown_grace,
-                )
-                runtime.draining.set()
-                return
+                name = signal.Signals(signum).name
+                if not stop_requested.is_set():
+                    grace = config.server.shutdown_grace
+                    log.info("%s: draining (runs in flight get %gs)", name, grace)
+                    runtime.draining.set()
+                    stop_requested.set()
+                else:
+                    log.warning("%s again: stopping now", name)
+                    hard_stop.cancel()
 
     shown = f"[{host}]" if ":" in host else host
     log.info("cliwrap serving on http://%s:%d", shown, port)
-    try:
-        await hypercorn_serve(app, hyper, shutdown_trigger=shutdown_trigger)
-    finally:
-        sock.close()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watch_signals, nursery.cancel_scope)
+        await hypercorn_serve(app, hyper, shutdown_trigger=stop_requested.wait)
+        nursery.cancel_scope.cancel()
     log.info("cliwrap stopped")

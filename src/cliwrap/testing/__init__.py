@@ -6,10 +6,13 @@ same stubs the project's own suite uses.
 
 from .anthropic import handle_messages
 from .directives import Plan, read_plan
+from .live import LiveServer, group_alive
 from .http import DROP, Recorded, Response, StubThread, serve_stub
 
 __all__ = [
     "DROP",
+    "LiveServer",
+    "group_alive",
     "Plan",
     "Recorded",
     "Response",

@@ -1,0 +1,89 @@
+"""Fixtures: the stub Anthropic backend, the pinned real CLI, and live cliwrap servers."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cliwrap.providers.base import find_command
+from cliwrap.testing import LiveServer, StubThread, group_alive, handle_messages
+
+CLAUDE = find_command("claude", {**os.environ, "PATH": ""})
+
+
+@pytest.fixture(scope="session")
+def claude_bin() -> Path:
+    """The pinned Claude Code from `just clis`; its absence fails the tests that need it."""
+    if CLAUDE is None:
+        pytest.fail("the pinned claude CLI is not installed: run `just clis`")
+    return CLAUDE
+
+
+@pytest.fixture(scope="session")
+def anthropic_stub() -> Iterator[StubThread]:
+    with StubThread(handle_messages) as stub:
+        yield stub
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)
+
+
+ServerFactory = Callable[..., LiveServer]
+
+
+@pytest.fixture(scope="session")
+def start_server(
+    tmp_path_factory: pytest.TempPathFactory, anthropic_stub: StubThread, claude_bin: Path
+) -> Iterator[ServerFactory]:
+    """Start a cliwrap subprocess wired to the stub; sections override config tables."""
+    started: list[LiveServer] = []
+
+    def start(state_dir: Path | None = None, **sections: dict[str, Any]) -> LiveServer:
+        folder = tmp_path_factory.mktemp("server")
+        home = folder / "home"
+        home.mkdir()
+        state = state_dir or folder / "state"
+        tables: dict[str, dict[str, Any]] = {
+            "server": {"state_dir": str(state), "keepalive_interval": 15.0},
+            "limits": {"max_concurrent": 16, "max_queue": 64},
+            "providers.claude": {
+                "env": {
+                    "ANTHROPIC_BASE_URL": anthropic_stub.url,
+                    "ANTHROPIC_API_KEY": "sk-ant-test-key",
+                    "HOME": str(home),
+                }
+            },
+        }
+        for name, table in sections.items():
+            tables.setdefault(name.replace("__", "."), {}).update(table)
+        text = "\n".join(
+            f"[{name}]\n" + "\n".join(f"{k} = {_toml(v)}" for k, v in table.items())
+            for name, table in tables.items()
+        )
+        path = folder / "config.toml"
+        path.write_text(text + "\n")
+        server = LiveServer(path, state)
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        if server.process is not None and server.process.poll() is None:
+            server.kill()
+        leftovers = [g for g in server.pgids() if group_alive(g)]
+        assert not leftovers, f"CLI process groups left running: {leftovers}"
+
+
+@pytest.fixture(scope="session")
+def server(start_server: ServerFactory) -> LiveServer:
+    """One shared server with roomy limits, for tests that don't change the config."""
+    return start_server()
