@@ -164,8 +164,8 @@ class ClaudeParser:
         return []
 
     def _whole_message(self, message: dict[str, Any]) -> list[Event]:
-        if str(message.get("id", "")) in self._streamed:
-            return []
+        if str(message.get("id", "")) in self._streamed or message.get("model") == "<synthetic>":
+            return []  # already streamed, or the CLI's own error text (the result reports it)
         events: list[Event] = []
         for block in message.get("content") or []:
             if block.get("type") == "thinking" and block.get("thinking"):

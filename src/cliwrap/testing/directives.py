@@ -26,6 +26,9 @@ class Plan:
     fail_status: int | None = None
     retry_after: int | None = None
     drop: bool = False
+    """Reset the connection mid-stream (and at once for a non-streaming call)..."""
+    drop_stream_only: bool = False
+    """...or only mid-stream (``[[drop:stream]]``), so the CLI's non-streaming retry works."""
     hold: float = 0.0  # seconds before the response starts
     delay: float = 0.0  # seconds between streamed deltas
     chunk: int = 4  # characters per text delta
@@ -49,6 +52,7 @@ def read_plan(prompt: str) -> Plan:
                 fields["retry_after"] = int(match.group(1))
         elif name == "drop":
             fields["drop"] = True
+            fields["drop_stream_only"] = arg == "stream"
         elif name in ("hold", "delay"):
             fields[name] = float(arg)
         elif name == "chunk":
