@@ -32,7 +32,9 @@ def test_text_and_thinking_arrive_as_deltas_then_usage_and_finish() -> None:
     assert "".join(text) == "Hi! How can I help?"
     assert len(text) > 1, "token-level deltas, not one block"
     usage, finished = events[-2:]
-    assert isinstance(usage, Usage) and usage.output_tokens > 0 and usage.cost_usd
+    assert isinstance(usage, Usage)
+    assert usage.output_tokens > 0
+    assert usage.cost_usd
     assert finished == Finished(FinishReason.STOP)
 
 
@@ -58,7 +60,9 @@ def test_failures_are_classified(name: str, kind: ErrorKind) -> None:
 
 def test_a_whole_message_without_deltas_is_still_delivered() -> None:
     events = replay("stream_dropped_then_fallback")
-    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "one two three four five six"
+    assert (
+        "".join(e.text for e in events if isinstance(e, TextDelta)) == "one two three four five six"
+    )
     assert events[-1] == Finished()
 
 
@@ -80,12 +84,28 @@ def test_fallback_after_a_broken_stream_adds_only_the_unsaid_part() -> None:
     def line(obj: object) -> bytes:
         return json.dumps(obj).encode()
 
-    parser.feed(line({"type": "stream_event", "event": {
-        "type": "message_start", "message": {"id": "m1"}}}))
-    said = parser.feed(line({"type": "stream_event", "event": {
-        "type": "content_block_delta", "delta": {"type": "text_delta", "text": "one two "}}}))
-    rest = parser.feed(line({"type": "assistant", "message": {
-        "id": "m2", "content": [{"type": "text", "text": "one two three"}]}}))
+    parser.feed(
+        line({"type": "stream_event", "event": {"type": "message_start", "message": {"id": "m1"}}})
+    )
+    said = parser.feed(
+        line(
+            {
+                "type": "stream_event",
+                "event": {
+                    "type": "content_block_delta",
+                    "delta": {"type": "text_delta", "text": "one two "},
+                },
+            }
+        )
+    )
+    rest = parser.feed(
+        line(
+            {
+                "type": "assistant",
+                "message": {"id": "m2", "content": [{"type": "text", "text": "one two three"}]},
+            }
+        )
+    )
     assert said == [TextDelta("one two ")]
     assert rest == [TextDelta("three")]
 
@@ -101,6 +121,9 @@ def test_exit_without_a_result_is_a_cli_failure_with_stderr() -> None:
 
 def test_sub_agent_lines_are_ignored() -> None:
     parser = ClaudeParser()
-    line = {"type": "stream_event", "parent_tool_use_id": "toolu_1", "event": {
-        "type": "content_block_delta", "delta": {"type": "text_delta", "text": "inner"}}}
+    line = {
+        "type": "stream_event",
+        "parent_tool_use_id": "toolu_1",
+        "event": {"type": "content_block_delta", "delta": {"type": "text_delta", "text": "inner"}},
+    }
     assert parser.feed(json.dumps(line).encode()) == []

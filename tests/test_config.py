@@ -29,13 +29,16 @@ def test_no_file_gives_the_embedded_defaults(tmp_path: Path) -> None:
 
 
 def test_file_overrides_provider_keys_one_by_one(tmp_path: Path) -> None:
-    config = load(tmp_path, """
+    config = load(
+        tmp_path,
+        """
 [limits]
 max_concurrent = 2
 [providers.claude]
 args = ["--effort", "low"]
 model_map = { "gpt-4o" = "sonnet" }
-""")
+""",
+    )
     claude = config.providers["claude"]
     assert config.limits.max_concurrent == 2
     assert claude.args == ("--effort", "low")
@@ -45,7 +48,8 @@ model_map = { "gpt-4o" = "sonnet" }
 
 def test_environment_overrides_the_file(tmp_path: Path) -> None:
     config = load(
-        tmp_path, "[server]\nport = 9000\n",
+        tmp_path,
+        "[server]\nport = 9000\n",
         {"CLIWRAP_PORT": "9100", "CLIWRAP_API_KEYS": "k1, k2", "CLIWRAP_MAX_QUEUE": "3"},
     )
     assert config.server.port == 9100

@@ -40,7 +40,9 @@ def runtime(tmp_path: Path, **deadlines: float) -> Runtime:
     return Runtime(
         gate=Gate(max_concurrent=1, max_queue=0),
         ledger=Ledger(tmp_path / "ledger"),
-        deadlines=Deadlines(**{"first_output": 5, "idle": 5, "total": 10, "kill_grace": 0.5, **deadlines}),
+        deadlines=Deadlines(
+            **{"first_output": 5, "idle": 5, "total": 10, "kill_grace": 0.5, **deadlines}
+        ),
         keepalive_interval=60,
         shutdown_grace=0,
     )
@@ -48,8 +50,12 @@ def runtime(tmp_path: Path, **deadlines: float) -> Runtime:
 
 def plan(*steps: str, progress: bool = False) -> JobPlan:
     def build(workdir: Path) -> Invocation:
-        return Invocation(argv=(sys.executable, FAKE, *steps), env={"PATH": "/usr/bin:/bin"},
-                          stdin=b"the prompt", files={"note.txt": "hi"})
+        return Invocation(
+            argv=(sys.executable, FAKE, *steps),
+            env={"PATH": "/usr/bin:/bin"},
+            stdin=b"the prompt",
+            files={"note.txt": "hi"},
+        )
 
     return JobPlan(build=build, parser=FakeParser(), progress=progress)
 
@@ -77,12 +83,15 @@ async def test_exit_without_an_outcome_is_the_parser_s_failure(tmp_path: Path) -
     ("steps", "which"),
     [(("noise", "sleep:30"), "first output"), (("say:a", "sleep:30"), "idle")],
 )
-async def test_first_output_and_idle_deadlines(tmp_path: Path, steps: Sequence[str], which: str) -> None:
+async def test_first_output_and_idle_deadlines(
+    tmp_path: Path, steps: Sequence[str], which: str
+) -> None:
     rt = runtime(tmp_path, first_output=0.5, idle=0.5)
     with trio.fail_after(5):
         events = await collect(rt, plan("noise", *steps))
     failed = events[-1]
-    assert isinstance(failed, Failed) and failed.error.kind is ErrorKind.TIMEOUT
+    assert isinstance(failed, Failed)
+    assert failed.error.kind is ErrorKind.TIMEOUT
     assert which in failed.error.message
 
 
@@ -90,7 +99,8 @@ async def test_total_deadline(tmp_path: Path) -> None:
     rt = runtime(tmp_path, total=0.5)
     with trio.fail_after(5):
         events = await collect(rt, plan("say:a", "sleep:30"))
-    assert isinstance(events[-1], Failed) and "total deadline" in events[-1].error.message
+    assert isinstance(events[-1], Failed)
+    assert "total deadline" in events[-1].error.message
 
 
 async def test_keepalives_while_quiet(tmp_path: Path) -> None:
@@ -139,7 +149,8 @@ async def test_draining_stops_the_run_with_a_shutdown_error(tmp_path: Path) -> N
         seen = [await events.receive()]
         rt.draining.set()
         seen += [event async for event in events]
-    assert isinstance(seen[-1], Failed) and seen[-1].error.kind is ErrorKind.SHUTTING_DOWN
+    assert isinstance(seen[-1], Failed)
+    assert seen[-1].error.kind is ErrorKind.SHUTTING_DOWN
 
 
 async def test_a_full_queue_refuses_with_retry_after(tmp_path: Path) -> None:
@@ -148,5 +159,6 @@ async def test_a_full_queue_refuses_with_retry_after(tmp_path: Path) -> None:
         await first.receive()
         second = await collect(rt, plan("say:done"))
     (refused,) = second
-    assert isinstance(refused, Failed) and refused.error.kind is ErrorKind.QUEUE_FULL
+    assert isinstance(refused, Failed)
+    assert refused.error.kind is ErrorKind.QUEUE_FULL
     assert refused.error.retry_after

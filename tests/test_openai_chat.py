@@ -23,22 +23,30 @@ from cliwrap.request import Message
 
 
 def test_parse_joins_text_parts_and_maps_developer_to_system() -> None:
-    chat = parse_chat_request({
-        "model": "sonnet",
-        "stream": True,
-        "stream_options": {"include_usage": True},
-        "temperature": 0.2,  # accepted, ignored
-        "messages": [
-            {"role": "developer", "content": "rules"},
-            {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
-            {"role": "assistant", "content": None},
-            {"role": "user", "content": "c"},
-        ],
-    })
-    assert chat.stream and chat.include_usage
+    chat = parse_chat_request(
+        {
+            "model": "sonnet",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "temperature": 0.2,  # accepted, ignored
+            "messages": [
+                {"role": "developer", "content": "rules"},
+                {
+                    "role": "user",
+                    "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
+                },
+                {"role": "assistant", "content": None},
+                {"role": "user", "content": "c"},
+            ],
+        }
+    )
+    assert chat.stream
+    assert chat.include_usage
     assert chat.system_prompt == "rules"
     assert chat.conversation == (
-        Message("user", "a\nb"), Message("assistant", ""), Message("user", "c")
+        Message("user", "a\nb"),
+        Message("assistant", ""),
+        Message("user", "c"),
     )
 
 
@@ -52,8 +60,18 @@ def test_parse_joins_text_parts_and_maps_developer_to_system() -> None:
         ({"model": "m", "messages": ["x"]}, "messages[0]"),
         ({"model": "m", "messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"),
         ({"model": "m", "messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
-        ({"model": "m", "messages": [{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": "data:"}}]}]}, "messages[0].content[0]"),
+        (
+            {
+                "model": "m",
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [{"type": "image_url", "image_url": {"url": "data:"}}],
+                    }
+                ],
+            },
+            "messages[0].content[0]",
+        ),
         ({"model": "m", "messages": [{"role": "system", "content": "x"}]}, "messages"),
         ({"model": "m", "stream": "yes", "messages": [{"role": "user", "content": "x"}]}, "stream"),
         ({"model": "m", "n": 2, "messages": [{"role": "user", "content": "x"}]}, "n"),
@@ -100,8 +118,10 @@ def test_include_usage_sends_a_final_usage_chunk() -> None:
     frames += decode(encoder.encode(Finished(FinishReason.LENGTH)))
     assert all("usage" in f for f in frames if isinstance(f, dict))
     final, usage, done = frames[-3:]
-    assert final["choices"][0]["finish_reason"] == "length" and final["usage"] is None
-    assert usage["choices"] == [] and usage["usage"]["prompt_tokens"] == 5
+    assert final["choices"][0]["finish_reason"] == "length"
+    assert final["usage"] is None
+    assert usage["choices"] == []
+    assert usage["usage"]["prompt_tokens"] == 5
     assert usage["usage"]["prompt_tokens_details"] == {"cached_tokens": 4}
     assert done == "[DONE]"
 
@@ -131,7 +151,9 @@ def test_collector_builds_a_completion_or_raises_the_failure() -> None:
     body = collector.body()
     assert body["object"] == "chat.completion"
     assert body["choices"][0]["message"] == {
-        "role": "assistant", "content": "ab", "reasoning_content": "t"
+        "role": "assistant",
+        "content": "ab",
+        "reasoning_content": "t",
     }
     assert body["usage"]["completion_tokens"] == 2
     failing = Collector("opus")

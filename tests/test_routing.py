@@ -9,10 +9,14 @@ from cliwrap.errors import ApiError, ErrorKind
 from cliwrap.routing import Catalog, Route
 
 CATALOG = Catalog(
-    {"claude": ProviderConfig(
-        command="claude", models=("opus", "sonnet", "haiku"), default_model="sonnet",
-        model_map={"gpt-4o": "sonnet", "gpt-4o-mini": "haiku"},
-    )},
+    {
+        "claude": ProviderConfig(
+            command="claude",
+            models=("opus", "sonnet", "haiku"),
+            default_model="sonnet",
+            model_map={"gpt-4o": "sonnet", "gpt-4o-mini": "haiku"},
+        )
+    },
     {"claude": ("claude-",)},
 )
 
@@ -40,13 +44,15 @@ def test_unknown_models_are_404_model_not_found(name: str) -> None:
     with pytest.raises(ApiError) as caught:
         CATALOG.resolve(name)
     assert caught.value.kind is ErrorKind.MODEL_NOT_FOUND
-    assert caught.value.status == 404 and caught.value.param == "model"
+    assert caught.value.status == 404
+    assert caught.value.param == "model"
 
 
 def test_listing_has_each_model_and_its_progress_variant() -> None:
     names = [name for name, _ in CATALOG.listed()]
     assert names[:2] == ["opus", "opus-progress"]
-    assert "gpt-4o" in names and "gpt-4o-progress" in names
+    assert "gpt-4o" in names
+    assert "gpt-4o-progress" in names
     assert len(names) == len(set(names)) == 10
 
 

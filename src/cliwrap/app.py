@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 from quart import Response, request
 from quart_trio import QuartTrio
+from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
 from . import __version__
@@ -206,7 +207,7 @@ def create_app(config: Config, environ: Mapping[str, str] | None = None) -> Quar
     return app
 
 
-def _presented_key(headers: Mapping[str, str]) -> str | None:
+def _presented_key(headers: Headers) -> str | None:
     auth = headers.get("Authorization", "")
     scheme, _, token = auth.partition(" ")
     if scheme.lower() == "bearer" and token.strip():

@@ -35,7 +35,7 @@ __all__ = [
     "load_config",
 ]
 
-_positive = v.gt(0)
+_positive: Callable[[Any, Any, float], Any] = v.gt(0.0)
 
 
 def _nonnegative_int(max_value: int) -> Callable[[Any, attrs.Attribute[int], int], None]:
@@ -232,8 +232,10 @@ _SECTIONS: Mapping[str, type] = {"server": ServerConfig, "limits": Limits, "dead
 
 def _strict(kind: type) -> Callable[[Any, Any], Any]:
     def structure(value: Any, _: Any) -> Any:
-        if type(value) is kind or (kind is float and type(value) is int):
-            return kind(value)
+        if type(value) is kind:
+            return value
+        if kind is float and type(value) is int:
+            return float(value)
         raise TypeError(f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
 
     return structure

@@ -18,7 +18,7 @@ import collections
 import logging
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing, asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -198,7 +198,8 @@ async def _supervise_process(
                 kill_grace=deadlines.kill_grace,
             )
         )
-        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout is not None
+        assert process.stderr is not None
         nursery.start_soon(_keep_tail, process.stderr, tail)
         watchdog = trio.CancelScope(deadline=trio.current_time() + deadlines.first_output)
         with watchdog:
@@ -226,7 +227,7 @@ async def _supervise_process(
     return failure
 
 
-async def _lines(stream: trio.abc.ReceiveStream) -> AsyncIterator[bytes]:
+async def _lines(stream: trio.abc.ReceiveStream) -> AsyncGenerator[bytes, None]:
     """Complete lines from ``stream`` (a last unterminated line included)."""
     buffer = bytearray()
     while True:
@@ -249,7 +250,7 @@ async def _lines(stream: trio.abc.ReceiveStream) -> AsyncIterator[bytes]:
 async def _keep_tail(stream: trio.abc.ReceiveStream, tail: collections.deque[bytes]) -> None:
     size = 0
     while chunk := await stream.receive_some(65536):
-        tail.append(chunk)
+        tail.append(bytes(chunk))
         size += len(chunk)
         while size - len(tail[0]) >= _STDERR_TAIL:
             size -= len(tail.popleft())

@@ -25,5 +25,5 @@ def marks(
         ["⏳", "⏳·"],
         (circle + "·" * dots for circle in itertools.cycle(_CIRCLES) for dots in range(3)),
     )
-    for delay, name in zip(delays, names):
+    for delay, name in zip(delays, names, strict=False):
         yield delay, name + " "

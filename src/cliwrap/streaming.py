@@ -59,10 +59,10 @@ class JobBody(ResponseBody):
         exc_type: type[BaseException] | None,
         exc_value: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool | None:
+    ) -> None:
         assert self._job is not None
         try:
-            return await self._job.__aexit__(exc_type, exc_value, tb)
+            await self._job.__aexit__(exc_type, exc_value, tb)
         except BaseExceptionGroup as group:
             # Handlers above us should see one error, as trio-websocket does it.
             leaves = _leaves(group)

@@ -38,16 +38,34 @@ def main() -> None:
         for name, prompt in SCENARIOS.items():
             with tempfile.TemporaryDirectory() as home:
                 env = {
-                    "PATH": os.environ["PATH"], "HOME": home,
-                    "ANTHROPIC_BASE_URL": stub.url, "ANTHROPIC_API_KEY": "sk-ant-recording",
-                    "CLAUDE_CODE_MAX_RETRIES": "0", "DISABLE_AUTOUPDATER": "1",
-                    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_TELEMETRY": "1",
+                    "PATH": os.environ["PATH"],
+                    "HOME": home,
+                    "ANTHROPIC_BASE_URL": stub.url,
+                    "ANTHROPIC_API_KEY": "sk-ant-recording",
+                    "CLAUDE_CODE_MAX_RETRIES": "0",
+                    "DISABLE_AUTOUPDATER": "1",
+                    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+                    "DISABLE_TELEMETRY": "1",
                 }
                 done = subprocess.run(
-                    [str(claude), "-p", "--output-format", "stream-json", "--verbose",
-                     "--include-partial-messages", "--tools", "", "--no-session-persistence",
-                     "--model", "sonnet"],
-                    input=prompt.encode(), capture_output=True, env=env, cwd=home, check=False,
+                    [
+                        str(claude),
+                        "-p",
+                        "--output-format",
+                        "stream-json",
+                        "--verbose",
+                        "--include-partial-messages",
+                        "--tools",
+                        "",
+                        "--no-session-persistence",
+                        "--model",
+                        "sonnet",
+                    ],
+                    input=prompt.encode(),
+                    capture_output=True,
+                    env=env,
+                    cwd=home,
+                    check=False,
                 )
             (here / f"{name}.jsonl").write_bytes(done.stdout)
             (here / f"{name}.status").write_text(json.dumps({"returncode": done.returncode}))

@@ -231,9 +231,7 @@ class ChunkEncoder:
             return b""
         if isinstance(event, Finished):
             return self._finish(event.reason)
-        if isinstance(event, Failed):
-            return self.fail(event.error)
-        return b""
+        return self.fail(event.error)
 
     def fail(self, error: ApiError) -> bytes:
         """An error event then ``[DONE]``: OpenAI SDKs raise the error as they read it."""

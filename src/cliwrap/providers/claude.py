@@ -34,7 +34,7 @@ _STOP_REASONS = {
 
 class ClaudeProvider:
     name = "claude"
-    prefixes = ("claude-",)
+    prefixes: tuple[str, ...] = ("claude-",)
     install_hint = (
         "install Claude Code: `just clis` (pinned) or `npm install -g @anthropic-ai/claude-code`"
     )

@@ -6,17 +6,17 @@ same stubs the project's own suite uses.
 
 from .anthropic import handle_messages
 from .directives import Plan, read_plan
-from .live import LiveServer, group_alive
 from .http import DROP, Recorded, Response, StubThread, serve_stub
+from .live import LiveServer, group_alive
 
 __all__ = [
     "DROP",
     "LiveServer",
-    "group_alive",
     "Plan",
     "Recorded",
     "Response",
     "StubThread",
+    "group_alive",
     "handle_messages",
     "read_plan",
     "serve_stub",

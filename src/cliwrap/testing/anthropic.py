@@ -58,7 +58,8 @@ def handle_messages(request: Recorded) -> Response:
     output_tokens = max(1, (len(plan.reply) + len(plan.thinking)) // 4)
     message_id = f"msg_stub{next(_ids):06d}"
     if not body.get("stream"):
-        if plan.drop and not plan.drop_stream_only:  # the CLI retries a broken stream without streaming: break that too
+        # The CLI retries a broken stream without streaming: [[drop]] breaks that too.
+        if plan.drop and not plan.drop_stream_only:
             return Response(200, (("content-type", "application/json"),), [*hold, DROP])
         content: list[dict[str, Any]] = []
         if plan.thinking:

@@ -67,11 +67,13 @@ async def serve_stub(
     """Serve ``handler`` on 127.0.0.1 at a free port, started with the port number."""
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
     port = listeners[0].socket.getsockname()[1]
+
+    async def connection(stream: trio.SocketStream) -> None:
+        await _connection(stream, handler, records)
+
     async with trio.open_nursery() as nursery:
         task_status.started(port)
-        await trio.serve_listeners(
-            lambda stream: _connection(stream, handler, records), listeners, handler_nursery=nursery
-        )
+        await trio.serve_listeners(connection, listeners, handler_nursery=nursery)
 
 
 async def _connection(stream: trio.SocketStream, handler: Handler, records: list[Recorded]) -> None:

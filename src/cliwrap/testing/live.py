@@ -13,9 +13,9 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from ..process import group_members
-from pathlib import Path
 
 __all__ = ["LiveServer", "group_alive"]
 
@@ -23,7 +23,9 @@ _READY = re.compile(r"serving on (http://\S+)")
 
 
 class LiveServer:
-    def __init__(self, config_path: Path, state_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, config_path: Path, state_dir: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.config_path = config_path
         self.state_dir = state_dir
         self._env = {**os.environ, **(env or {})}
@@ -45,7 +47,16 @@ class LiveServer:
 
     def start(self, timeout: float = 30) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "cliwrap", "serve", "--config", str(self.config_path), "--port", "0"],
+            [
+                sys.executable,
+                "-m",
+                "cliwrap",
+                "serve",
+                "--config",
+                str(self.config_path),
+                "--port",
+                "0",
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -60,7 +71,8 @@ class LiveServer:
             raise RuntimeError(f"cliwrap did not start:\n{self.log}")
 
     def _drain(self, ready: threading.Event) -> None:
-        assert self.process is not None and self.process.stderr is not None
+        assert self.process is not None
+        assert self.process.stderr is not None
         for line in self.process.stderr:
             self._lines.append(line)
             match = _READY.search(line)
@@ -97,7 +109,8 @@ class LiveServer:
         self._close()
 
     def _close(self) -> None:
-        assert self.process is not None and self.process.stderr is not None
+        assert self.process is not None
+        assert self.process.stderr is not None
         self._drainer.join(5)
         self.process.stderr.close()
 

@@ -1,0 +1,148 @@
+"""The HTTP surface's wire details: auth, limits, error envelopes, health, models, startup."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from cliwrap.testing import LiveServer
+
+from .conftest import ServerFactory
+
+
+def chat(content: str, **extra: object) -> dict[str, object]:
+    return {"model": "sonnet", "messages": [{"role": "user", "content": content}], **extra}
+
+
+@pytest.fixture(scope="module")
+def locked(start_server: ServerFactory) -> LiveServer:
+    return start_server(server={"api_keys": ["key-one", "key-two"]})
+
+
+def test_api_keys_are_required_and_checked(locked: LiveServer) -> None:
+    url = locked.base_url + "/chat/completions"
+    missing = httpx.post(url, json=chat("hi"))
+    wrong = httpx.post(url, json=chat("hi"), headers={"Authorization": "Bearer key-three"})
+    assert missing.status_code == wrong.status_code == 401
+    assert missing.json()["error"]["type"] == "authentication_error"
+    assert "Incorrect API key" in wrong.json()["error"]["message"]
+    sdk = openai.OpenAI(base_url=locked.base_url, api_key="key-two", max_retries=0)
+    reply = sdk.chat.completions.create(**chat("with the second key"))  # type: ignore[call-overload]
+    assert reply.choices[0].message.content == "echo: with the second key"
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=locked.base_url, api_key="nope", max_retries=0).models.list()
+    anthropic_style = httpx.get(locked.base_url + "/models", headers={"x-api-key": "key-one"})
+    assert anthropic_style.status_code == 200
+    assert httpx.get(locked.url + "/health").status_code == 200  # open, for load balancers
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [
+        ("POST", "/v1/chat/completions", b"{not json", 400, None),
+        ("POST", "/v1/chat/completions", b'{"model": "sonnet"}', 400, None),
+        (
+            "POST",
+            "/v1/chat/completions",
+            b'{"model": "gpt-9", "messages": [{"role": "user", "content": "x"}]}',
+            404,
+            "model_not_found",
+        ),
+        ("GET", "/v1/nothing", b"", 404, "not_found"),
+        ("GET", "/v1/chat/completions", b"", 405, "method_not_allowed"),
+        ("POST", "/v1/chat/completions", b"x" * (33 * 1024 * 1024), 413, "request_too_large"),
+    ],
+)
+def test_bad_requests_get_openai_error_envelopes(
+    server: LiveServer, method: str, path: str, body: bytes, status: int, code: str | None
+) -> None:
+    response = httpx.request(method, server.url + path, content=body, timeout=30)
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["code"] == code
+    assert error["message"]
+    assert "Traceback" not in response.text
+
+
+def test_queue_full_is_429_with_retry_after(start_server: ServerFactory) -> None:
+    tight = start_server(limits={"max_concurrent": 1, "max_queue": 0})
+    holder = threading.Thread(
+        target=httpx.post,
+        args=(tight.base_url + "/chat/completions",),
+        kwargs={"json": chat("[[hold:3]]"), "timeout": 30},
+    )
+    holder.start()
+    tight.wait_for_cli()
+    for stream in (False, True):
+        refused = httpx.post(tight.base_url + "/chat/completions", json=chat("x", stream=stream))
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"] == "2"
+        assert refused.json()["error"]["code"] == "queue_full"
+    holder.join()
+
+
+def test_rate_limit_from_the_backend_carries_no_invented_retry_after(server: LiveServer) -> None:
+    response = httpx.post(
+        server.base_url + "/chat/completions", json=chat("[[fail:429]]"), timeout=30
+    )
+    assert response.status_code == 429
+    assert response.json()["error"]["type"] == "rate_limit_error"
+
+
+def test_stream_ends_right_after_done(server: LiveServer) -> None:
+    with httpx.stream(
+        "POST", server.base_url + "/chat/completions", json=chat("x", stream=True), timeout=30
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        body = b"".join(response.iter_bytes())
+    assert body.endswith(b"data: [DONE]\n\n")
+    assert body.startswith(b"data: {")
+
+
+def test_models_list_and_health(server: LiveServer) -> None:
+    models = openai.OpenAI(base_url=server.base_url, api_key="x").models.list()
+    ids = [m.id for m in models.data]
+    assert ids[:2] == ["opus", "opus-progress"]
+    assert "sonnet-progress" in ids
+    extra = models.data[0].model_extra or {}
+    assert extra == {"provider": "claude", "installed": True}
+    assert models.data[0].owned_by == "claude"
+    health = httpx.get(server.url + "/health").json()
+    assert health["status"] == "ok"
+    assert health["providers"] == {"claude": {"installed": True}}
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cliwrap", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def test_open_api_on_a_public_address_is_refused(tmp_path: Path) -> None:
+    done = run_cli(
+        "serve", "--host", "0.0.0.0", "--port", "0", env={"CLIWRAP_STATE_DIR": str(tmp_path)}
+    )
+    assert done.returncode == 2
+    assert "server.api_keys is empty" in done.stderr
+
+
+def test_bad_config_stops_startup_with_file_and_key(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[limits]\nmax_concurent = 3\n")
+    done = run_cli("serve", "--config", str(config))
+    assert done.returncode == 2
+    assert f"{config}: limits: unknown key 'max_concurent'" in done.stderr
+    assert "Traceback" not in done.stderr
