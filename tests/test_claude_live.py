@@ -193,11 +193,12 @@ def test_progress_model_shows_marks_before_the_answer(start_server: ServerFactor
     stream = client(slow).chat.completions.create(
         model="sonnet-progress",
         stream=True,
-        messages=[{"role": "user", "content": "[[hold:2]] [[reply:done]]"}],
+        messages=[{"role": "user", "content": "[[hold:1.5]] [[reply:done]]"}],
     )
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     marks, _, answer = text.partition("\n\n")
-    assert marks.split() == ["⏳", "⏳·"]  # at 0 s and 1 s, the next not due until 2.5 s
+    # Marks at 0 s and 1 s, then 2.5 s (when a loaded machine slows the CLI's start), ...
+    assert marks.split() in (["⏳", "⏳·"], ["⏳", "⏳·", "◐"])
     assert answer == "done"
 
 

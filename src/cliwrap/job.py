@@ -198,6 +198,11 @@ async def _supervise_process(
                 kill_grace=deadlines.kill_grace,
             )
         )
+        log.debug(
+            "pid %d started %.1f ms after the request",
+            process.pid,
+            (trio.current_time() - plan.accepted_at) * 1000,
+        )
         assert process.stdout is not None
         assert process.stderr is not None
         nursery.start_soon(_keep_tail, process.stderr, tail)
@@ -207,6 +212,12 @@ async def _supervise_process(
                 async for line in lines:
                     for event in plan.parser.feed(line):
                         if isinstance(event, (TextDelta, ThinkingDelta)):
+                            if not run.answer_started.is_set():
+                                log.debug(
+                                    "pid %d first output %.1f ms after the request",
+                                    process.pid,
+                                    (trio.current_time() - plan.accepted_at) * 1000,
+                                )
                             watchdog.deadline = trio.current_time() + deadlines.idle
                         await run.emit(event)
         if watchdog.cancelled_caught:

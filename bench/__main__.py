@@ -1,0 +1,236 @@
+"""Benchmarks: what cliwrap adds on top of running the CLI directly, and how fast it reaps.
+
+Runs against the stub Anthropic backend on 127.0.0.1 with the pinned Claude Code:
+
+* time to first token and total time, running ``claude`` directly (the same argv, env and
+  stdin cliwrap builds) vs streaming through cliwrap;
+* client disconnect ─► CLI process group gone.
+
+Medians and p99 over ``--runs`` runs (default 20) go to docs/benchmarks.md with the machine
+described. ``just bench`` runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cliwrap.config import ProviderConfig
+from cliwrap.providers.base import find_command
+from cliwrap.providers.claude import ClaudeProvider
+from cliwrap.request import ChatRequest, Message
+from cliwrap.testing import LiveServer, StubThread, group_alive, handle_messages
+
+PROMPT = "[[reply:The quick brown fox jumps over the lazy dog, again and again.]] [[chunk:6]]"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def direct(env: dict[str, str]) -> tuple[float, float]:
+    """Spawn ``claude`` as cliwrap would; seconds to the first text delta and to exit."""
+    claude = find_command("claude")
+    assert claude is not None, "run `just clis` first"
+    with tempfile.TemporaryDirectory() as workdir:
+        settings = ProviderConfig(command=str(claude), env=env)
+        chat = ChatRequest("sonnet", (Message("user", PROMPT),), stream=True)
+        invocation = ClaudeProvider().invocation(
+            chat, "sonnet", Path(workdir), settings, os.environ
+        )
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            invocation.argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=dict(invocation.env),
+            cwd=workdir,
+        )
+        assert process.stdin is not None
+        assert process.stdout is not None
+        process.stdin.write(invocation.stdin)
+        process.stdin.close()
+        first = 0.0
+        for line in process.stdout:
+            if not first and b'"text_delta"' in line:
+                first = time.perf_counter() - start
+        process.wait()
+        return first, time.perf_counter() - start
+
+
+def through(server: LiveServer) -> tuple[float, float]:
+    body = {"model": "sonnet", "stream": True, "messages": [{"role": "user", "content": PROMPT}]}
+    start = time.perf_counter()
+    first = 0.0
+    with httpx.stream("POST", server.base_url + "/chat/completions", json=body, timeout=60) as r:
+        for line in r.iter_lines():
+            if not first and '"content":"' in line and '"content":""' not in line:
+                first = time.perf_counter() - start
+    return first, time.perf_counter() - start
+
+
+def disconnect_to_reaped(server: LiveServer) -> float:
+    body = {
+        "model": "sonnet",
+        "stream": True,
+        "messages": [{"role": "user", "content": "[[hold:30]]"}],
+    }
+    before = set(server.pgids())
+    with httpx.stream("POST", server.base_url + "/chat/completions", json=body, timeout=60) as r:
+        lines = r.iter_lines()
+        next(lines)
+        while not (new := [g for g in server.pgids() if g not in before]):
+            time.sleep(0.002)
+        (pgid,) = new
+        time.sleep(0.3)  # let the CLI get going
+    closed = time.perf_counter()
+    while group_alive(pgid):
+        time.sleep(0.0005)
+    return time.perf_counter() - closed
+
+
+def sigterm_to_exit(env: dict[str, str]) -> float:
+    """The floor under the disconnect figure: Claude Code's own exit after SIGTERM."""
+    claude = find_command("claude")
+    assert claude is not None
+    with tempfile.TemporaryDirectory() as workdir:
+        settings = ProviderConfig(command=str(claude), env=env)
+        chat = ChatRequest("sonnet", (Message("user", "[[hold:30]]"),), stream=True)
+        invocation = ClaudeProvider().invocation(
+            chat, "sonnet", Path(workdir), settings, os.environ
+        )
+        process = subprocess.Popen(
+            invocation.argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=dict(invocation.env),
+            cwd=workdir,
+            start_new_session=True,
+        )
+        assert process.stdin is not None
+        assert process.stdout is not None
+        process.stdin.write(invocation.stdin)
+        process.stdin.close()
+        for line in process.stdout:
+            if b'"requesting"' in line:
+                break
+        time.sleep(0.3)
+        start = time.perf_counter()
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait()
+        return time.perf_counter() - start
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return {"median": statistics.median(ordered), "p99": p99}
+
+
+def measure(fn: Callable[[], Any], runs: int) -> list[Any]:
+    fn()  # warm-up, not counted
+    return [fn() for _ in range(runs)]
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory = int(Path("/proc/meminfo").read_text().split()[1]) // 1024 // 1024
+    claude = subprocess.run(
+        [str(find_command("claude")), "--version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory} GiB, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}, Claude Code {claude}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+    with StubThread(handle_messages) as stub, tempfile.TemporaryDirectory() as folder:
+        home = Path(folder) / "home"
+        home.mkdir()
+        env = {"ANTHROPIC_BASE_URL": stub.url, "ANTHROPIC_API_KEY": "sk-bench", "HOME": str(home)}
+        config = Path(folder) / "config.toml"
+        env_table = ", ".join(f'"{k}" = "{v}"' for k, v in env.items())
+        config.write_text(
+            f'[server]\nstate_dir = "{folder}/state"\n[providers.claude]\nenv = {{{env_table}}}\n'
+        )
+        with LiveServer(config, Path(folder) / "state") as server:
+            # Alternate direct and wrapped runs, so drift in the machine's load hits both.
+            print(f"direct and through cliwrap × {args.runs} ...", file=sys.stderr)
+            pairs = measure(lambda: (direct(env), through(server)), args.runs)
+            straight = [p[0] for p in pairs]
+            wrapped = [p[1] for p in pairs]
+            print(f"disconnect × {args.runs} ...", file=sys.stderr)
+            reaped = measure(lambda: disconnect_to_reaped(server), args.runs)
+            print(f"claude's own exit after SIGTERM × {args.runs} ...", file=sys.stderr)
+            own_exit = measure(lambda: sigterm_to_exit(env), args.runs)
+    rows = {
+        "time to first token, claude directly": summary([s[0] for s in straight]),
+        "time to first token, through cliwrap": summary([w[0] for w in wrapped]),
+        "total time, claude directly": summary([s[1] for s in straight]),
+        "total time, through cliwrap": summary([w[1] for w in wrapped]),
+        "client disconnect ─► process group gone": summary(reaped),
+        "for comparison: SIGTERM ─► claude exited (no cliwrap)": summary(own_exit),
+    }
+    added = (
+        rows["time to first token, through cliwrap"]["median"]
+        - rows["time to first token, claude directly"]["median"]
+    )
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured {date.today().isoformat()} with `just bench` ({args.runs} runs each after one "
+        "warm-up, stub Anthropic backend on 127.0.0.1, streaming requests through httpx).",
+        "",
+        f"Machine: {machine()}.",
+        "",
+        "| figure | median | p99 |",
+        "|---|---|---|",
+        *(
+            f"| {name} | {v['median'] * 1000:.1f} ms | {v['p99'] * 1000:.1f} ms |"
+            for name, v in rows.items()
+        ),
+        "",
+        f"cliwrap adds **{added * 1000:.1f} ms** to the median time to first token "
+        "(target: ≤ 10 ms); the process group is gone "
+        f"**{rows['client disconnect ─► process group gone']['p99'] * 1000:.1f} ms** (p99) after "
+        "the client disconnects (target: ≤ 50 ms).",
+        "",
+        "The disconnect figure is mostly Claude Code's own exit: after SIGTERM it runs its "
+        "signal handler, then the kernel tears down a ~370 MB process (even SIGKILL takes "
+        "~25 ms here); the last row measures that floor without cliwrap. cliwrap's part is "
+        "noticing the disconnect and signalling the group.",
+        "",
+        "Time to first token is dominated by the CLI's own start-up (~0.4 s for Claude Code); "
+        "what cliwrap adds is the HTTP request, the job's set-up (a private working directory, "
+        "the process-group ledger entry) and one SSE chunk per delta.",
+        "",
+    ]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
