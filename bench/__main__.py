@@ -38,28 +38,33 @@ PROMPT = "[[reply:The quick brown fox jumps over the lazy dog, again and again.]
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def direct(env: dict[str, str]) -> tuple[float, float]:
-    """Spawn ``claude`` as cliwrap would; seconds to the first text delta and to exit."""
+def spawn_claude(env: dict[str, str], prompt: str, workdir: str) -> subprocess.Popen[bytes]:
+    """Start ``claude`` with the argv, environment and stdin cliwrap would give it."""
     claude = find_command("claude")
     assert claude is not None, "run `just clis` first"
+    settings = ProviderConfig(command=str(claude), env=env)
+    chat = ChatRequest("sonnet", (Message("user", prompt),), stream=True)
+    invocation = ClaudeProvider().invocation(chat, "sonnet", Path(workdir), settings, os.environ)
+    process = subprocess.Popen(
+        invocation.argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=dict(invocation.env),
+        cwd=workdir,
+        start_new_session=True,
+    )
+    assert process.stdin is not None
+    process.stdin.write(invocation.stdin)
+    process.stdin.close()
+    return process
+
+
+def direct(env: dict[str, str]) -> tuple[float, float]:
+    """Run ``claude`` directly; seconds to the first text delta and to its exit."""
     with tempfile.TemporaryDirectory() as workdir:
-        settings = ProviderConfig(command=str(claude), env=env)
-        chat = ChatRequest("sonnet", (Message("user", PROMPT),), stream=True)
-        invocation = ClaudeProvider().invocation(
-            chat, "sonnet", Path(workdir), settings, os.environ
-        )
         start = time.perf_counter()
-        process = subprocess.Popen(
-            invocation.argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=dict(invocation.env),
-            cwd=workdir,
-        )
-        assert process.stdin is not None
+        process = spawn_claude(env, PROMPT, workdir)
         assert process.stdout is not None
-        process.stdin.write(invocation.stdin)
-        process.stdin.close()
         first = 0.0
         for line in process.stdout:
             if not first and b'"text_delta"' in line:
@@ -101,26 +106,9 @@ def disconnect_to_reaped(server: LiveServer) -> float:
 
 def sigterm_to_exit(env: dict[str, str]) -> float:
     """The floor under the disconnect figure: Claude Code's own exit after SIGTERM."""
-    claude = find_command("claude")
-    assert claude is not None
     with tempfile.TemporaryDirectory() as workdir:
-        settings = ProviderConfig(command=str(claude), env=env)
-        chat = ChatRequest("sonnet", (Message("user", "[[hold:30]]"),), stream=True)
-        invocation = ClaudeProvider().invocation(
-            chat, "sonnet", Path(workdir), settings, os.environ
-        )
-        process = subprocess.Popen(
-            invocation.argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=dict(invocation.env),
-            cwd=workdir,
-            start_new_session=True,
-        )
-        assert process.stdin is not None
+        process = spawn_claude(env, "[[hold:30]]", workdir)
         assert process.stdout is not None
-        process.stdin.write(invocation.stdin)
-        process.stdin.close()
         for line in process.stdout:
             if b'"requesting"' in line:
                 break

@@ -8,9 +8,9 @@ import signal
 import threading
 import time
 import uuid
+from contextlib import AbstractContextManager
 from functools import partial
 
-import anthropic  # noqa: F401  (imported to check the SDK installs beside openai)
 import httpx
 import openai
 import pytest
@@ -25,6 +25,12 @@ pytestmark = pytest.mark.real_cli
 
 def client(server: LiveServer) -> openai.OpenAI:
     return openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=60)
+
+
+def stream(server: LiveServer, content: str) -> AbstractContextManager[httpx.Response]:
+    """A raw streaming chat request, for the wire details the SDKs hide."""
+    body = {"model": "sonnet", "stream": True, "messages": [{"role": "user", "content": content}]}
+    return httpx.stream("POST", server.base_url + "/chat/completions", json=body, timeout=30)
 
 
 def marker() -> str:
@@ -148,16 +154,7 @@ def test_backend_failures_map_to_typed_errors(
 
 
 def test_failure_mid_stream_is_an_error_event_then_done(server: LiveServer) -> None:
-    with httpx.stream(
-        "POST",
-        server.base_url + "/chat/completions",
-        json={
-            "model": "sonnet",
-            "stream": True,
-            "messages": [{"role": "user", "content": "x [[fail:401]]"}],
-        },
-        timeout=30,
-    ) as response:
+    with stream(server, "x [[fail:401]]") as response:
         assert response.status_code == 200
         events = [line for line in response.iter_lines() if line.startswith("data: ")]
     assert events[-1] == "data: [DONE]"
@@ -168,18 +165,7 @@ def test_failure_mid_stream_is_an_error_event_then_done(server: LiveServer) -> N
 
 def test_slow_stream_gets_keepalives(start_server: ServerFactory) -> None:
     slow = start_server(server={"keepalive_interval": 0.2})
-    with httpx.stream(
-        "POST",
-        slow.base_url + "/chat/completions",
-        json={
-            "model": "sonnet",
-            "stream": True,
-            "messages": [
-                {"role": "user", "content": "[[hold:1.5]] [[delay:0.5]] [[reply:ab]] [[chunk:1]]"}
-            ],
-        },
-        timeout=30,
-    ) as response:
+    with stream(slow, "[[hold:1.5]] [[delay:0.5]] [[reply:ab]] [[chunk:1]]") as response:
         lines = [line for line in response.iter_lines() if line]
     keepalives = [i for i, line in enumerate(lines) if line.startswith(":")]
     first_text = next(i for i, line in enumerate(lines) if '"content":"a"' in line)
@@ -204,16 +190,7 @@ def test_progress_model_shows_marks_before_the_answer(start_server: ServerFactor
 
 def test_client_disconnect_reaps_the_cli_group_within_100ms(server: LiveServer) -> None:
     before = set(server.pgids())
-    with httpx.stream(
-        "POST",
-        server.base_url + "/chat/completions",
-        json={
-            "model": "sonnet",
-            "stream": True,
-            "messages": [{"role": "user", "content": "[[hold:30]]"}],
-        },
-        timeout=30,
-    ) as response:
+    with stream(server, "[[hold:30]]") as response:
         lines = response.iter_lines()  # keep it: a dropped iterator closes the connection
         next(lines)  # the role chunk: the run has begun
         (pgid,) = _new_groups(server, before)

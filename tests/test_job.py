@@ -162,3 +162,22 @@ async def test_a_full_queue_refuses_with_retry_after(tmp_path: Path) -> None:
     assert isinstance(refused, Failed)
     assert refused.error.kind is ErrorKind.QUEUE_FULL
     assert refused.error.retry_after
+
+
+async def test_a_queued_request_gets_keepalives_while_it_waits(tmp_path: Path) -> None:
+    base = runtime(tmp_path)
+    rt = Runtime(
+        Gate(max_concurrent=1, max_queue=1),
+        base.ledger,
+        base.deadlines,
+        keepalive_interval=0.1,
+        shutdown_grace=0,
+    )
+    async with open_job(rt, plan("say:ready", "sleep:0.5", "say:done")) as first:
+        assert await first.receive() == TextDelta("ready")
+        async with open_job(rt, plan("say:second", "say:done")) as second:
+            waiting = [await second.receive() for _ in range(3)]
+            assert waiting == [Keepalive()] * 3
+            assert rt.gate.waiting == 1
+            rest = [event async for event in second]
+    assert rest[-2:] == [TextDelta("second"), Finished()]
