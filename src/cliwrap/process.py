@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -46,9 +47,14 @@ class Ledger:
         with contextlib.suppress(FileNotFoundError):
             (self.folder / str(pgid)).unlink()
 
-    def sweep(self) -> list[int]:
-        """Kill the groups a previous server left behind; return the ids that were killed."""
-        killed = []
+    def sweep(self, grace: float = 2.0) -> list[int]:
+        """Stop the groups a previous server left behind; return their ids.
+
+        Blocking (it runs once, before serving). Like a live run's stop: SIGTERM first, so a
+        CLI can remove its own per-process files, then SIGKILL for what is left after
+        ``grace`` seconds.
+        """
+        ours = []
         for entry in self.folder.glob("*") if self.folder.is_dir() else ():
             if not entry.name.isdigit():
                 continue
@@ -60,11 +66,15 @@ class Ledger:
             # group, so members of a group whose leader is gone are still ours.
             orphans_only = current is None and bool(group_members(pgid))
             if leader_is_ours or orphans_only:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pgid, signal.SIGKILL)
-                    killed.append(pgid)
+                kill_group(pgid, signal.SIGTERM)
+                ours.append(pgid)
             entry.unlink()
-        return killed
+        deadline = time.monotonic() + grace
+        while any(group_members(g) for g in ours) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for pgid in ours:
+            kill_group(pgid)
+        return ours
 
 
 def _identity(pid: int) -> str | None:
@@ -149,8 +159,15 @@ async def _feed(process: trio.Process, data: bytes) -> None:
 
 async def _stop(process: trio.Process, stop_signal: int, grace: float) -> None:
     kill_group(process.pid, stop_signal)
+    sent = trio.current_time()
     with trio.move_on_after(grace):
         await process.wait()
+        log.debug(
+            "pid %d exited %.1f ms after signal %d",
+            process.pid,
+            (trio.current_time() - sent) * 1000,
+            stop_signal,
+        )
         return
     log.warning(
         "pid %d ignored signal %d for %.1fs; killing its group", process.pid, stop_signal, grace

@@ -59,7 +59,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 async def serve(config: Config, environ: Mapping[str, str] | None = None) -> None:
     check_exposure(config)
-    swept = ledger_for(config).sweep()
+    swept = await trio.to_thread.run_sync(ledger_for(config).sweep, config.deadlines.kill_grace)
     if swept:
         log.warning("killed %d CLI process group(s) left by a previous run: %s", len(swept), swept)
     app = create_app(config, environ)
