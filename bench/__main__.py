@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +96,9 @@ def through(server: LiveServer, http: httpx.Client) -> tuple[float, float, float
     return first, total, first - cli_own
 
 
-def disconnect_to_reaped(server: LiveServer, http: httpx.Client) -> float:
+def disconnect_to_reaped(server: LiveServer, http: httpx.Client) -> tuple[float, float]:
+    """Seconds from closing a stream mid-answer until the CLI's group is gone, and until
+    cliwrap signalled the group (from the server's debug log, to the millisecond)."""
     body = {
         "model": "sonnet",
         "stream": True,
@@ -110,10 +112,15 @@ def disconnect_to_reaped(server: LiveServer, http: httpx.Client) -> float:
             time.sleep(0.002)
         (pgid,) = new
         time.sleep(0.3)  # let the CLI get going
-    closed = time.perf_counter()
+        r.close()
+        closed_wall, closed = time.time(), time.perf_counter()
     while group_alive(pgid):
         time.sleep(0.0005)
-    return time.perf_counter() - closed
+    gone = time.perf_counter() - closed
+    time.sleep(0.05)  # let the log line arrive
+    (stamp,) = re.findall(rf"^(\S+ \S+) DEBUG \S+: pid {pgid}: stopping", server.log, re.M)
+    signalled = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp() - closed_wall
+    return gone, max(signalled, 0.0)
 
 
 def sigterm_to_exit(env: dict[str, str]) -> float:
@@ -194,7 +201,8 @@ def main() -> None:
         "cliwrap's own share of time to first token": summary([w[2] for w in wrapped]),
         "total time, claude directly": summary([s[1] for s in straight]),
         "total time, through cliwrap": summary([w[1] for w in wrapped]),
-        "client disconnect ─► process group gone": summary(reaped),
+        "client disconnect ─► process group gone": summary([r[0] for r in reaped]),
+        "client disconnect ─► cliwrap signals the group": summary([r[1] for r in reaped]),
         "for comparison: SIGTERM ─► claude exited (no cliwrap)": summary(own_exit),
     }
     added = rows["cliwrap's own share of time to first token"]["median"]
@@ -229,7 +237,8 @@ def main() -> None:
         "The disconnect figure is mostly Claude Code's own exit: after SIGTERM it runs its "
         "signal handler, then the kernel tears down a ~370 MB process (even SIGKILL takes "
         "~25 ms here); the last row measures that floor without cliwrap. cliwrap's part is "
-        "noticing the disconnect and signalling the group. SIGTERM comes first on purpose: "
+        "noticing the disconnect and signalling the group (the row before it, read from the "
+        "server's debug log to the millisecond). SIGTERM comes first on purpose: "
         "in those ~45 ms Claude Code removes its per-process files (`~/.claude/sessions/"
         "<pid>.json` and `.key`, its control socket), which SIGKILL (~25 ms) would leave "
         "behind in the user's home on every disconnect (seen with strace).",

@@ -158,6 +158,7 @@ async def _feed(process: trio.Process, data: bytes) -> None:
 
 
 async def _stop(process: trio.Process, stop_signal: int, grace: float) -> None:
+    log.debug("pid %d: stopping its group with signal %d", process.pid, stop_signal)
     kill_group(process.pid, stop_signal)
     sent = trio.current_time()
     with trio.move_on_after(grace):
