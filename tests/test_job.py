@@ -181,3 +181,15 @@ async def test_a_queued_request_gets_keepalives_while_it_waits(tmp_path: Path) -
             assert rt.gate.waiting == 1
             rest = [event async for event in second]
     assert rest[-2:] == [TextDelta("second"), Finished()]
+
+
+async def test_a_cli_that_cannot_start_is_a_cli_failure(tmp_path: Path) -> None:
+    not_executable = tmp_path / "claude"
+    not_executable.write_text("#!/bin/sh\n")
+    job = JobPlan(
+        build=lambda workdir: Invocation((str(not_executable),), {}, b""), parser=FakeParser()
+    )
+    (failed,) = await collect(runtime(tmp_path), job)
+    assert isinstance(failed, Failed)
+    assert failed.error.kind is ErrorKind.CLI_FAILED
+    assert "Could not start" in failed.error.message

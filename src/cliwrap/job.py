@@ -186,18 +186,23 @@ async def _supervise_process(
     tail: collections.deque[bytes] = collections.deque()
     failure = None
     async with trio.open_nursery() as nursery:
-        process: trio.Process = await nursery.start(
-            partial(
-                run_in_group,
-                invocation.argv,
-                env=invocation.env,
-                cwd=workdir,
-                stdin=invocation.stdin,
-                ledger=runtime.ledger,
-                stop_signal=invocation.stop_signal,
-                kill_grace=deadlines.kill_grace,
+        try:
+            process: trio.Process = await nursery.start(
+                partial(
+                    run_in_group,
+                    invocation.argv,
+                    env=invocation.env,
+                    cwd=workdir,
+                    stdin=invocation.stdin,
+                    ledger=runtime.ledger,
+                    stop_signal=invocation.stop_signal,
+                    kill_grace=deadlines.kill_grace,
+                )
             )
-        )
+        except OSError as exc:  # not executable, wrong format, ...: nothing was started
+            return ApiError(
+                ErrorKind.CLI_FAILED, f"Could not start {invocation.argv[0]}: {exc.strerror}."
+            )
         log.debug(
             "pid %d started %.1f ms after the request",
             process.pid,
