@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 
 from cliwrap.providers.base import find_command
 from cliwrap.testing import LiveServer, StubThread, group_alive, handle_messages
 
 CLAUDE = find_command("claude", {**os.environ, "PATH": ""})
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_after_each_test() -> Iterator[None]:
+    """Finalise what a test left behind while it is still the test being run.
+
+    An unclosed socket or file warns when the garbage collector finalises it; collecting here
+    makes that warning (an error under our filterwarnings) fail the test that leaked, rather
+    than whichever test happened to be running when a collection came round.
+    """
+    yield
+    gc.collect()
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +52,27 @@ def _toml(value: Any) -> str:
 
 
 ServerFactory = Callable[..., LiveServer]
+SdkFactory = Callable[..., openai.OpenAI]
+
+
+@pytest.fixture
+def sdk() -> Iterator[SdkFactory]:
+    """OpenAI SDK clients for live servers, closed when the test ends.
+
+    Closing them ourselves matters: a client caught in a reference cycle (a `pytest.raises`
+    traceback holds the frame that made it) is finalised by the garbage collector in no
+    particular order, so its pooled socket may be reported unclosed, in some later test,
+    before the client's own finaliser closes it.
+    """
+    with contextlib.ExitStack() as stack:
+
+        def make(server: LiveServer, api_key: str = "unused") -> openai.OpenAI:
+            client = openai.OpenAI(
+                base_url=server.base_url, api_key=api_key, max_retries=0, timeout=60
+            )
+            return stack.enter_context(client)
+
+        yield make
 
 
 @pytest.fixture(scope="session")

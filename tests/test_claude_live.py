@@ -18,13 +18,9 @@ import trio
 
 from cliwrap.testing import LiveServer, StubThread, group_alive
 
-from .conftest import ServerFactory
+from .conftest import SdkFactory, ServerFactory
 
 pytestmark = pytest.mark.real_cli
-
-
-def client(server: LiveServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=60)
 
 
 def stream(server: LiveServer, content: str) -> AbstractContextManager[httpx.Response]:
@@ -37,9 +33,9 @@ def marker() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def test_non_streaming_answer_with_usage_and_thinking(server: LiveServer) -> None:
+def test_non_streaming_answer_with_usage_and_thinking(server: LiveServer, sdk: SdkFactory) -> None:
     tag = marker()
-    reply = client(server).chat.completions.create(
+    reply = sdk(server).chat.completions.create(
         model="sonnet",
         messages=[
             {"role": "system", "content": "Be brief."},
@@ -57,10 +53,12 @@ def test_non_streaming_answer_with_usage_and_thinking(server: LiveServer) -> Non
     assert reply.usage.prompt_tokens > 0
 
 
-def test_streaming_token_by_token(server: LiveServer, anthropic_stub: StubThread) -> None:
+def test_streaming_token_by_token(
+    server: LiveServer, anthropic_stub: StubThread, sdk: SdkFactory
+) -> None:
     tag = marker()
     text = f"one two three four five six {tag}"
-    stream = client(server).chat.completions.create(
+    stream = sdk(server).chat.completions.create(
         model="claude-sonnet-4-6",
         stream=True,
         stream_options={"include_usage": True},
@@ -87,10 +85,10 @@ def test_streaming_token_by_token(server: LiveServer, anthropic_stub: StubThread
 
 
 def test_request_to_model_has_no_tools_and_carries_system_and_history(
-    server: LiveServer, anthropic_stub: StubThread
+    server: LiveServer, anthropic_stub: StubThread, sdk: SdkFactory
 ) -> None:
     tag = marker()
-    client(server).chat.completions.create(
+    sdk(server).chat.completions.create(
         model="haiku",
         messages=[
             {"role": "system", "content": f"system-{tag}"},
@@ -138,11 +136,15 @@ async def test_async_client_streams(server: LiveServer) -> None:
     ],
 )
 def test_backend_failures_map_to_typed_errors(
-    server: LiveServer, directive: str, error: type[openai.APIStatusError], status: int
+    server: LiveServer,
+    directive: str,
+    error: type[openai.APIStatusError],
+    status: int,
+    sdk: SdkFactory,
 ) -> None:
     started = time.monotonic()
     with pytest.raises(error) as caught:
-        client(server).chat.completions.create(
+        sdk(server).chat.completions.create(
             model="sonnet", messages=[{"role": "user", "content": f"hi {directive}"}]
         )
     assert caught.value.status_code == status
@@ -174,9 +176,11 @@ def test_slow_stream_gets_keepalives(start_server: ServerFactory) -> None:
     assert lines[-1] == "data: [DONE]"
 
 
-def test_progress_model_shows_marks_before_the_answer(start_server: ServerFactory) -> None:
+def test_progress_model_shows_marks_before_the_answer(
+    start_server: ServerFactory, sdk: SdkFactory
+) -> None:
     slow = start_server(server={"keepalive_interval": 5.0})
-    stream = client(slow).chat.completions.create(
+    stream = sdk(slow).chat.completions.create(
         model="sonnet-progress",
         stream=True,
         messages=[{"role": "user", "content": "[[hold:1.5]] [[reply:done]]"}],
@@ -223,18 +227,20 @@ def _new_groups(server: LiveServer, before: set[int]) -> list[int]:
     raise AssertionError(f"no CLI started; {server.state_dir}\n{server.log}")
 
 
-def test_total_deadline_is_504_and_mid_stream_an_error(start_server: ServerFactory) -> None:
+def test_total_deadline_is_504_and_mid_stream_an_error(
+    start_server: ServerFactory, sdk: SdkFactory
+) -> None:
     short = start_server(deadlines={"total": 2.0})
     started = time.monotonic()
     with pytest.raises(openai.APIStatusError) as caught:
-        client(short).chat.completions.create(
+        sdk(short).chat.completions.create(
             model="sonnet", messages=[{"role": "user", "content": "[[hold:30]]"}]
         )
     assert caught.value.status_code == 504
     assert 2.0 <= time.monotonic() - started < 5
     with pytest.raises(openai.APIError, match="deadline"):
         list(
-            client(short).chat.completions.create(
+            sdk(short).chat.completions.create(
                 model="sonnet", stream=True, messages=[{"role": "user", "content": "[[hold:30]]"}]
             )
         )
@@ -242,23 +248,23 @@ def test_total_deadline_is_504_and_mid_stream_an_error(start_server: ServerFacto
     assert short.pgids() == []
 
 
-def test_first_output_deadline(start_server: ServerFactory) -> None:
+def test_first_output_deadline(start_server: ServerFactory, sdk: SdkFactory) -> None:
     short = start_server(deadlines={"first_output": 1.5})
     with pytest.raises(openai.APIStatusError, match="first output") as caught:
-        client(short).chat.completions.create(
+        sdk(short).chat.completions.create(
             model="sonnet", messages=[{"role": "user", "content": "[[hold:30]]"}]
         )
     assert caught.value.status_code == 504
 
 
-def test_cli_missing_is_503_with_install_hint(start_server: ServerFactory) -> None:
+def test_cli_missing_is_503_with_install_hint(start_server: ServerFactory, sdk: SdkFactory) -> None:
     missing = start_server(providers__claude={"command": "/nonexistent/claude"})
     with pytest.raises(openai.APIStatusError, match="npm install") as caught:
-        client(missing).chat.completions.create(
+        sdk(missing).chat.completions.create(
             model="sonnet", messages=[{"role": "user", "content": "hi"}]
         )
     assert caught.value.status_code == 503
-    models = client(missing).models.list()
+    models = sdk(missing).models.list()
     assert {m.model_extra["installed"] for m in models.data if m.model_extra} == {False}
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from cliwrap.testing import LiveServer
 
-from .conftest import ServerFactory
+from .conftest import SdkFactory, ServerFactory
 
 
 def chat(content: str, **extra: object) -> dict[str, object]:
@@ -26,18 +26,17 @@ def locked(start_server: ServerFactory) -> LiveServer:
     return start_server(server={"api_keys": ["key-one", "key-two"]})
 
 
-def test_api_keys_are_required_and_checked(locked: LiveServer) -> None:
+def test_api_keys_are_required_and_checked(locked: LiveServer, sdk: SdkFactory) -> None:
     url = locked.base_url + "/chat/completions"
     missing = httpx.post(url, json=chat("hi"))
     wrong = httpx.post(url, json=chat("hi"), headers={"Authorization": "Bearer key-three"})
     assert missing.status_code == wrong.status_code == 401
     assert missing.json()["error"]["type"] == "authentication_error"
     assert "Incorrect API key" in wrong.json()["error"]["message"]
-    sdk = openai.OpenAI(base_url=locked.base_url, api_key="key-two", max_retries=0)
-    reply = sdk.chat.completions.create(**chat("with the second key"))  # type: ignore[call-overload]
+    reply = sdk(locked, "key-two").chat.completions.create(**chat("with the second key"))  # type: ignore[call-overload]
     assert reply.choices[0].message.content == "echo: with the second key"
     with pytest.raises(openai.AuthenticationError):
-        openai.OpenAI(base_url=locked.base_url, api_key="nope", max_retries=0).models.list()
+        sdk(locked, "nope").models.list()
     anthropic_style = httpx.get(locked.base_url + "/models", headers={"x-api-key": "key-one"})
     assert anthropic_style.status_code == 200
     assert httpx.get(locked.url + "/health").status_code == 200  # open, for load balancers
@@ -107,8 +106,8 @@ def test_stream_ends_right_after_done(server: LiveServer) -> None:
     assert body.startswith(b"data: {")
 
 
-def test_models_list_and_health(server: LiveServer) -> None:
-    models = openai.OpenAI(base_url=server.base_url, api_key="x").models.list()
+def test_models_list_and_health(server: LiveServer, sdk: SdkFactory) -> None:
+    models = sdk(server).models.list()
     ids = [m.id for m in models.data]
     assert ids[:2] == ["opus", "opus-progress"]
     assert "sonnet-progress" in ids
