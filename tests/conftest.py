@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from cliwrap.providers.base import find_command
-from cliwrap.testing import LiveServer, StubThread, group_alive, handle_messages
+from cliwrap.testing import LiveServer, StubThread, group_alive, handle_backends
 
 CLAUDE = find_command("claude", {**os.environ, "PATH": ""})
 
@@ -40,9 +40,49 @@ def claude_bin() -> Path:
 
 
 @pytest.fixture(scope="session")
-def anthropic_stub() -> Iterator[StubThread]:
-    with StubThread(handle_messages) as stub:
+def stub() -> Iterator[StubThread]:
+    """One stub server for all four model APIs (see cliwrap.testing.backends)."""
+    with StubThread(handle_backends) as stub:
         yield stub
+
+
+@pytest.fixture(scope="session")
+def anthropic_stub(stub: StubThread) -> StubThread:
+    return stub
+
+
+def provider_tables(stub: StubThread, home: Path) -> dict[str, dict[str, Any]]:
+    """Each CLI's config for talking to the stub: its API's URL and a test key, nothing else.
+
+    Everything else (tools off, bounded retries, private homes) must be cliwrap's own default,
+    so the tests exercise what users get.
+    """
+    return {
+        "providers.claude": {
+            "env": {
+                "ANTHROPIC_BASE_URL": stub.url,
+                "ANTHROPIC_API_KEY": "sk-ant-test-key",
+                "HOME": str(home),
+            }
+        },
+        "providers.gemini": {
+            "env": {"GOOGLE_GEMINI_BASE_URL": stub.url, "GEMINI_API_KEY": "gemini-test-key"}
+        },
+        "providers.qwen": {
+            "env": {"OPENAI_BASE_URL": stub.url + "/v1", "OPENAI_API_KEY": "sk-qwen-test-key"}
+        },
+        "providers.codex": {
+            "args": [
+                "-c",
+                'model_provider="stub"',
+                "-c",
+                "model_providers.stub={"
+                f'name="Stub",base_url="{stub.url}/v1",env_key="STUB_API_KEY",'
+                'wire_api="responses"}',
+            ],
+            "env": {"STUB_API_KEY": "sk-codex-test-key"},
+        },
+    }
 
 
 def _toml(value: Any) -> str:
@@ -77,7 +117,7 @@ def sdk() -> Iterator[SdkFactory]:
 
 @pytest.fixture(scope="session")
 def start_server(
-    tmp_path_factory: pytest.TempPathFactory, anthropic_stub: StubThread, claude_bin: Path
+    tmp_path_factory: pytest.TempPathFactory, stub: StubThread, claude_bin: Path
 ) -> Iterator[ServerFactory]:
     """Start a cliwrap subprocess wired to the stub; sections override config tables."""
     started: list[LiveServer] = []
@@ -90,13 +130,7 @@ def start_server(
         tables: dict[str, dict[str, Any]] = {
             "server": {"state_dir": str(state), "keepalive_interval": 15.0},
             "limits": {"max_concurrent": 16, "max_queue": 64},
-            "providers.claude": {
-                "env": {
-                    "ANTHROPIC_BASE_URL": anthropic_stub.url,
-                    "ANTHROPIC_API_KEY": "sk-ant-test-key",
-                    "HOME": str(home),
-                }
-            },
+            **provider_tables(stub, home),
         }
         for name, table in sections.items():
             tables.setdefault(name.replace("__", "."), {}).update(table)

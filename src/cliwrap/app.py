@@ -83,7 +83,9 @@ class Service:
         def build(workdir: Path) -> Any:
             return provider.invocation(chat, route.model, workdir, settings, self.environ)
 
-        return JobPlan(build=build, parser=provider.parser(), progress=route.progress)
+        return JobPlan(
+            build=build, parser=provider.parser(chat, route.model), progress=route.progress
+        )
 
     def installed(self, provider: Provider, settings: ProviderConfig) -> bool:
         return find_command(settings.command, self.environ) is not None

@@ -96,6 +96,9 @@ class ProviderConfig:
     default_model: str = ""
     model_map: Mapping[str, str] = attrs.field(factory=dict)
     """Aliases clients may send, mapped to this provider's model names (e.g. gpt-4o = "sonnet")."""
+    home: str = attrs.field(default="user", validator=v.in_(("user", "private")))
+    """The CLI's HOME: "user" (yours: its logins, its settings) or "private" (a fresh one per
+    run, inside the run's temporary directory, with only the settings cliwrap writes)."""
 
 
 @attrs.frozen

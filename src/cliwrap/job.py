@@ -32,7 +32,8 @@ from .config import Deadlines
 from .errors import ApiError, ErrorKind
 from .events import Event, Failed, Finished, Keepalive, Progress, TextDelta, ThinkingDelta
 from .process import Ledger, run_in_group
-from .providers import Invocation, LineParser
+from .providers import Dialogue, Invocation, LineParser
+from .providers.base import PRIVATE_HOME
 
 __all__ = ["JobPlan", "Runtime", "open_job"]
 
@@ -171,8 +172,11 @@ async def _run_cli(runtime: Runtime, plan: JobPlan, run: _Run) -> ApiError | Non
     workdir = Path(tempfile.mkdtemp(prefix="cliwrap-run-"))
     try:
         invocation = plan.build(workdir)
+        (workdir / PRIVATE_HOME).mkdir()
         for name, text in invocation.files.items():
-            (workdir / name).write_text(text, encoding="utf-8")
+            path = workdir / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
         return await _supervise_process(runtime, plan, run, invocation, workdir)
     finally:
         with trio.CancelScope(shield=True):
@@ -193,7 +197,7 @@ async def _supervise_process(
                     invocation.argv,
                     env=invocation.env,
                     cwd=workdir,
-                    stdin=invocation.stdin,
+                    stdin=None if invocation.dialogue else invocation.stdin,
                     ledger=runtime.ledger,
                     stop_signal=invocation.stop_signal,
                     kill_grace=deadlines.kill_grace,
@@ -211,8 +215,11 @@ async def _supervise_process(
         assert process.stdout is not None
         assert process.stderr is not None
         nursery.start_soon(_keep_tail, process.stderr, tail)
+        talk = _Talk(process, plan.parser) if invocation.dialogue else None
         watchdog = trio.CancelScope(deadline=trio.current_time() + deadlines.first_output)
         with watchdog:
+            if talk is not None:
+                await talk.write(invocation.stdin)
             async with aclosing(_lines(process.stdout)) as lines:
                 async for line in lines:
                     for event in plan.parser.feed(line):
@@ -225,6 +232,8 @@ async def _supervise_process(
                                 )
                             watchdog.deadline = trio.current_time() + deadlines.idle
                         await run.emit(event)
+                    if talk is not None:
+                        await talk.answer()
         if watchdog.cancelled_caught:
             which = "first output" if not run.answer_started.is_set() else "idle"
             limit = deadlines.idle if run.answer_started.is_set() else deadlines.first_output
@@ -241,6 +250,35 @@ async def _supervise_process(
                     await run.emit(event)
         nursery.cancel_scope.cancel()
     return failure
+
+
+class _Talk:
+    """The job's half of a dialogue: writes what a :class:`Dialogue` parser asks for."""
+
+    def __init__(self, process: trio.Process, parser: LineParser) -> None:
+        assert process.stdin is not None
+        assert isinstance(parser, Dialogue), "a dialogue invocation needs a Dialogue parser"
+        self._stdin = process.stdin
+        self._parser = parser
+        self._open = True
+
+    async def write(self, data: bytes) -> None:
+        if data and self._open:
+            try:
+                await self._stdin.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                await self.close()  # it stopped listening; its exit tells the rest
+
+    async def answer(self) -> None:
+        data = self._parser.to_send()
+        if data is None:
+            await self.close()
+        else:
+            await self.write(data)
+
+    async def close(self) -> None:
+        self._open = False
+        await self._stdin.aclose()
 
 
 async def _lines(stream: trio.abc.ReceiveStream) -> AsyncGenerator[bytes, None]:

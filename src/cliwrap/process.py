@@ -115,7 +115,7 @@ async def run_in_group(
     *,
     env: Mapping[str, str],
     cwd: Path,
-    stdin: bytes,
+    stdin: bytes | None,
     ledger: Ledger,
     stop_signal: int = signal.SIGTERM,
     kill_grace: float = 2.0,
@@ -124,8 +124,9 @@ async def run_in_group(
     """Run ``argv`` as the leader of a new process group; return its exit status.
 
     Started with the :class:`trio.Process` (for its stdout and stderr). ``stdin`` is written
-    and closed. However this task ends, normally or cancelled, the group is signalled and
-    the leader reaped before it returns, shielded from cancellation.
+    and closed; None leaves the pipe open to the caller, who talks to the CLI through it.
+    However this task ends, normally or cancelled, the group is signalled and the leader
+    reaped before it returns, shielded from cancellation.
     """
     process = await trio.lowlevel.open_process(
         list(argv),
@@ -139,7 +140,8 @@ async def run_in_group(
     ledger.add(process.pid)
     try:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_feed, process, stdin)
+            if stdin is not None:
+                nursery.start_soon(_feed, process, stdin)
             task_status.started(process)
             return await process.wait()
     finally:

@@ -2,17 +2,20 @@
 
 A provider is two pure functions and some facts: an invocation builder (request ─► argv,
 environment, stdin bytes, files for the private working directory) and a line parser (one
-stdout line ─► events). Neither does I/O; the job runs them.
+stdout line ─► events). Neither does I/O; the job runs them. A CLI that must be talked to
+while it runs (a JSON-RPC server on stdio) gets a :class:`Dialogue` parser, which also says
+what to write back, in the sans-IO manner of h11: the parser decides, the job does the I/O.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -20,7 +23,20 @@ from ..config import ProviderConfig
 from ..events import Event
 from ..request import ChatRequest
 
-__all__ = ["Invocation", "LineParser", "Provider", "build_env", "find_command"]
+__all__ = [
+    "PRIVATE_HOME",
+    "Dialogue",
+    "Invocation",
+    "LineParser",
+    "Provider",
+    "auth_from",
+    "build_env",
+    "find_command",
+    "first_version",
+]
+
+PRIVATE_HOME = "home"
+"""The private HOME's folder name inside the run's working directory."""
 
 
 @attrs.frozen
@@ -31,8 +47,10 @@ class Invocation:
     env: Mapping[str, str]
     stdin: bytes
     files: Mapping[str, str] = attrs.field(factory=dict)
-    """Files to write into the private working directory first (name ─► text)."""
+    """Files to write into the private working directory first (relative path ─► text)."""
     stop_signal: int = signal.SIGTERM
+    dialogue: bool = False
+    """Keep stdin open after ``stdin`` is written: the parser is a :class:`Dialogue`."""
 
 
 class LineParser(Protocol):
@@ -45,6 +63,18 @@ class LineParser(Protocol):
         ...
 
 
+@runtime_checkable
+class Dialogue(LineParser, Protocol):
+    """A parser for a CLI that is talked to while it runs (``Invocation.dialogue``)."""
+
+    def to_send(self) -> bytes | None:
+        """What to write to the CLI's stdin now (``b""``: nothing yet); None: close stdin.
+
+        The job calls it after every line it feeds, and writes before reading on.
+        """
+        ...
+
+
 class Provider(Protocol):
     name: str
     defaults: Mapping[str, Any]
@@ -52,6 +82,10 @@ class Provider(Protocol):
     prefixes: tuple[str, ...]
     """Model-name prefixes routed here (``claude-`` …)."""
     install_hint: str
+    version_args: tuple[str, ...]
+    """Arguments that make the CLI print its version (``--version``)."""
+    models_args: tuple[str, ...] | None
+    """Arguments that make the CLI print the models it knows, or None if it cannot."""
 
     def invocation(
         self,
@@ -62,7 +96,22 @@ class Provider(Protocol):
         environ: Mapping[str, str],
     ) -> Invocation: ...
 
-    def parser(self) -> LineParser: ...
+    def parser(self, request: ChatRequest, model: str) -> LineParser: ...
+
+    def parse_version(self, output: str) -> str:
+        """The version number in what ``version_args`` printed."""
+        ...
+
+    def parse_models(self, output: str) -> list[str]:
+        """Model ids in what ``models_args`` printed (never called if that is None)."""
+        ...
+
+    def auth_hint(self, env: Mapping[str, str], home: Path) -> str:
+        """Which credentials the CLI will use, from ``env`` and files under ``home``.
+
+        A hint for people (``cliwrap doctor``): names of variables and files, never a value.
+        """
+        ...
 
 
 _BASE_ENV = (
@@ -101,6 +150,7 @@ def build_env(
     defaults: Mapping[str, str],
     extra: Mapping[str, str],
     workdir: Path,
+    home: str = "user",
 ) -> dict[str, str]:
     """The CLI's environment: an allowlist, never cliwrap's own variables or secrets.
 
@@ -108,6 +158,8 @@ def build_env(
     CA bundles) and the provider's own variables (by prefix) pass. ``defaults`` fill what
     the user did not set (e.g. bounded retries); the configured ``extra`` always wins.
     ``TMPDIR`` points into the run's private directory, so the CLI's scratch files go with it.
+    With ``home="private"``, so do ``HOME`` and the XDG folders: the CLI neither reads nor
+    writes the user's own configuration (the configured ``extra`` may still point elsewhere).
     """
     prefixes = tuple(prefixes)
     env = {
@@ -116,11 +168,36 @@ def build_env(
         if (key in _BASE_ENV or key.startswith("LC_") or key.startswith(prefixes))
         and not key.startswith("CLIWRAP_")
     }
+    if home == "private":
+        private = workdir / PRIVATE_HOME
+        env["HOME"] = str(private)
+        for key in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+            env.pop(key, None)
     for key, value in defaults.items():
         env.setdefault(key, value)
     env.update(extra)
     env["TMPDIR"] = str(workdir)
     return env
+
+
+def first_version(output: str) -> str:
+    """The first version number in a CLI's ``--version`` output ("codex-cli 0.169.0" ─► 0.169.0)."""
+    match = re.search(r"\d+\.\d+(?:\.\d+)?(?:[-+.][\w.]+)?", output)
+    return match.group(0) if match else output.strip()[:40]
+
+
+def auth_from(
+    env: Mapping[str, str],
+    home: Path,
+    *,
+    variables: Iterable[str],
+    files: Iterable[str],
+    otherwise: str,
+) -> str:
+    """Name the credentials a CLI will find: set variables first, then files under ``home``."""
+    found = [f"${name}" for name in variables if env.get(name)]
+    found += [f"~/{name}" for name in files if (home / name).exists()]
+    return ", ".join(found) if found else otherwise
 
 
 def cli_dirs(environ: Mapping[str, str] = os.environ) -> list[Path]:

@@ -17,7 +17,7 @@ from ..errors import ApiError, ErrorKind, sanitize
 from ..events import Event, Failed, Finished, FinishReason, TextDelta, ThinkingDelta, Usage
 from ..prompt import render_prompt
 from ..request import ChatRequest
-from .base import Invocation, build_env
+from .base import Invocation, auth_from, build_env, first_version
 from .failures import classify
 
 __all__ = ["ClaudeParser", "ClaudeProvider"]
@@ -98,8 +98,26 @@ class ClaudeProvider:
             files=files,
         )
 
-    def parser(self) -> ClaudeParser:
+    def parser(self, request: ChatRequest, model: str) -> ClaudeParser:
         return ClaudeParser()
+
+    version_args: tuple[str, ...] = ("--version",)
+    models_args: tuple[str, ...] | None = None  # no model listing: the config's list is used
+
+    def parse_version(self, output: str) -> str:
+        return first_version(output)
+
+    def parse_models(self, output: str) -> list[str]:
+        return []
+
+    def auth_hint(self, env: Mapping[str, str], home: Path) -> str:
+        return auth_from(
+            env,
+            home,
+            variables=("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"),
+            files=(".claude/.credentials.json",),
+            otherwise="none found: run `claude login` or set ANTHROPIC_API_KEY",
+        )
 
 
 class ClaudeParser:

@@ -5,6 +5,7 @@ same stubs the project's own suite uses.
 """
 
 from .anthropic import handle_messages
+from .backends import handle_backends
 from .directives import Plan, read_plan
 from .http import DROP, Recorded, Response, StubThread, serve_stub
 from .live import LiveServer, group_alive
@@ -17,6 +18,7 @@ __all__ = [
     "Response",
     "StubThread",
     "group_alive",
+    "handle_backends",
     "handle_messages",
     "read_plan",
     "serve_stub",

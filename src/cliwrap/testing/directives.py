@@ -33,6 +33,9 @@ class Plan:
     delay: float = 0.0  # seconds between streamed deltas
     chunk: int = 4  # characters per text delta
     stop_reason: str = "end_turn"
+    """Anthropic's names (``end_turn``, ``max_tokens``); other stubs map them to their API's."""
+    overflow: bool = False
+    """Fail with the API's own context-window error (``[[overflow]]``)."""
 
 
 def read_plan(prompt: str) -> Plan:
@@ -59,6 +62,8 @@ def read_plan(prompt: str) -> Plan:
             fields["chunk"] = int(arg)
         elif name == "stop":
             fields["stop_reason"] = arg
+        elif name == "overflow":
+            fields["overflow"] = True
     if "reply" not in fields:
         fields["reply"] = "echo: " + _last_line(_DIRECTIVE.sub("", prompt))
     return Plan(**fields)  # type: ignore[arg-type]

@@ -19,7 +19,7 @@ import attrs
 import h11
 import trio
 
-__all__ = ["DROP", "Recorded", "Response", "StubThread", "serve_stub"]
+__all__ = ["DROP", "Handler", "Recorded", "Response", "StubThread", "serve_stub"]
 
 DROP = object()
 """A step that resets the connection (TCP RST) instead of sending more."""
