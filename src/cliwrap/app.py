@@ -28,6 +28,7 @@ from .admission import Gate
 from .api import openai_chat
 from .config import Config, ProviderConfig
 from .errors import ApiError, ErrorKind
+from .inventory import Inventory
 from .job import JobPlan, Runtime, open_job
 from .process import Ledger
 from .providers import PROVIDERS, Provider, find_command
@@ -50,21 +51,25 @@ class Service:
     runtime: Runtime
     catalog: Catalog
     environ: Mapping[str, str]
+    inventory: Inventory
 
     @classmethod
     def from_config(cls, config: Config, environ: Mapping[str, str] | None = None) -> Service:
         enabled = {name: p for name, p in config.providers.items() if p.enabled}
+        environ = dict(os.environ if environ is None else environ)
+        ledger = ledger_for(config)
         return cls(
             config=config,
             runtime=Runtime(
                 gate=Gate(config.limits.max_concurrent, config.limits.max_queue),
-                ledger=ledger_for(config),
+                ledger=ledger,
                 deadlines=config.deadlines,
                 keepalive_interval=config.server.keepalive_interval,
                 shutdown_grace=config.server.shutdown_grace,
             ),
             catalog=Catalog(enabled, {name: PROVIDERS[name].prefixes for name in enabled}),
-            environ=dict(os.environ if environ is None else environ),
+            environ=environ,
+            inventory=Inventory(enabled, environ, ledger),
         )
 
     def plan(self, chat: ChatRequest, route: Route) -> JobPlan:
@@ -103,6 +108,11 @@ def create_app(config: Config, environ: Mapping[str, str] | None = None) -> Quar
     service = Service.from_config(config, environ)
     app.extensions["cliwrap"] = service
 
+    @app.before_serving
+    async def take_inventory() -> None:
+        # Versions and model lists come from the CLIs themselves; ask them early.
+        app.add_background_task(service.inventory.all)
+
     @app.before_request
     async def authenticate() -> Response | None:
         keys = service.config.server.api_keys
@@ -140,10 +150,8 @@ def create_app(config: Config, environ: Mapping[str, str] | None = None) -> Quar
 
     @app.get("/v1/models")
     async def models() -> Response:
-        installed = {
-            name: service.installed(PROVIDERS[name], settings)
-            for name, settings in service.catalog.providers.items()
-        }
+        clis = await service.inventory.all()
+        discovered = {name: info.models for name, info in clis.items()}
         return _json(
             {
                 "object": "list",
@@ -154,9 +162,10 @@ def create_app(config: Config, environ: Mapping[str, str] | None = None) -> Quar
                         "created": 0,
                         "owned_by": provider,
                         "provider": provider,
-                        "installed": installed[provider],
+                        "installed": clis[provider].installed,
+                        "cli_version": clis[provider].version,
                     }
-                    for model, provider in service.catalog.listed()
+                    for model, provider in service.catalog.listed(discovered)
                 ],
             }
         )

@@ -6,12 +6,13 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from functools import partial
 
 import attrs
 import trio
 
 from . import __version__
-from .config import ConfigError, load_config
+from .config import Config, ConfigError, load_config
 from .providers import PROVIDERS
 
 __all__ = ["main"]
@@ -32,6 +33,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument(
         "--port", type=int, help="port to listen on; 0 picks a free one (overrides server.port)"
     )
+    doctor = commands.add_parser(
+        "doctor", help="check each CLI: where it is, its version, its credentials"
+    )
+    doctor.add_argument("--config", help="TOML config file, as for serve")
+    doctor.add_argument(
+        "--probe", action="store_true", help="also make one short live call through each CLI"
+    )
+    doctor.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
 
     try:
@@ -39,14 +48,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.config, provider_defaults={n: p.defaults for n, p in PROVIDERS.items()}
         )
         server = config.server
-        if args.host is not None:
+        if getattr(args, "host", None) is not None:
             server = attrs.evolve(server, host=args.host)
-        if args.port is not None:
+        if getattr(args, "port", None) is not None:
             server = attrs.evolve(server, port=args.port)
         config = attrs.evolve(config, server=server)
     except (ConfigError, ValueError) as exc:
         print(f"cliwrap: {exc}", file=sys.stderr)
         return 2
+    if args.command == "doctor":
+        return _doctor(config, probe=args.probe, as_json=args.json)
     logging.basicConfig(
         level=config.server.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -68,3 +79,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     return 0
+
+
+def _doctor(config: Config, *, probe: bool, as_json: bool) -> int:
+    """Print the findings; exit 1 when an enabled CLI is missing or its probe failed."""
+    from . import doctor
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    findings = trio.run(partial(doctor.examine, config, probe=probe))
+    print(doctor.as_json(findings) if as_json else doctor.render_table(findings))
+    return 0 if all(f.healthy for f in findings if f.enabled) else 1

@@ -5,7 +5,7 @@ Pure: a :class:`Catalog` built once from the config answers every lookup.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 import attrs
 
@@ -68,10 +68,18 @@ class Catalog:
                 return Route(provider, name)
         return None
 
-    def listed(self) -> Iterator[tuple[str, str]]:
-        """(model name, provider) for every advertised model, ``-progress`` variants included."""
+    def listed(
+        self, discovered: Mapping[str, Sequence[str]] | None = None
+    ) -> Iterator[tuple[str, str]]:
+        """(model name, provider) for every advertised model, ``-progress`` variants included.
+
+        A provider's configured models come first, then those its CLI listed
+        (``discovered``), then the ``model_map`` aliases.
+        """
+        discovered = discovered or {}
         for provider, settings in self.providers.items():
-            names = dict.fromkeys([*settings.models, *settings.model_map])
+            found = discovered.get(provider, ())
+            names = dict.fromkeys([*settings.models, *found, *settings.model_map])
             for model in names:
                 yield model, provider
                 yield model + PROGRESS_SUFFIX, provider

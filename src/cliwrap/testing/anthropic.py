@@ -50,9 +50,7 @@ def handle_messages(request: Recorded) -> Response:
     plan = read_plan(prompt_text(body))
     hold: list[Step] = [plan.hold] if plan.hold else []
     if plan.overflow:
-        message = "prompt is too long: 250000 tokens > 200000 maximum"
-        error = {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
-        return Response.json(400, error)
+        return Response.json(400, _error(400, "prompt is too long: 250000 tokens > 200000 maximum"))
     if plan.fail_status is not None:
         headers = (("retry-after", str(plan.retry_after)),) if plan.retry_after else ()
         error = Response.json(plan.fail_status, _error(plan.fail_status, "stub failure"), headers)
