@@ -91,7 +91,9 @@ def test_cli_missing_is_503_with_install_hint(start_server: ServerFactory, sdk: 
         )
     assert caught.value.status_code == 503
     models = sdk(missing).models.list()
-    assert {m.model_extra["installed"] for m in models.data if m.model_extra} == {False}
+    installed = {m.id: (m.model_extra or {})["installed"] for m in models.data}
+    assert installed["sonnet"] is False
+    assert installed["gemini-2.5-flash"] is True
 
 
 def test_fifty_concurrent_streams_each_get_their_own_answer(server: LiveServer) -> None:

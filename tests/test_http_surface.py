@@ -12,6 +12,7 @@ import httpx
 import openai
 import pytest
 
+from cliwrap.providers import PROVIDERS
 from cliwrap.testing import LiveServer
 
 from .conftest import SdkFactory, ServerFactory
@@ -112,11 +113,12 @@ def test_models_list_and_health(server: LiveServer, sdk: SdkFactory) -> None:
     assert ids[:2] == ["opus", "opus-progress"]
     assert "sonnet-progress" in ids
     extra = models.data[0].model_extra or {}
-    assert extra == {"provider": "claude", "installed": True}
+    assert extra["provider"] == "claude"
+    assert extra["installed"] is True
     assert models.data[0].owned_by == "claude"
     health = httpx.get(server.url + "/health").json()
     assert health["status"] == "ok"
-    assert health["providers"] == {"claude": {"installed": True}}
+    assert health["providers"] == {name: {"installed": True} for name in PROVIDERS}
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

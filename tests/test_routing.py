@@ -1,45 +1,74 @@
-"""Model names to routes."""
+"""Model names to routes, over every provider's real defaults, prefixes and aliases."""
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
-from cliwrap.config import ProviderConfig
+from cliwrap.config import load_config
 from cliwrap.errors import ApiError, ErrorKind
+from cliwrap.providers import PROVIDERS
 from cliwrap.routing import Catalog, Route
 
-CATALOG = Catalog(
-    {
-        "claude": ProviderConfig(
-            command="claude",
-            models=("opus", "sonnet", "haiku"),
-            default_model="sonnet",
-            model_map={"gpt-4o": "sonnet", "gpt-4o-mini": "haiku"},
-        )
-    },
-    {"claude": ("claude-",)},
+CONFIG = load_config(environ={}, provider_defaults={n: p.defaults for n, p in PROVIDERS.items()})
+PROVIDER_SETTINGS = dict(CONFIG.providers)
+PROVIDER_SETTINGS["claude"] = attrs.evolve(
+    PROVIDER_SETTINGS["claude"], model_map={"gpt-4o": "sonnet", "gpt-4o-mini": "haiku"}
 )
+CATALOG = Catalog(PROVIDER_SETTINGS, {name: p.prefixes for name, p in PROVIDERS.items()})
 
 
 @pytest.mark.parametrize(
     ("name", "route"),
     [
+        # Claude Code: aliases, full ids, the model_map
         ("sonnet", Route("claude", "sonnet")),
+        ("opus", Route("claude", "opus")),
+        ("haiku", Route("claude", "haiku")),
         ("opus-progress", Route("claude", "opus", progress=True)),
         ("claude-sonnet-4-6", Route("claude", "claude-sonnet-4-6")),
         ("claude-opus-4-1-20250805-progress", Route("claude", "claude-opus-4-1-20250805", True)),
         ("gpt-4o", Route("claude", "sonnet")),
         ("gpt-4o-mini-progress", Route("claude", "haiku", progress=True)),
+        # Gemini CLI
+        ("gemini-2.5-pro", Route("gemini", "gemini-2.5-pro")),
+        ("gemini-3-pro-preview", Route("gemini", "gemini-3-pro-preview")),
+        ("gemini-2.5-flash-progress", Route("gemini", "gemini-2.5-flash", progress=True)),
+        # Qwen Code
+        ("qwen-auto", Route("qwen", "qwen-auto")),
+        ("qwen3-coder-plus", Route("qwen", "qwen3-coder-plus")),
+        ("qwen-max", Route("qwen", "qwen-max")),
+        ("qwen3-coder-flash-progress", Route("qwen", "qwen3-coder-flash", progress=True)),
+        # Codex CLI
+        ("gpt-5", Route("codex", "gpt-5")),
+        ("gpt-5.1-codex-max", Route("codex", "gpt-5.1-codex-max")),
+        ("codex-mini-latest", Route("codex", "codex-mini-latest")),
+        ("gpt-5-codex-progress", Route("codex", "gpt-5-codex", progress=True)),
+        # provider/model always works, and a bare provider name is its default model
         ("claude/haiku", Route("claude", "haiku")),
+        ("gemini/anything-new", Route("gemini", "anything-new")),
+        ("qwen/qwen-plus", Route("qwen", "qwen-plus")),
+        ("codex/o4-mini", Route("codex", "o4-mini")),
+        ("codex/o4-mini-progress", Route("codex", "o4-mini", progress=True)),
         ("claude/", Route("claude", "sonnet")),
         ("claude", Route("claude", "sonnet")),
+        ("gemini", Route("gemini", PROVIDER_SETTINGS["gemini"].default_model)),
+        ("qwen", Route("qwen", PROVIDER_SETTINGS["qwen"].default_model)),
+        ("codex", Route("codex", PROVIDER_SETTINGS["codex"].default_model)),
     ],
 )
 def test_resolve(name: str, route: Route) -> None:
     assert CATALOG.resolve(name) == route
 
 
-@pytest.mark.parametrize("name", ["gpt-5", "gemini-2.5-pro", "foo/bar", "-progress", ""])
+def test_model_map_applies_first() -> None:
+    providers = dict(PROVIDER_SETTINGS)
+    providers["codex"] = attrs.evolve(providers["codex"], model_map={"gemini-2.5-pro": "gpt-5"})
+    catalog = Catalog(providers, CATALOG.prefixes)
+    assert catalog.resolve("gemini-2.5-pro") == Route("codex", "gpt-5")
+
+
+@pytest.mark.parametrize("name", ["gpt-4.1", "llama-3", "foo/bar", "-progress", ""])
 def test_unknown_models_are_404_model_not_found(name: str) -> None:
     with pytest.raises(ApiError) as caught:
         CATALOG.resolve(name)
@@ -49,11 +78,14 @@ def test_unknown_models_are_404_model_not_found(name: str) -> None:
 
 
 def test_listing_has_each_model_and_its_progress_variant() -> None:
-    names = [name for name, _ in CATALOG.listed()]
+    listed = list(CATALOG.listed({"codex": ["gpt-5.1-codex", "gpt-5"]}))
+    names = [name for name, _ in listed]
     assert names[:2] == ["opus", "opus-progress"]
-    assert "gpt-4o" in names
-    assert "gpt-4o-progress" in names
-    assert len(names) == len(set(names)) == 10
+    assert ("gpt-4o-progress", "claude") in listed
+    assert ("gpt-5", "codex") in listed
+    assert ("gpt-5-progress", "codex") in listed
+    assert len(names) == len(set(names))
+    assert {provider for _, provider in listed} == set(PROVIDERS)
 
 
 def test_disabled_providers_do_not_route() -> None:

@@ -16,6 +16,7 @@ import trio
 
 from .app import Service
 from .config import Config, ProviderConfig
+from .errors import ApiError
 from .events import Failed, Finished, TextDelta
 from .inventory import CliInfo
 from .job import open_job
@@ -88,7 +89,10 @@ async def examine(
 async def _probe(service: Service, name: str, settings: ProviderConfig) -> str:
     model = settings.default_model
     chat = ChatRequest(model=f"{name}/{model}", messages=(Message("user", PROBE_PROMPT),))
-    plan = service.plan(chat, Route(name, model))
+    try:
+        plan = service.plan(chat, Route(name, model))
+    except ApiError as error:
+        return f"failed: {error.status} {error.message}"
     started = trio.current_time()
     text = []
     async with open_job(service.runtime, plan) as events:
