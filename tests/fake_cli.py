@@ -2,7 +2,9 @@
 
 Steps: ``say:TEXT`` prints a line, ``sleep:SECONDS`` waits, ``child`` starts a grandchild
 (``sleep 60``) in the same process group, ``ignore-term`` ignores SIGTERM, ``exit:N`` exits.
-``stdin`` prints what arrived on stdin as ``stdin:<text>``.
+``stdin`` prints what arrived on stdin as ``stdin:<text>``; ``echo`` answers each stdin line
+with ``echo:<line>`` until stdin closes, then prints ``closed`` (a dialogue, like a JSON-RPC
+server on stdio).
 """
 
 import signal
@@ -14,6 +16,10 @@ for step in sys.argv[1:]:
     name, _, arg = step.partition(":")
     if name == "stdin":
         print("stdin:" + sys.stdin.read().replace("\n", " "), flush=True)
+    elif name == "echo":
+        for line in sys.stdin:
+            print("echo:" + line.rstrip("\n"), flush=True)
+        print("closed", flush=True)
     elif name == "say":
         print(arg, flush=True)
     elif name == "sleep":

@@ -193,3 +193,46 @@ async def test_a_cli_that_cannot_start_is_a_cli_failure(tmp_path: Path) -> None:
     assert isinstance(failed, Failed)
     assert failed.error.kind is ErrorKind.CLI_FAILED
     assert "Could not start" in failed.error.message
+
+
+class EchoDialogue(FakeParser):
+    """Answers every ``echo:`` line with the next question; says ``None`` (close) after three."""
+
+    def __init__(self) -> None:
+        self.asked = 1
+        self._reply = b""
+
+    def feed(self, line: bytes) -> list[Event]:
+        if line.startswith(b"echo:") and self.asked < 3:
+            self.asked += 1
+            self._reply = f"question {self.asked}\n".encode()
+        elif line.startswith(b"echo:"):
+            self._reply = b""
+            self.asked += 1
+        if line == b"closed":
+            return [Finished()]
+        return [TextDelta(line.decode())]
+
+    def to_send(self) -> bytes | None:
+        if self.asked > 3:
+            return None
+        reply, self._reply = self._reply, b""
+        return reply
+
+
+async def test_a_dialogue_parser_talks_to_the_cli_until_it_closes_stdin(tmp_path: Path) -> None:
+    def build(workdir: Path) -> Invocation:
+        return Invocation(
+            argv=(sys.executable, FAKE, "echo"),
+            env={"PATH": "/usr/bin:/bin"},
+            stdin=b"question 1\n",
+            dialogue=True,
+        )
+
+    events = await collect(runtime(tmp_path), JobPlan(build=build, parser=EchoDialogue()))
+    assert events == [
+        TextDelta("echo:question 1"),
+        TextDelta("echo:question 2"),
+        TextDelta("echo:question 3"),
+        Finished(),  # "closed": stdin was closed when the parser said so, and the CLI ended
+    ]

@@ -270,6 +270,8 @@ class _Talk:
                 await self.close()  # it stopped listening; its exit tells the rest
 
     async def answer(self) -> None:
+        if not self._open:
+            return
         data = self._parser.to_send()
         if data is None:
             await self.close()
