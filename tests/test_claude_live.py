@@ -9,6 +9,7 @@ import time
 import uuid
 from contextlib import AbstractContextManager
 from functools import partial
+from pathlib import Path
 
 import httpx
 import openai
@@ -172,6 +173,7 @@ def test_crash_recovery_sweeps_orphaned_cli(start_server: ServerFactory) -> None
     thread = threading.Thread(target=hang)
     thread.start()
     (pgid,) = crashed.wait_for_cli()
+    workdir = Path(f"/proc/{pgid}/cwd").readlink()
     time.sleep(0.5)  # past its start-up output: with its reader gone, a write would kill it
     crashed.kill()  # SIGKILL: no cleanup at all
     thread.join()
@@ -183,3 +185,4 @@ def test_crash_recovery_sweeps_orphaned_cli(start_server: ServerFactory) -> None
     assert not group_alive(pgid)
     assert restarted.pgids() == []
     assert "left by a previous run" in restarted.log
+    assert not workdir.exists(), "the sweep removes the dead run's private directory"

@@ -17,14 +17,29 @@ def wait_gone(pgid: int) -> bool:
     return not group_alive(pgid)
 
 
-def test_sweep_kills_groups_left_by_a_crashed_server(tmp_path: Path) -> None:
-    orphan = subprocess.Popen(["sleep", "60"], start_new_session=True)
-    ledger = Ledger(tmp_path)
-    ledger.add(orphan.pid)
+def test_sweep_kills_groups_left_by_a_crashed_server_and_removes_their_folders(
+    tmp_path: Path,
+) -> None:
+    workdir = tmp_path / "cliwrap-run-abc"
+    workdir.mkdir()
+    (workdir / "scratch").write_text("left behind")
+    orphan = subprocess.Popen(["sleep", "60"], start_new_session=True, cwd=workdir)
+    ledger = Ledger(tmp_path / "ledger")
+    ledger.add(orphan.pid, workdir)
     assert ledger.sweep() == [orphan.pid]
     orphan.wait(5)
     assert wait_gone(orphan.pid)
-    assert list(tmp_path.iterdir()) == []
+    assert list(ledger.folder.iterdir()) == []
+    assert not workdir.exists()
+
+
+def test_sweep_removes_only_folders_cliwrap_made(tmp_path: Path) -> None:
+    precious = tmp_path / "my-project"
+    precious.mkdir()
+    ledger = Ledger(tmp_path / "ledger")
+    ledger.add(2**22 + 12345, precious)  # a group that is long gone
+    assert ledger.sweep() == []
+    assert precious.exists()
 
 
 def test_sweep_spares_a_process_that_reused_the_id(tmp_path: Path) -> None:

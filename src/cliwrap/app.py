@@ -69,7 +69,7 @@ class Service:
             ),
             catalog=Catalog(enabled, {name: PROVIDERS[name].prefixes for name in enabled}),
             environ=environ,
-            inventory=Inventory(enabled, environ, ledger),
+            inventory=Inventory(enabled, environ, ledger_for(config, "probes")),
         )
 
     def plan(self, chat: ChatRequest, route: Route) -> JobPlan:
@@ -96,8 +96,13 @@ class Service:
         return find_command(settings.command, self.environ) is not None
 
 
-def ledger_for(config: Config) -> Ledger:
-    return Ledger(config.state_path / "process-groups")
+def ledger_for(config: Config, kind: str = "runs") -> Ledger:
+    """The ledger of CLI runs, or of the short inventory probes (``kind="probes"``).
+
+    Kept apart so that what a ledger lists is what its readers expect: requests in flight.
+    """
+    folder = config.state_path / "process-groups"
+    return Ledger(folder if kind == "runs" else folder / kind)
 
 
 def create_app(config: Config, environ: Mapping[str, str] | None = None) -> QuartTrio:

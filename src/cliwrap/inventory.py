@@ -19,7 +19,7 @@ import attrs
 import trio
 
 from .config import ProviderConfig
-from .process import Ledger, run_in_group
+from .process import WORKDIR_PREFIX, Ledger, run_in_group
 from .providers import PROVIDERS, build_env, find_command
 from .providers.base import PRIVATE_HOME
 
@@ -88,7 +88,7 @@ async def probe(
     path = find_command(settings.command, environ)
     if path is None:
         return CliInfo(name, None, problem=f"not installed: {provider.install_hint}")
-    workdir = Path(tempfile.mkdtemp(prefix="cliwrap-probe-"))
+    workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX + "probe-"))
     try:
         with trio.fail_after(_PROBE_TIMEOUT):
             return await _ask(name, path, settings, environ, ledger, workdir)

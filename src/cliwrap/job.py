@@ -31,7 +31,7 @@ from .admission import Gate
 from .config import Deadlines
 from .errors import ApiError, ErrorKind
 from .events import Event, Failed, Finished, Keepalive, Progress, TextDelta, ThinkingDelta
-from .process import Ledger, run_in_group
+from .process import WORKDIR_PREFIX, Ledger, run_in_group
 from .providers import Dialogue, Invocation, LineParser
 from .providers.base import PRIVATE_HOME
 
@@ -169,7 +169,7 @@ async def _admitted_run(runtime: Runtime, plan: JobPlan, run: _Run) -> ApiError 
 
 
 async def _run_cli(runtime: Runtime, plan: JobPlan, run: _Run) -> ApiError | None:
-    workdir = Path(tempfile.mkdtemp(prefix="cliwrap-run-"))
+    workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX + "run-"))
     try:
         invocation = plan.build(workdir)
         (workdir / PRIVATE_HOME).mkdir()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -23,7 +24,10 @@ from pathlib import Path
 import attrs
 import trio
 
-__all__ = ["Ledger", "group_members", "kill_group", "run_in_group"]
+__all__ = ["WORKDIR_PREFIX", "Ledger", "group_members", "kill_group", "run_in_group"]
+
+WORKDIR_PREFIX = "cliwrap-"
+"""Every private directory cliwrap makes for a CLI starts with this."""
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +36,18 @@ log = logging.getLogger(__name__)
 class Ledger:
     """Process groups this server started and has not yet reaped, as files in ``folder``.
 
-    A file per group (named by its id, holding the leader's boot id and start time) makes
-    adding and removing atomic without locks, and lets the sweep tell our group from an
-    unrelated process that later received the same id.
+    A file per group (named by its id, holding the leader's boot id and start time, and the
+    run's private directory) makes adding and removing atomic without locks, lets the sweep
+    tell our group from an unrelated process that later received the same id, and lets it
+    remove the directory a killed server could not.
     """
 
     folder: Path
 
-    def add(self, pgid: int) -> None:
+    def add(self, pgid: int, workdir: Path | None = None) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / str(pgid)).write_text(_identity(pgid) or "", encoding="ascii")
+        entry = f"{_identity(pgid) or ''}\n{workdir or ''}\n"
+        (self.folder / str(pgid)).write_text(entry, encoding="utf-8")
 
     def remove(self, pgid: int) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -55,11 +61,12 @@ class Ledger:
         ``grace`` seconds.
         """
         ours = []
+        leftovers: list[Path] = []
         for entry in self.folder.glob("*") if self.folder.is_dir() else ():
             if not entry.name.isdigit():
                 continue
             pgid = int(entry.name)
-            recorded = entry.read_text(encoding="ascii")
+            recorded, _, workdir = entry.read_text(encoding="utf-8").partition("\n")
             current = _identity(pgid)
             leader_is_ours = current is not None and current == recorded
             # While any process is in the group, the kernel won't reuse its id for a new
@@ -68,12 +75,17 @@ class Ledger:
             if leader_is_ours or orphans_only:
                 kill_group(pgid, signal.SIGTERM)
                 ours.append(pgid)
+            if workdir.strip():
+                leftovers.append(Path(workdir.strip()))
             entry.unlink()
         deadline = time.monotonic() + grace
         while any(group_members(g) for g in ours) and time.monotonic() < deadline:
             time.sleep(0.01)
         for pgid in ours:
             kill_group(pgid)
+        for folder in leftovers:
+            if folder.name.startswith(WORKDIR_PREFIX):  # never anything we did not make
+                shutil.rmtree(folder, ignore_errors=True)
         return ours
 
 
@@ -137,7 +149,7 @@ async def run_in_group(
         cwd=cwd,
         start_new_session=True,
     )
-    ledger.add(process.pid)
+    ledger.add(process.pid, cwd)
     try:
         async with trio.open_nursery() as nursery:
             if stdin is not None:

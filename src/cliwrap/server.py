@@ -59,7 +59,10 @@ def bind(host: str, port: int) -> socket.socket:
 
 async def serve(config: Config, environ: Mapping[str, str] | None = None) -> None:
     check_exposure(config)
-    swept = await trio.to_thread.run_sync(ledger_for(config).sweep, config.deadlines.kill_grace)
+    swept: list[int] = []
+    for kind in ("runs", "probes"):
+        ledger = ledger_for(config, kind)
+        swept += await trio.to_thread.run_sync(ledger.sweep, config.deadlines.kill_grace)
     if swept:
         log.warning("killed %d CLI process group(s) left by a previous run: %s", len(swept), swept)
     app = create_app(config, environ)

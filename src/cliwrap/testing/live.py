@@ -117,7 +117,7 @@ class LiveServer:
     def pgids(self) -> list[int]:
         """Process groups of CLIs this server is running (from its ledger)."""
         folder = self.state_dir / "process-groups"
-        return sorted(int(p.name) for p in folder.glob("*")) if folder.is_dir() else []
+        return sorted(int(p.name) for p in folder.glob("*") if p.name.isdigit())
 
     def wait_for_cli(self, count: int = 1, timeout: float = 15) -> list[int]:
         deadline = time.monotonic() + timeout
