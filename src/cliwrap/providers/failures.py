@@ -36,7 +36,9 @@ _BY_TYPE = {
     "request_too_large": ErrorKind.REQUEST_TOO_LARGE,
 }
 _CONTEXT = re.compile(
-    r"prompt is too long|context (length|window)|too many tokens|maximum context", re.I
+    r"prompt is too long|context (length|window)|too many tokens|maximum context"
+    r"|exceeds the maximum number of tokens",
+    re.I,
 )
 _RETRY = re.compile(r"(?:retry|try again)[^0-9]{0,20}(\d+(?:\.\d+)?)\s*(ms|s|sec|seconds?)?", re.I)
 

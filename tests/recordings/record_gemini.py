@@ -1,0 +1,98 @@
+"""Re-record Gemini CLI's stream-json output for the parser's unit tests.
+
+Run ``.venv/bin/python -m tests.recordings.record_gemini`` after `just clis`: it drives the
+pinned ``gemini`` against the stub Gemini API, once per scenario, exactly as cliwrap starts it
+(the provider's own invocation: argv, environment, settings file), and saves stdout (with the
+echoed prompt cut short) plus the exit status next to this file. The recordings are data for
+unit tests of the parser; the integration tests still run the real CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from cliwrap.config import ProviderConfig
+from cliwrap.providers.base import PRIVATE_HOME, find_command
+from cliwrap.providers.gemini import GeminiProvider
+from cliwrap.request import ChatRequest, Message
+from cliwrap.testing import StubThread, handle_backends
+
+SCENARIOS = {
+    "text": "hello there [[reply:Hi! How can I help?]]",
+    "thinking": "hello there [[think:Let me think.]] [[reply:Hi! How can I help?]]",
+    "auth_error": "x [[fail:401]]",
+    "rate_limit": "x [[fail:429 retry-after=7]]",
+    "rate_limit_without_delay": "x [[fail:429]]",
+    "server_error": "x [[fail:500]]",
+    "overloaded": "x [[fail:503]]",
+    "bad_request": "x [[fail:400]]",
+    "model_not_found": "x [[fail:404]]",
+    "context_overflow": "x [[overflow]]",
+    "connection_dropped": "x [[drop]] [[reply:one two three four five six]]",
+    "max_tokens": "x [[stop:max_tokens]] [[reply:cut short]]",
+    "max_tokens_before_any_text": "x [[stop:max_tokens]] [[think:so much to say]] [[reply:]]",
+    "empty_reply": "x [[reply:]]",
+    # Over the context window by the CLI's own estimate (~1.4M tokens): never sent.
+    "prompt_too_large_to_send": ("word " * 12 + "\n") * 70_000,
+}
+_ECHO_KEPT = 200
+"""Characters kept of the prompt the CLI echoes (the large one would be 4 MB of words)."""
+
+
+def main() -> None:
+    gemini = find_command("gemini")
+    assert gemini is not None, "run `just clis` first"
+    here = Path(__file__).parent / "gemini"
+    here.mkdir(exist_ok=True)
+    provider = GeminiProvider()
+    with StubThread(handle_backends) as stub:
+        settings = ProviderConfig(
+            command=str(gemini),
+            env={"GOOGLE_GEMINI_BASE_URL": stub.url, "GEMINI_API_KEY": "gemini-recording-key"},
+            home="private",
+        )
+        for name, prompt in SCENARIOS.items():
+            request = ChatRequest("gemini-2.5-flash", (Message("user", prompt),))
+            with tempfile.TemporaryDirectory() as folder:
+                workdir = Path(folder)
+                (workdir / PRIVATE_HOME).mkdir()
+                invocation = provider.invocation(
+                    request, "gemini-2.5-flash", workdir, settings, {"PATH": os.environ["PATH"]}
+                )
+                for relative, text in invocation.files.items():
+                    (workdir / relative).parent.mkdir(parents=True, exist_ok=True)
+                    (workdir / relative).write_text(text)
+                done = subprocess.run(
+                    invocation.argv,
+                    input=invocation.stdin,
+                    capture_output=True,
+                    env=dict(invocation.env),
+                    cwd=workdir,
+                    check=False,
+                )
+            (here / f"{name}.jsonl").write_bytes(_shorten_echo(done.stdout))
+            (here / f"{name}.status").write_text(json.dumps({"returncode": done.returncode}))
+            print(name, done.returncode, len(done.stdout.splitlines()), "lines")
+
+
+def _shorten_echo(stdout: bytes) -> bytes:
+    lines = []
+    for line in stdout.splitlines(keepends=True):
+        try:
+            event = json.loads(line)
+        except ValueError:
+            event = None
+        echo = event.get("content", "") if isinstance(event, dict) else ""
+        if isinstance(event, dict) and event.get("role") == "user" and len(echo) > _ECHO_KEPT:
+            event["content"] = echo[:_ECHO_KEPT] + "…"
+            line = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        lines.append(line)
+    return b"".join(lines)
+
+
+if __name__ == "__main__":
+    main()
