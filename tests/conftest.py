@@ -68,20 +68,6 @@ def provider_tables(stub: StubThread, home: Path) -> dict[str, dict[str, Any]]:
         "providers.gemini": {
             "env": {"GOOGLE_GEMINI_BASE_URL": stub.url, "GEMINI_API_KEY": "gemini-test-key"}
         },
-        "providers.qwen": {
-            "env": {"OPENAI_BASE_URL": stub.url + "/v1", "OPENAI_API_KEY": "sk-qwen-test-key"}
-        },
-        "providers.codex": {
-            "args": [
-                "-c",
-                'model_provider="stub"',
-                "-c",
-                "model_providers.stub={"
-                f'name="Stub",base_url="{stub.url}/v1",env_key="STUB_API_KEY",'
-                'wire_api="responses"}',
-            ],
-            "env": {"STUB_API_KEY": "sk-codex-test-key"},
-        },
     }
 
 

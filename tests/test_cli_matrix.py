@@ -46,8 +46,6 @@ class Cli:
 CLIS = (
     Cli("claude", "sonnet", "/v1/messages", thinks=True, overload=529),
     Cli("gemini", "gemini-2.5-flash", "/v1beta/models/", thinks=False, overload=503),
-    Cli("qwen", "qwen3-coder-plus", "/v1/chat/completions", thinks=True, overload=503),
-    Cli("codex", "codex", "/v1/responses", thinks=True, overload=503),
 )
 each_cli = pytest.mark.parametrize("cli", CLIS, ids=str)
 

@@ -4,9 +4,7 @@ from collections.abc import Mapping
 
 from .base import Dialogue, Invocation, LineParser, Provider, build_env, find_command
 from .claude import ClaudeProvider
-from .codex import CodexProvider
 from .gemini import GeminiProvider
-from .qwen import QwenProvider
 
 __all__ = [
     "PROVIDERS",
@@ -18,7 +16,5 @@ __all__ = [
     "find_command",
 ]
 
-PROVIDERS: Mapping[str, Provider] = {
-    p.name: p for p in (ClaudeProvider(), GeminiProvider(), QwenProvider(), CodexProvider())
-}
+PROVIDERS: Mapping[str, Provider] = {p.name: p for p in (ClaudeProvider(), GeminiProvider())}
 """Every known provider by name, in routing order."""
