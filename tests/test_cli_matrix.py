@@ -7,11 +7,13 @@ between the CLIs (which API they call, whether they think aloud) is data in :dat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -157,16 +159,7 @@ def test_model_request_has_no_tools_and_carries_system_and_history(
 def test_runs_in_a_private_directory_that_is_removed(
     cli: Cli, server: LiveServer, sdk: SdkFactory
 ) -> None:
-    before = set(server.pgids())
-    with httpx.stream(
-        "POST",
-        server.base_url + "/chat/completions",
-        json=chat(cli, "[[hold:30]]", stream=True),
-        timeout=30,
-    ) as response:
-        lines = response.iter_lines()  # keep it: a dropped iterator closes the connection
-        next(lines)
-        pgid = _new_group(server, before)
+    with held_run(cli, server) as pgid:
         workdir = Path(f"/proc/{pgid}/cwd").readlink()
         environ = Path(f"/proc/{pgid}/environ").read_bytes().split(b"\0")
     assert workdir.parent == Path(tempfile.gettempdir())
@@ -243,7 +236,9 @@ def _new_group(server: LiveServer, before: set[int]) -> int:
     raise AssertionError(f"no CLI started\n{server.log}")
 
 
-def _disconnect_and_time(cli: Cli, server: LiveServer) -> float:
+@contextlib.contextmanager
+def held_run(cli: Cli, server: LiveServer) -> Iterator[int]:
+    """A streaming request whose model never answers; its CLI's process group while open."""
     before = set(server.pgids())
     with httpx.stream(
         "POST",
@@ -251,9 +246,13 @@ def _disconnect_and_time(cli: Cli, server: LiveServer) -> float:
         json=chat(cli, "[[hold:30]]", stream=True),
         timeout=30,
     ) as response:
-        lines = response.iter_lines()
-        next(lines)
-        pgid = _new_group(server, before)
+        lines = response.iter_lines()  # keep it: a dropped iterator closes the connection
+        next(lines)  # the role chunk: the run has begun
+        yield _new_group(server, before)
+
+
+def _disconnect_and_time(cli: Cli, server: LiveServer) -> float:
+    with held_run(cli, server) as pgid:
         time.sleep(0.5)  # the CLI is up and waiting for the model
         assert group_alive(pgid)
     closed = time.monotonic()

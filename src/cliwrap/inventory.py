@@ -111,8 +111,8 @@ async def _ask(
     (workdir / PRIVATE_HOME).mkdir()
     env = build_env(
         environ,
-        prefixes=getattr(provider, "env_prefixes", ()),
-        defaults=getattr(provider, "env_defaults", {}),
+        prefixes=provider.env_prefixes,
+        defaults=provider.env_defaults,
         extra=settings.env,
         workdir=workdir,
         home=settings.home,

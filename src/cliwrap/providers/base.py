@@ -29,6 +29,7 @@ __all__ = [
     "Invocation",
     "LineParser",
     "Provider",
+    "ProviderDefaults",
     "auth_from",
     "build_env",
     "find_command",
@@ -82,6 +83,10 @@ class Provider(Protocol):
     prefixes: tuple[str, ...]
     """Model-name prefixes routed here (``claude-`` …)."""
     install_hint: str
+    env_prefixes: tuple[str, ...]
+    """The CLI's own environment variables (by prefix) that pass through from the server's."""
+    env_defaults: Mapping[str, str]
+    """Environment the CLI gets unless the user set it (bounded retries, no telemetry, …)."""
     version_args: tuple[str, ...]
     """Arguments that make the CLI print its version (``--version``)."""
     models_args: tuple[str, ...] | None
@@ -112,6 +117,19 @@ class Provider(Protocol):
         A hint for people (``cliwrap doctor``): names of variables and files, never a value.
         """
         ...
+
+
+class ProviderDefaults:
+    """What most providers share: ``--version`` prints the version; no model listing."""
+
+    version_args: tuple[str, ...] = ("--version",)
+    models_args: tuple[str, ...] | None = None
+
+    def parse_version(self, output: str) -> str:
+        return first_version(output)
+
+    def parse_models(self, output: str) -> list[str]:
+        return []
 
 
 _BASE_ENV = (

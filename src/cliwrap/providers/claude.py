@@ -17,7 +17,7 @@ from ..errors import ApiError, ErrorKind, sanitize
 from ..events import Event, Failed, Finished, FinishReason, TextDelta, ThinkingDelta, Usage
 from ..prompt import render_prompt
 from ..request import ChatRequest
-from .base import Invocation, auth_from, build_env, first_version
+from .base import Invocation, ProviderDefaults, auth_from, build_env
 from .failures import classify
 
 __all__ = ["ClaudeParser", "ClaudeProvider"]
@@ -32,7 +32,7 @@ _STOP_REASONS = {
 }
 
 
-class ClaudeProvider:
+class ClaudeProvider(ProviderDefaults):
     name = "claude"
     prefixes: tuple[str, ...] = ("claude-",)
     install_hint = (
@@ -43,7 +43,15 @@ class ClaudeProvider:
         "models": ["opus", "sonnet", "haiku"],
         "default_model": "sonnet",
     }
-    env_prefixes = ("ANTHROPIC_", "CLAUDE_", "AWS_", "GOOGLE_", "CLOUD_ML_", "VERTEX_", "DISABLE_")
+    env_prefixes: tuple[str, ...] = (
+        "ANTHROPIC_",
+        "CLAUDE_",
+        "AWS_",
+        "GOOGLE_",
+        "CLOUD_ML_",
+        "VERTEX_",
+        "DISABLE_",
+    )
     env_defaults: Mapping[str, str] = {
         # One model call per run: a failing backend fails in ~0.4 s instead of holding the
         # request through ten retries with backoff (the CLI's default, even on 401).
@@ -100,15 +108,6 @@ class ClaudeProvider:
 
     def parser(self, request: ChatRequest, model: str) -> ClaudeParser:
         return ClaudeParser()
-
-    version_args: tuple[str, ...] = ("--version",)
-    models_args: tuple[str, ...] | None = None  # no model listing: the config's list is used
-
-    def parse_version(self, output: str) -> str:
-        return first_version(output)
-
-    def parse_models(self, output: str) -> list[str]:
-        return []
 
     def auth_hint(self, env: Mapping[str, str], home: Path) -> str:
         return auth_from(

@@ -42,7 +42,7 @@ from ..errors import ApiError, ErrorKind, sanitize
 from ..events import Event, Failed, Finished, FinishReason, TextDelta, Usage
 from ..prompt import render_prompt
 from ..request import ChatRequest
-from .base import PRIVATE_HOME, Invocation, auth_from, build_env, first_version
+from .base import PRIVATE_HOME, Invocation, ProviderDefaults, auth_from, build_env
 from .failures import classify
 
 __all__ = ["GeminiParser", "GeminiProvider"]
@@ -59,7 +59,7 @@ _NO_SUCH_NAME = "__none__"
 """A name no tool or MCP server has: an allowlist of it allows nothing."""
 
 
-class GeminiProvider:
+class GeminiProvider(ProviderDefaults):  # it cannot list its models offline
     name = "gemini"
     prefixes: tuple[str, ...] = ("gemini-",)
     install_hint = "install Gemini CLI: `just clis` (pinned) or `npm install -g @google/gemini-cli`"
@@ -76,14 +76,12 @@ class GeminiProvider:
         "default_model": "gemini-3.5-flash",
         "home": "private",
     }
-    env_prefixes = ("GEMINI_", "GOOGLE_")
+    env_prefixes: tuple[str, ...] = ("GEMINI_", "GOOGLE_")
     env_defaults: Mapping[str, str] = {
         # The CLI re-runs itself in a second Node process to raise its heap limit: ~0.8 s
         # per run, and a parent that ignores SIGTERM. One process is plenty for one turn.
         "GEMINI_CLI_NO_RELAUNCH": "true",
     }
-    version_args: tuple[str, ...] = ("--version",)
-    models_args: tuple[str, ...] | None = None  # no offline model listing: the config's list
 
     def invocation(
         self,
@@ -139,12 +137,6 @@ class GeminiProvider:
 
     def parser(self, request: ChatRequest, model: str) -> GeminiParser:
         return GeminiParser()
-
-    def parse_version(self, output: str) -> str:
-        return first_version(output)
-
-    def parse_models(self, output: str) -> list[str]:
-        return []
 
     def auth_hint(self, env: Mapping[str, str], home: Path) -> str:
         return auth_from(
