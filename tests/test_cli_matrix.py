@@ -40,14 +40,18 @@ class Cli:
     """Whether the CLI passes the model's thinking on."""
     overload: int
     """The status its API uses for "overloaded"."""
+    tells_retry_delay: bool
+    """Whether the CLI passes on the backend's retry delay (so cliwrap can send Retry-After)."""
 
     def __str__(self) -> str:
         return self.name
 
 
 CLIS = (
-    Cli("claude", "sonnet", "/v1/messages", thinks=True, overload=529),
-    Cli("gemini", "gemini-2.5-flash", "/v1beta/models/", thinks=False, overload=503),
+    Cli("claude", "sonnet", "/v1/messages", thinks=True, overload=529, tells_retry_delay=False),
+    Cli(
+        "gemini", "gemini-2.5-flash", "/v1beta/", thinks=False, overload=503, tells_retry_delay=True
+    ),
 )
 each_cli = pytest.mark.parametrize("cli", CLIS, ids=str)
 
@@ -209,6 +213,8 @@ def test_backend_faults_map_to_typed_errors(
     assert "test-key" not in json.dumps(body)
     if directive == "[[overflow]]":
         assert body["code"] == "context_length_exceeded"
+    if status == 429 and cli.tells_retry_delay:
+        assert caught.value.response.headers["retry-after"] == "3"
 
 
 @each_cli
