@@ -68,6 +68,9 @@ def provider_tables(stub: StubThread, home: Path) -> dict[str, dict[str, Any]]:
         "providers.gemini": {
             "env": {"GOOGLE_GEMINI_BASE_URL": stub.url, "GEMINI_API_KEY": "gemini-test-key"}
         },
+        "providers.qwen": {
+            "env": {"OPENAI_BASE_URL": stub.url + "/v1", "OPENAI_API_KEY": "sk-qwen-test-key"}
+        },
     }
 
 

@@ -52,6 +52,14 @@ CLIS = (
     Cli(
         "gemini", "gemini-2.5-flash", "/v1beta/", thinks=False, overload=503, tells_retry_delay=True
     ),
+    Cli(
+        "qwen",
+        "qwen3-coder-plus",
+        "/v1/chat/completions",
+        thinks=True,
+        overload=503,
+        tells_retry_delay=True,
+    ),
 )
 each_cli = pytest.mark.parametrize("cli", CLIS, ids=str)
 
@@ -270,11 +278,14 @@ def _disconnect_and_time(cli: Cli, server: LiveServer) -> float:
 
 @each_cli
 def test_client_disconnect_ends_the_cli_group(cli: Cli, server: LiveServer) -> None:
-    # Most of this is the CLI's own exit after its signal (see docs/benchmarks.md), which
-    # has a tail on a busy machine: judge the median of five.
+    # cliwrap signals the group within ~2 ms; the rest is the CLI's own exit after the
+    # signal (Claude Code: 25-110 ms idle, more on a busy two-core CI machine; the figures
+    # are in docs/benchmarks.md). The bounds catch what would be cliwrap's fault: noticing
+    # the disconnect late, or only at the SIGKILL after `kill_grace` (2 s).
     times = sorted(_disconnect_and_time(cli, server) for _ in range(5))
     shown = ", ".join(f"{t * 1000:.0f}" for t in times)
-    assert statistics.median(times) < 0.1, f"{cli}'s group lived {shown} ms after the disconnect"
+    assert statistics.median(times) < 0.25, f"{cli}'s group lived {shown} ms after the disconnect"
+    assert times[-1] < 1.0, f"{cli}'s group lived {shown} ms after the disconnect"
 
 
 @pytest.fixture(scope="module")

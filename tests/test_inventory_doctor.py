@@ -17,7 +17,11 @@ from .conftest import SdkFactory
 pytestmark = pytest.mark.real_cli
 
 CLIS = Path(__file__).resolve().parents[1] / "clis"
-PACKAGES = {"claude": "@anthropic-ai/claude-code", "gemini": "@google/gemini-cli"}
+PACKAGES = {
+    "claude": "@anthropic-ai/claude-code",
+    "gemini": "@google/gemini-cli",
+    "qwen": "@qwen-code/qwen-code",
+}
 
 
 def locked_versions() -> dict[str, str]:

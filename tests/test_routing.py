@@ -34,6 +34,13 @@ CATALOG = Catalog(PROVIDER_SETTINGS, {name: p.prefixes for name, p in PROVIDERS.
         ("gemini-2.5-pro", Route("gemini", "gemini-2.5-pro")),
         ("gemini-3-pro-preview", Route("gemini", "gemini-3-pro-preview")),
         ("gemini-2.5-flash-progress", Route("gemini", "gemini-2.5-flash", progress=True)),
+        # Qwen Code: qwen-* and qwen3-*; qwen-auto lets the CLI choose
+        ("qwen3-coder-plus", Route("qwen", "qwen3-coder-plus")),
+        ("qwen3.7-max-progress", Route("qwen", "qwen3.7-max", progress=True)),
+        ("qwen-max", Route("qwen", "qwen-max")),
+        ("qwen-auto", Route("qwen", "qwen-auto")),
+        ("qwen", Route("qwen", "qwen-auto")),
+        ("qwen/my-finetune", Route("qwen", "my-finetune")),
         # provider/model always works, and a bare provider name is its default model
         ("claude/haiku", Route("claude", "haiku")),
         ("gemini/anything-new", Route("gemini", "anything-new")),
@@ -55,7 +62,7 @@ def test_model_map_applies_first() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["gpt-4.1", "llama-3", "foo/bar", "-progress", "", "qwen3-coder-plus", "gpt-5"]
+    "name", ["gpt-4.1", "llama-3", "foo/bar", "-progress", "", "qwen2.5-coder", "gpt-5"]
 )
 def test_unknown_models_are_404_model_not_found(name: str) -> None:
     with pytest.raises(ApiError) as caught:

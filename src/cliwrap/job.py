@@ -97,6 +97,7 @@ class _Run:
         self.last_sent = trio.current_time()
         self.answer_started = trio.Event()
         self.ended = False
+        self.failed = False
 
     async def emit(self, event: Event) -> None:
         if self.ended:
@@ -104,6 +105,7 @@ class _Run:
         if isinstance(event, (TextDelta, ThinkingDelta)):
             self.answer_started.set()
         self.ended = isinstance(event, (Finished, Failed))
+        self.failed = isinstance(event, Failed)
         try:
             await self._send.send(event)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -234,6 +236,10 @@ async def _supervise_process(
                         await run.emit(event)
                     if talk is not None:
                         await talk.answer()
+                    if run.ended:
+                        # The answer is complete. Some CLIs go on after a failure (Qwen
+                        # Code retries by itself): what they print now is for nobody.
+                        break
         if watchdog.cancelled_caught:
             which = "first output" if not run.answer_started.is_set() else "idle"
             limit = deadlines.idle if run.answer_started.is_set() else deadlines.first_output
@@ -241,7 +247,8 @@ async def _supervise_process(
                 ErrorKind.TIMEOUT,
                 f"The CLI produced no output within the {limit:g} s {which} deadline.",
             )
-        else:
+        elif not run.failed:
+            # A clean exit lets the CLI tidy up after itself; a failed run is stopped now.
             with trio.move_on_after(_EXIT_GRACE):
                 returncode = await process.wait()
                 for event in plan.parser.finish(

@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from .base import Dialogue, Invocation, LineParser, Provider, build_env, find_command
 from .claude import ClaudeProvider
 from .gemini import GeminiProvider
+from .qwen import QwenProvider
 
 __all__ = [
     "PROVIDERS",
@@ -16,5 +17,7 @@ __all__ = [
     "find_command",
 ]
 
-PROVIDERS: Mapping[str, Provider] = {p.name: p for p in (ClaudeProvider(), GeminiProvider())}
+PROVIDERS: Mapping[str, Provider] = {
+    p.name: p for p in (ClaudeProvider(), GeminiProvider(), QwenProvider())
+}
 """Every known provider by name, in routing order."""

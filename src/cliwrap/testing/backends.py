@@ -9,12 +9,16 @@ from __future__ import annotations
 from .anthropic import handle_messages
 from .gemini import handle_gemini
 from .http import Handler, Recorded, Response
+from .openai_chat import handle_chat_completions
+from .openai_responses import handle_responses
 
 __all__ = ["handle_backends"]
 
 _ROUTES: tuple[tuple[str, Handler], ...] = (
     ("/v1/messages", handle_messages),
     ("/v1beta/models/", handle_gemini),
+    ("/v1/chat/completions", handle_chat_completions),
+    ("/v1/responses", handle_responses),
 )
 
 

@@ -1,0 +1,448 @@
+"""Qwen Code (``qwen``, OpenAI-compatible key): invocation and stream-json parsing.
+
+Runs ``qwen --bare -o stream-json --include-partial-messages --auth-type openai`` with the
+prompt on stdin. Facts this relies on are in shared/cli-notes/qwen.md; the ones that shaped
+the code:
+
+- ``--bare`` reads no settings file, ``.env``, context file, skill, hook, extension or MCP
+  server, and makes no background model calls (a default run adds a "memory extraction"
+  request after the answer). Everything else comes from flags and the environment: the key
+  and endpoint from ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL``, the system prompt from a
+  ``QWEN_SYSTEM_MD`` file. Bare mode still registers six tools, and the CLI has no wildcard
+  for them, so every tool name the pinned CLI knows is excluded by name.
+- A failed model call is retried up to seven times with a backoff that reaches 30 s (or the
+  server's Retry-After, uncapped), and no flag or setting changes that for the main call;
+  an answer cut by the output limit is re-requested with a larger limit, then "continued".
+  The stream-json output carries neither the HTTP status, nor Retry-After, nor any finish
+  reason. So a preloaded tap (``NODE_OPTIONS=--require``) reads those off the wire through
+  undici's diagnostics channels, observation only, and prints one line per model call. The
+  parser ends the run at the first failed call, or at the CLI's first retry: one model call
+  per run, as with the other CLIs, and clients retry with our Retry-After.
+- The CLI puts its own error text into the answer stream (``[API Error: …]``) and runs a
+  prompt that starts with ``/`` as one of its slash commands.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ..config import ProviderConfig
+from ..errors import ApiError, ErrorKind, sanitize
+from ..events import Event, Failed, Finished, FinishReason, TextDelta, ThinkingDelta, Usage
+from ..prompt import render_prompt
+from ..request import ChatRequest
+from .base import PRIVATE_HOME, Invocation, ProviderDefaults, auth_from, build_env
+from .failures import classify
+
+__all__ = ["QwenParser", "QwenProvider"]
+
+AUTO_MODEL = "qwen-auto"
+"""Run without ``--model``: the CLI picks (``OPENAI_MODEL`` / ``QWEN_MODEL``, else its own)."""
+SYSTEM_PROMPT_FILE = "system-prompt.md"
+TAP_FILE = "model-call-tap.cjs"
+TAP_LINE = "cliwrap_model_call"
+"""The ``type`` of the lines the tap prints among the CLI's own."""
+
+# Every tool name in the pinned CLI (ToolNames in packages/core/src/tools/tool-names.ts),
+# not only the six bare mode registers: some appear by themselves for some endpoints
+# (web_search for DashScope's), and a name that is not registered costs nothing.
+TOOL_NAMES = (
+    "agent",
+    "artifact",
+    "ask_user_question",
+    "create_sub_session",
+    "cron_create",
+    "cron_delete",
+    "cron_list",
+    "display_image",
+    "edit",
+    "enter_plan_mode",
+    "enter_worktree",
+    "exec",
+    "exit_plan_mode",
+    "exit_worktree",
+    "get_goal",
+    "glob",
+    "grep_search",
+    "image_gen",
+    "list_agents",
+    "list_directory",
+    "loop_wakeup",
+    "lsp",
+    "monitor",
+    "notebook_edit",
+    "propose_goal",
+    "read_file",
+    "read_mcp_resource",
+    "record_artifact",
+    "record_source",
+    "report_findings",
+    "request_shutdown",
+    "run_shell_command",
+    "save_memory",
+    "send_message",
+    "skill",
+    "structured_output",
+    "task_create",
+    "task_list",
+    "task_stop",
+    "task_update",
+    "team_create",
+    "team_delete",
+    "team_plan_approval",
+    "todo_write",
+    "tool_call",
+    "tool_search",
+    "update_goal",
+    "web_fetch",
+    "web_search",
+    "workflow",
+    "write_file",
+    "zoom_image",
+)
+
+_TAP = """\
+// Loaded by cliwrap (NODE_OPTIONS=--require). Qwen Code retries a failed model call with
+// backoff and prints neither its HTTP status, nor Retry-After, nor why an answer ended.
+// This reads them off the wire through undici's diagnostics channels (it only observes)
+// and prints one JSON line per model call, when the call is over.
+"use strict";
+const channel = require("node:diagnostics_channel");
+const calls = new WeakMap();
+const FINISH = /"finish_reason"\\s*:\\s*"(\\w+)"/g;
+
+channel.subscribe("undici:request:create", ({ request }) => {
+  if (request.method === "POST" && /\\/chat\\/completions(\\?|$)/.test(request.path)) {
+    calls.set(request, { status: null, retry_after: null, body: "", seen: "" });
+  }
+});
+channel.subscribe("undici:request:headers", ({ request, response }) => {
+  const call = calls.get(request);
+  if (!call) return;
+  call.status = response.statusCode;
+  for (let i = 0; i + 1 < response.headers.length; i += 2) {
+    if (String(response.headers[i]).toLowerCase() === "retry-after") {
+      call.retry_after = String(response.headers[i + 1]);
+    }
+  }
+});
+channel.subscribe("undici:request:bodyChunkReceived", ({ request, chunk }) => {
+  const call = calls.get(request);
+  if (!call) return;
+  if (call.status >= 400) {
+    call.body = (call.body + chunk).slice(0, 8192);
+    return;
+  }
+  const text = call.seen + chunk;  // a field split across two chunks is still found
+  for (const match of text.matchAll(FINISH)) call.finish_reason = match[1];
+  call.seen = text.slice(-64);
+});
+channel.subscribe("undici:request:trailers", ({ request }) => report(request, {}));
+channel.subscribe("undici:request:error", ({ request, error }) => {
+  const cause = [error.code, error.message].filter(Boolean).join(": ");
+  report(request, { error: cause || String(error) });
+});
+
+function report(request, outcome) {
+  const call = calls.get(request);
+  if (!call) return;
+  calls.delete(request);
+  delete call.seen;
+  process.stdout.write(JSON.stringify({ type: "%s", ...call, ...outcome }) + "\\n");
+}
+""".replace("%s", TAP_LINE)
+
+
+class QwenProvider(ProviderDefaults):  # it cannot list its models offline
+    name = "qwen"
+    prefixes: tuple[str, ...] = ("qwen-", "qwen3-")
+    install_hint = (
+        "install Qwen Code: `just clis` (pinned) or `npm install -g @qwen-code/qwen-code`"
+    )
+    defaults: Mapping[str, Any] = {
+        "command": "qwen",
+        # The CLI's choice first; then the Qwen models of the pinned CLI's ModelStudio
+        # presets (qwen3.7-max is its default for an OpenAI-compatible key).
+        "models": [
+            AUTO_MODEL,
+            "qwen3-coder-plus",
+            "qwen3.7-max",
+            "qwen3.8-max",
+            "qwen3.8-flash",
+            "qwen3.7-plus",
+            "qwen3-coder-next",
+        ],
+        "default_model": AUTO_MODEL,
+        "home": "private",
+    }
+    env_prefixes: tuple[str, ...] = ("OPENAI_", "QWEN_", "DASHSCOPE_")
+    env_defaults: Mapping[str, str] = {
+        # Its launcher already runs the CLI in a second Node process; the CLI would start a
+        # third to raise its heap limit (~1 s per run). One turn needs no bigger heap.
+        "QWEN_CODE_NO_RELAUNCH": "true",
+        # Usage statistics go to Alibaba's RUM endpoint even in bare mode.
+        "QWEN_USAGE_STATISTICS_ENABLED": "false",
+        "QWEN_TELEMETRY_ENABLED": "false",
+    }
+
+    def invocation(
+        self,
+        request: ChatRequest,
+        model: str,
+        workdir: Path,
+        settings: ProviderConfig,
+        environ: Mapping[str, str],
+    ) -> Invocation:
+        files = {TAP_FILE: _TAP}
+        ours = {
+            "NODE_OPTIONS": _node_options(workdir / TAP_FILE, settings.env),
+            # Where the CLI keeps its state (session records, usage log, its own update
+            # pointer): the run's directory, whatever HOME is, so the user's ~/.qwen is
+            # neither written nor able to swap the pinned CLI for an auto-updated one.
+            "QWEN_HOME": str(workdir / PRIVATE_HOME / ".qwen"),
+        }
+        if request.system_prompt is not None:
+            # A file, not --system-prompt: system prompts run to tens of kilobytes, and
+            # one argument may not exceed 128 KiB.
+            files[SYSTEM_PROMPT_FILE] = request.system_prompt
+            ours["QWEN_SYSTEM_MD"] = str(workdir / SYSTEM_PROMPT_FILE)
+        env = build_env(
+            environ,
+            prefixes=self.env_prefixes,
+            defaults=self.env_defaults,
+            extra={**ours, **settings.env, "NODE_OPTIONS": ours["NODE_OPTIONS"]},
+            workdir=workdir,
+            home=settings.home,
+        )
+        argv = [
+            settings.command,
+            "--bare",
+            "--output-format",
+            "stream-json",
+            "--include-partial-messages",
+            "--auth-type",
+            "openai",
+            "--chat-recording=false",
+            "--exclude-tools=" + ",".join(TOOL_NAMES),
+        ]
+        if model != AUTO_MODEL:
+            argv += ["--model", model]
+        argv += settings.args
+        return Invocation(argv=tuple(argv), env=env, stdin=_prompt(request).encode(), files=files)
+
+    def parser(self, request: ChatRequest, model: str) -> QwenParser:
+        return QwenParser()
+
+    def auth_hint(self, env: Mapping[str, str], home: Path) -> str:
+        # Bare mode reads no ~/.qwen/settings.json or .env, and Qwen OAuth is gone: the
+        # environment is the only source.
+        return auth_from(
+            env,
+            home,
+            variables=("OPENAI_API_KEY",),
+            files=(),
+            otherwise="none found: set OPENAI_API_KEY and OPENAI_BASE_URL",
+        )
+
+
+def _node_options(preload: Path, configured: Mapping[str, str]) -> str:
+    quoted = '"' + str(preload).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return " ".join(filter(None, [f"--require {quoted}", configured.get("NODE_OPTIONS", "")]))
+
+
+def _prompt(request: ChatRequest) -> str:
+    """The prompt as the CLI should read it: never as one of its slash commands.
+
+    "/init" would write a QWEN.md, "/stats" would answer instead of the model; a leading
+    space is the smallest change that keeps the text a question.
+    """
+    prompt = render_prompt(request.conversation)
+    if prompt.startswith("/") and not prompt.startswith(("//", "/*")):
+        return " " + prompt
+    return prompt
+
+
+_FINISH_REASONS = {
+    "stop": FinishReason.STOP,
+    "length": FinishReason.LENGTH,
+    "tool_calls": FinishReason.TOOL_CALLS,
+    "function_call": FinishReason.TOOL_CALLS,
+    "content_filter": FinishReason.CONTENT_FILTER,
+}
+_CLI_ERROR_TEXT = re.compile(r"\[API Error: .*\]", re.S)
+_API_ERROR = re.compile(r"\[API Error: (?:(?P<status>\d{3}) )?(?P<inner>.*?)\]", re.S)
+_RETRIED = (
+    "Qwen Code's model call failed and it began another (it reports no reason); "
+    "see the server log's stderr tail for it."
+)
+
+
+class QwenParser:
+    """Reads ``stream-json`` lines and the tap's: deltas, then the outcome of the one call.
+
+    The first model call decides: a failed one (the tap's line) fails the run at once, and so
+    does any retry the CLI starts, except after an answer the output limit cut short, which
+    finishes with ``length``. A run the CLI completes without retrying ends at its
+    ``result`` line.
+    """
+
+    def __init__(self) -> None:
+        self._finish_reason: str | None = None  # of the last model call, from the tap
+        self._usage: Usage | None = None  # of the last assistant message
+        self._deltas = 0  # since the last whole assistant message
+        self._done = False
+
+    def feed(self, line: bytes) -> list[Event]:
+        if self._done:
+            return []
+        try:
+            data = json.loads(line)
+        except ValueError:
+            return []
+        if not isinstance(data, dict) or data.get("parent_tool_use_id"):
+            return []  # not ours, or a sub-agent's
+        kind = data.get("type")
+        if kind == TAP_LINE:
+            return self._model_call(data)
+        if kind == "stream_event":
+            return self._stream_event(data.get("event") or {})
+        if kind == "assistant":
+            return self._whole_message(data.get("message") or {})
+        if kind == "system" and data.get("subtype") == "retry":
+            return self._retry()
+        if kind == "result":
+            return self._result(data)
+        return []
+
+    def finish(self, returncode: int, stderr_tail: str) -> list[Event]:
+        if self._done:
+            return []
+        self._done = True
+        detail = sanitize(stderr_tail) or "no output"
+        message = f"qwen exited with status {returncode} before it answered: {detail}"
+        return [Failed(ApiError(ErrorKind.CLI_FAILED, message))]
+
+    def _model_call(self, data: dict[str, Any]) -> list[Event]:
+        status = data.get("status")
+        if data.get("error") or (isinstance(status, int) and status >= 400):
+            self._done = True
+            return [Failed(_call_error(data))]
+        self._finish_reason = data.get("finish_reason")
+        return []
+
+    def _stream_event(self, event: dict[str, Any]) -> list[Event]:
+        if event.get("type") != "content_block_delta":
+            return []
+        self._deltas += 1
+        delta = event.get("delta") or {}
+        if delta.get("type") == "text_delta" and delta.get("text"):
+            text = str(delta["text"])
+            # The CLI's own error text, told again by the tap's line or the result's.
+            return [] if _CLI_ERROR_TEXT.fullmatch(text) else [TextDelta(text)]
+        if delta.get("type") == "thinking_delta" and delta.get("thinking"):
+            return [ThinkingDelta(str(delta["thinking"]))]
+        return []
+
+    def _whole_message(self, message: dict[str, Any]) -> list[Event]:
+        """Keep the message's usage; pass its content on only if no delta carried it."""
+        usage = _usage(message.get("usage") or {})
+        if usage.input_tokens or usage.output_tokens:
+            self._usage = usage
+        events: list[Event] = []
+        if not self._deltas:
+            for block in message.get("content") or []:
+                if block.get("type") == "thinking" and block.get("thinking"):
+                    events.append(ThinkingDelta(str(block["thinking"])))
+                elif block.get("type") == "text" and block.get("text"):
+                    text = str(block["text"])
+                    if not _CLI_ERROR_TEXT.fullmatch(text):
+                        events.append(TextDelta(text))
+        self._deltas = 0
+        return events
+
+    def _retry(self) -> list[Event]:
+        """The CLI starts the call over (or goes on with it): this run's one call is over."""
+        self._done = True
+        if self._finish_reason == "length":
+            return [self._usage or Usage(), Finished(FinishReason.LENGTH)]
+        return [Failed(classify(None, None, _RETRIED))]
+
+    def _result(self, data: dict[str, Any]) -> list[Event]:
+        self._done = True
+        if data.get("is_error") or data.get("subtype") != "success":
+            error = data.get("error")
+            error = error if isinstance(error, dict) else {}
+            message = str(error.get("message") or data.get("result") or data.get("subtype"))
+            return [Failed(_cli_error(message))]
+        reason = _FINISH_REASONS.get(self._finish_reason or "stop", FinishReason.STOP)
+        return [_usage(data.get("usage") or {}), Finished(reason)]
+
+
+def _call_error(data: dict[str, Any]) -> ApiError:
+    """The error for a model call the tap saw fail: an HTTP error, or a broken connection."""
+    status = data.get("status") if isinstance(data.get("status"), int) else None
+    if data.get("error") and (status is None or status < 400):
+        return classify(None, None, f"The connection to the model API failed: {data['error']}")
+    assert status is not None
+    message, error_type, code = _openai_error(str(data.get("body") or ""))
+    # The CLI's HTTP client may drop the body of a response it is about to retry.
+    error = classify(status, error_type, f"Model API error {status}: {message}".rstrip(": "))
+    if error.kind is ErrorKind.INVALID_REQUEST and code == "context_length_exceeded":
+        error = attrs.evolve(error, kind=ErrorKind.CONTEXT_TOO_LONG)
+    retry_after = _retry_after(data.get("retry_after"))
+    if retry_after is not None:
+        error = attrs.evolve(error, retry_after=retry_after)
+    return error
+
+
+def _openai_error(body: str) -> tuple[str, str | None, str | None]:
+    """Message, type and code of an OpenAI error body (the body itself if it is not one)."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return body.strip(), None, None
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    if not isinstance(error, dict):
+        return body.strip(), None, None
+    kind, code = error.get("type"), error.get("code")
+    return (
+        str(error.get("message") or body.strip()),
+        str(kind) if kind else None,
+        str(code) if code else None,
+    )
+
+
+def _retry_after(value: Any) -> float | None:
+    """Seconds from a Retry-After header (its HTTP-date form is left to the message)."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def _cli_error(message: str) -> ApiError:
+    """The error for a ``result`` line the tap did not explain (no model call, say)."""
+    match = _API_ERROR.search(message)
+    status = int(match["status"]) if match and match["status"] else None
+    if status is None and message.startswith("Missing API key"):
+        status = 401
+    return classify(status, None, match["inner"] if match else message)
+
+
+def _usage(usage: dict[str, Any]) -> Usage:
+    """Token counts from stream-json's usage, where ``input_tokens`` includes the cached."""
+    prompt = int(usage.get("input_tokens") or 0)
+    cached = int(usage.get("cache_read_input_tokens") or 0)
+    return Usage(
+        input_tokens=max(0, prompt - cached),
+        output_tokens=int(usage.get("output_tokens") or 0),
+        cache_read_tokens=cached,
+    )

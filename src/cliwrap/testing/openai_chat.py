@@ -1,0 +1,182 @@
+"""A stub of the OpenAI Chat Completions API (``POST /v1/chat/completions``), streaming and not.
+
+It answers as OpenAI-compatible backends do: in a stream, ``chat.completion.chunk`` events
+with the reasoning first as ``reasoning_content`` deltas (the way DashScope's Qwen models send
+their thinking), then the content, a last chunk with the finish reason, a usage chunk when
+``stream_options.include_usage`` asks for one, and ``data: [DONE]``. It fails as they fail:
+OpenAI's error body (``{"error": {"message", "type", "param", "code"}}``) with the type and
+code OpenAI uses for the status, ``retry-after`` when the directive gives one, OpenAI's own
+wording for a prompt over the context window, a reset connection. What it does is read from
+directives in the prompt (:mod:`cliwrap.testing.directives`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from typing import Any
+
+from .directives import Plan, read_plan, split
+from .http import DROP, Recorded, Response, Step
+
+__all__ = ["handle_chat_completions", "user_text"]
+
+_ERRORS = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("invalid_request_error", "unsupported_country_region_territory"),
+    404: ("invalid_request_error", "model_not_found"),
+    429: ("requests", "rate_limit_exceeded"),
+    500: ("server_error", None),
+    503: ("server_error", None),
+}
+_MESSAGES = {
+    401: "Incorrect API key provided: sk-...test. You can find your API key at "
+    "https://platform.openai.com/account/api-keys.",
+    429: "Rate limit reached for requests.",
+    500: "The server had an error while processing your request. Sorry about that!",
+    503: "The engine is currently overloaded, please try again later.",
+}
+_OVERFLOW = (
+    "This model's maximum context length is 131072 tokens. However, your messages resulted "
+    "in 250000 tokens. Please reduce the length of the messages."
+)
+_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
+_SSE = (("content-type", "text/event-stream"), ("cache-control", "no-cache"))
+_ids = itertools.count(1)
+
+
+def user_text(messages: Any) -> str:
+    """All user text in a list of chat messages, in order (string or text-part content)."""
+    texts: list[str] = []
+    for message in messages if isinstance(messages, list) else []:
+        if not isinstance(message, dict) or message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts.extend(
+                str(part.get("text", ""))
+                for part in content
+                if isinstance(part, dict) and part.get("type") == "text"
+            )
+    return "\n".join(texts)
+
+
+def handle_chat_completions(request: Recorded) -> Response:
+    if request.method != "POST" or request.path.rstrip("/") != "/v1/chat/completions":
+        return _error(404, f"no route {request.method} {request.path}")
+    body = request.body if isinstance(request.body, dict) else {}
+    plan = read_plan(user_text(body.get("messages")))
+    hold: list[Step] = [plan.hold] if plan.hold else []
+    if plan.overflow:
+        error = _error(400, _OVERFLOW, param="messages", code="context_length_exceeded")
+        return Response(400, error.headers, [*hold, *error.steps])
+    if plan.fail_status is not None:
+        error = _failure(plan.fail_status, plan.retry_after)
+        return Response(error.status, error.headers, [*hold, *error.steps])
+    completion = _Completion(plan, body, next(_ids))
+    if body.get("stream"):
+        return Response(200, _SSE, [*hold, *completion.stream()])
+    if plan.drop and not plan.drop_stream_only:
+        return Response(200, (("content-type", "application/json"),), [*hold, DROP])
+    whole = Response.json(200, completion.whole())
+    return Response(200, whole.headers, [*hold, *whole.steps])
+
+
+class _Completion:
+    """One answer to ``plan``, as a whole ``chat.completion`` or as a stream of chunks."""
+
+    def __init__(self, plan: Plan, body: dict[str, Any], serial: int) -> None:
+        self.plan = plan
+        self.id = f"chatcmpl-stub{serial:06d}"
+        self.model = str(body.get("model") or "stub-model")
+        self.created = int(time.time())
+        self.include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        prompt_tokens = max(1, len(json.dumps(body.get("messages"))) // 4)
+        completion_tokens = max(1, (len(plan.reply) + len(plan.thinking)) // 4)
+        self.usage: dict[str, Any] = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+        if plan.thinking:
+            self.usage["completion_tokens_details"] = {
+                "reasoning_tokens": max(1, len(plan.thinking) // 4)
+            }
+        self.finish_reason = _FINISH.get(plan.stop_reason, "stop")
+
+    def whole(self) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": self.plan.reply}
+        if self.plan.thinking:
+            message["reasoning_content"] = self.plan.thinking
+        return {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}],
+            "usage": self.usage,
+        }
+
+    def stream(self) -> list[Step]:
+        plan = self.plan
+        deltas: list[dict[str, Any]] = []
+        if plan.thinking:
+            deltas += [{"reasoning_content": p} for p in split(plan.thinking, plan.chunk)]
+        deltas += [{"content": piece} for piece in split(plan.reply, plan.chunk)]
+        steps: list[Step] = [self._chunk({"role": "assistant", "content": ""})]
+        for count, delta in enumerate(deltas, 1):
+            if plan.delay:
+                steps.append(plan.delay)
+            steps.append(self._chunk(delta))
+            if plan.drop and count == 2:
+                return [*steps, DROP]
+        steps.append(self._chunk({}, self.finish_reason))
+        if self.include_usage:
+            steps.append(self._sse({**self._head(), "choices": [], "usage": self.usage}))
+        steps.append(b"data: [DONE]\n\n")
+        return steps
+
+    def _head(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+        }
+
+    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return self._sse({**self._head(), "choices": [choice]})
+
+    @staticmethod
+    def _sse(data: dict[str, Any]) -> bytes:
+        return f"data: {json.dumps(data)}\n\n".encode()
+
+
+def _failure(status: int, retry_after: int | None) -> Response:
+    message = _MESSAGES.get(status, f"stub failure ({status})")
+    headers: tuple[tuple[str, str], ...] = ()
+    if retry_after:
+        headers = (("retry-after", str(retry_after)),)
+        if status == 429:
+            message += f" Please try again in {retry_after}s."
+    return _error(status, message, headers=headers)
+
+
+def _error(
+    status: int,
+    message: str,
+    *,
+    param: str | None = None,
+    code: str | None = None,
+    headers: tuple[tuple[str, str], ...] = (),
+) -> Response:
+    kind, default_code = _ERRORS.get(
+        status, ("server_error" if status >= 500 else "invalid_request_error", None)
+    )
+    error = {"message": message, "type": kind, "param": param, "code": code or default_code}
+    return Response.json(status, {"error": error}, headers)
