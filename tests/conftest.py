@@ -71,6 +71,17 @@ def provider_tables(stub: StubThread, home: Path) -> dict[str, dict[str, Any]]:
         "providers.qwen": {
             "env": {"OPENAI_BASE_URL": stub.url + "/v1", "OPENAI_API_KEY": "sk-qwen-test-key"}
         },
+        # Codex talks only to a configured model provider (it ignores OPENAI_BASE_URL).
+        "providers.codex": {
+            "args": [
+                "-c",
+                'model_provider="stub"',
+                "-c",
+                f'model_providers.stub={{name="Stub",base_url="{stub.url}/v1",'
+                'env_key="STUB_API_KEY",wire_api="responses"}',
+            ],
+            "env": {"STUB_API_KEY": "sk-codex-test-key", "HOME": str(home)},
+        },
     }
 
 

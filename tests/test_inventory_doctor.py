@@ -21,6 +21,7 @@ PACKAGES = {
     "claude": "@anthropic-ai/claude-code",
     "gemini": "@google/gemini-cli",
     "qwen": "@qwen-code/qwen-code",
+    "codex": "@openai/codex",
 }
 
 

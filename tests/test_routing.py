@@ -41,6 +41,13 @@ CATALOG = Catalog(PROVIDER_SETTINGS, {name: p.prefixes for name, p in PROVIDERS.
         ("qwen-auto", Route("qwen", "qwen-auto")),
         ("qwen", Route("qwen", "qwen-auto")),
         ("qwen/my-finetune", Route("qwen", "my-finetune")),
+        # Codex CLI: codex-* and gpt-5*; codex-auto lets the CLI choose
+        ("gpt-5.5", Route("codex", "gpt-5.5")),
+        ("gpt-5.6-sol-progress", Route("codex", "gpt-5.6-sol", progress=True)),
+        ("codex-mini-latest", Route("codex", "codex-mini-latest")),
+        ("codex-auto", Route("codex", "codex-auto")),
+        ("codex", Route("codex", "codex-auto")),
+        ("codex/o4-mini", Route("codex", "o4-mini")),
         # provider/model always works, and a bare provider name is its default model
         ("claude/haiku", Route("claude", "haiku")),
         ("gemini/anything-new", Route("gemini", "anything-new")),
@@ -62,7 +69,7 @@ def test_model_map_applies_first() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["gpt-4.1", "llama-3", "foo/bar", "-progress", "", "qwen2.5-coder", "gpt-5"]
+    "name", ["gpt-4.1", "llama-3", "foo/bar", "-progress", "", "qwen2.5-coder", "gpt-6.1-sol"]
 )
 def test_unknown_models_are_404_model_not_found(name: str) -> None:
     with pytest.raises(ApiError) as caught:
@@ -70,6 +77,14 @@ def test_unknown_models_are_404_model_not_found(name: str) -> None:
     assert caught.value.kind is ErrorKind.MODEL_NOT_FOUND
     assert caught.value.status == 404
     assert caught.value.param == "model"
+
+
+def test_a_model_a_cli_listed_routes_to_it() -> None:
+    discovered = {"codex": ["gpt-6.1-sol"], "gemini": ["gemini-9-ultra"]}
+    assert CATALOG.resolve("gpt-6.1-sol", discovered) == Route("codex", "gpt-6.1-sol")
+    assert CATALOG.resolve("gpt-6.1-sol-progress", discovered).progress
+    with pytest.raises(ApiError):
+        CATALOG.resolve("gpt-7", discovered)
 
 
 def test_listing_has_each_model_and_its_progress_variant() -> None:

@@ -72,7 +72,15 @@ class Service:
             inventory=Inventory(enabled, environ, ledger_for(config, "probes")),
         )
 
-    def plan(self, chat: ChatRequest, route: Route) -> JobPlan:
+    async def route(self, name: str) -> Route:
+        """Where ``name`` goes; the CLIs' own model lists are consulted only if needed."""
+        try:
+            return self.catalog.resolve(name)
+        except ApiError:
+            clis = await self.inventory.all()  # cached
+            return self.catalog.resolve(name, {n: info.models for n, info in clis.items()})
+
+    async def plan(self, chat: ChatRequest, route: Route) -> JobPlan:
         """Everything needed to run ``chat`` on ``route``; 503 if its CLI is not installed."""
         provider = PROVIDERS[route.provider]
         settings = self.catalog.providers[route.provider]
@@ -84,9 +92,10 @@ class Service:
                 f"{provider.install_hint}.",
             )
         settings = attrs.evolve(settings, command=str(command))
+        listing = (await self.inventory.get(route.provider)).listing  # cached
 
         def build(workdir: Path) -> Any:
-            return provider.invocation(chat, route.model, workdir, settings, self.environ)
+            return provider.invocation(chat, route.model, workdir, settings, self.environ, listing)
 
         return JobPlan(
             build=build, parser=provider.parser(chat, route.model), progress=route.progress
@@ -178,10 +187,10 @@ def create_app(config: Config, environ: Mapping[str, str] | None = None) -> Quar
     @app.post("/v1/chat/completions")
     async def chat_completions() -> Response:
         chat = openai_chat.parse_chat_request(await _json_body())
-        route = service.catalog.resolve(chat.model)
+        route = await service.route(chat.model)
         if service.runtime.draining.is_set():
             raise ApiError(ErrorKind.SHUTTING_DOWN, "The server is shutting down.")
-        plan = service.plan(chat, route)
+        plan = await service.plan(chat, route)
         service.runtime.gate.check()
         if chat.stream:
             encoder = openai_chat.ChunkEncoder(chat.model, include_usage=chat.include_usage)

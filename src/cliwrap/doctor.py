@@ -90,7 +90,7 @@ async def _probe(service: Service, name: str, settings: ProviderConfig) -> str:
     model = settings.default_model
     chat = ChatRequest(model=f"{name}/{model}", messages=(Message("user", PROBE_PROMPT),))
     try:
-        plan = service.plan(chat, Route(name, model))
+        plan = await service.plan(chat, Route(name, model))
     except ApiError as error:
         return f"failed: {error.status} {error.message}"
     started = trio.current_time()

@@ -42,6 +42,8 @@ class CliInfo:
     version: str | None = None
     models: tuple[str, ...] = ()
     """The models the CLI itself lists (empty when it cannot tell)."""
+    listing: str | None = attrs.field(default=None, repr=False)
+    """What ``models_args`` printed, for the provider's invocations (None: not asked)."""
     problem: str | None = None
     """Why the version or the models could not be read, for people."""
 
@@ -123,13 +125,15 @@ async def _ask(
         return CliInfo(name, path, problem=f"`{path} --version` failed ({status})")
     version = provider.parse_version(output)
     models: tuple[str, ...] = ()
-    problem = None
+    listing = problem = None
     if provider.models_args is not None:
         status, output = await run([str(path), *provider.models_args])
-        models = tuple(provider.parse_models(output)) if status == 0 else ()
+        if status == 0:
+            listing = output
+            models = tuple(provider.parse_models(output))
         if not models:
             problem = "could not list its models; the configured ones are used"
-    return CliInfo(name, path, version, models, problem)
+    return CliInfo(name, path, version, models, listing, problem)
 
 
 class Inventory:

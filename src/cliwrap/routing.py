@@ -32,16 +32,20 @@ class Catalog:
     providers: Mapping[str, ProviderConfig]
     prefixes: Mapping[str, tuple[str, ...]]
 
-    def resolve(self, name: str) -> Route:
+    def resolve(self, name: str, discovered: Mapping[str, Sequence[str]] | None = None) -> Route:
         """The route for a requested model name, or a 404 ``model_not_found``.
 
         In order: the ``-progress`` suffix comes off; a ``model_map`` alias; an explicit
         ``provider/model``; a bare provider name (its default model); a configured model;
-        a provider's name prefix (``claude-…``).
+        a provider's name prefix (``claude-…``); a model a CLI listed (``discovered``), so
+        that everything ``/v1/models`` offers can be asked for.
         """
         progress = name.endswith(PROGRESS_SUFFIX)
         base = name[: -len(PROGRESS_SUFFIX)] if progress else name
         route = self._lookup(base)
+        for provider, models in (discovered or {}).items():
+            if route is None and provider in self.providers and base in models:
+                route = Route(provider, base)
         if route is None:
             raise ApiError(
                 ErrorKind.MODEL_NOT_FOUND,

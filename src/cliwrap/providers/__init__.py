@@ -4,6 +4,7 @@ from collections.abc import Mapping
 
 from .base import Dialogue, Invocation, LineParser, Provider, build_env, find_command
 from .claude import ClaudeProvider
+from .codex import CodexProvider
 from .gemini import GeminiProvider
 from .qwen import QwenProvider
 
@@ -18,6 +19,6 @@ __all__ = [
 ]
 
 PROVIDERS: Mapping[str, Provider] = {
-    p.name: p for p in (ClaudeProvider(), GeminiProvider(), QwenProvider())
+    p.name: p for p in (ClaudeProvider(), GeminiProvider(), QwenProvider(), CodexProvider())
 }
 """Every known provider by name, in routing order."""

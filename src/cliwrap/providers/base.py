@@ -99,7 +99,14 @@ class Provider(Protocol):
         workdir: Path,
         settings: ProviderConfig,
         environ: Mapping[str, str],
-    ) -> Invocation: ...
+        listing: str | None = None,
+    ) -> Invocation:
+        """The run, given its private ``workdir``.
+
+        ``listing`` is what ``models_args`` printed when the inventory last asked the CLI
+        (None if it was not asked or failed): the installed CLI's own facts about its models.
+        """
+        ...
 
     def parser(self, request: ChatRequest, model: str) -> LineParser: ...
 

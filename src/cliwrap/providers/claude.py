@@ -69,6 +69,7 @@ class ClaudeProvider(ProviderDefaults):
         workdir: Path,
         settings: ProviderConfig,
         environ: Mapping[str, str],
+        listing: str | None = None,
     ) -> Invocation:
         files = {}
         argv = [

@@ -90,6 +90,7 @@ class GeminiProvider(ProviderDefaults):  # it cannot list its models offline
         workdir: Path,
         settings: ProviderConfig,
         environ: Mapping[str, str],
+        listing: str | None = None,
     ) -> Invocation:
         files = {STDIO_PRELOAD_FILE: _STDIO_PRELOAD}
         ours = {

@@ -199,6 +199,7 @@ class QwenProvider(ProviderDefaults):  # it cannot list its models offline
         workdir: Path,
         settings: ProviderConfig,
         environ: Mapping[str, str],
+        listing: str | None = None,
     ) -> Invocation:
         files = {TAP_FILE: _TAP}
         ours = {

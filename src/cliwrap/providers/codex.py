@@ -1,0 +1,361 @@
+"""Codex CLI (``codex app-server``, JSON-RPC on stdio): invocation and dialogue.
+
+``codex exec --json`` prints each agent message once, complete; only the app-server streams
+(``item/agentMessage/delta``, reasoning summary deltas, token usage). So cliwrap talks
+JSON-RPC to it: ``initialize``, ``initialized`` and ``thread/start`` go out at once, the
+``turn/start`` with the prompt as soon as the thread id is back, and stdin is closed when the
+turn is over, which ends the server. Facts this relies on are in shared/cli-notes/codex.md;
+those that shaped the code:
+
+- Codex retries a failed model call by itself (five stream reconnects, with backoff that
+  honours Retry-After), and says so with an ``error`` notification carrying
+  ``willRetry``. Its retry counts are settings of a model provider, which cliwrap does not
+  own (the user's ChatGPT login uses the built-in one), so the first such notification ends
+  the run with the typed error instead, and the client retries.
+- A dropped stream is re-requested from the start; text streamed before the drop would be
+  said twice. Ending at the first notification keeps the answer honest.
+- Every tool and side service is a feature or a key: all of them are switched off with
+  ``-c`` overrides, which beat ``~/.codex/config.toml`` without touching it.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..config import ProviderConfig
+from ..errors import ApiError, ErrorKind, sanitize
+from ..events import Event, Failed, Finished, FinishReason, TextDelta, ThinkingDelta, Usage
+from ..prompt import render_prompt
+from ..request import ChatRequest
+from .base import PRIVATE_HOME, Invocation, ProviderDefaults, auth_from, build_env
+from .failures import classify
+
+__all__ = ["CodexParser", "CodexProvider"]
+
+AUTO_MODEL = "codex-auto"
+"""Start the thread without a model: Codex uses its configured (or default) one."""
+
+# Features that give the model a tool, or make the CLI reach out on its own.
+OFF_FEATURES = (
+    "apps",
+    "browser_use",
+    "browser_use_external",
+    "code_mode_host",
+    "computer_use",
+    "daemon_auto_start",
+    "goals",
+    "hooks",
+    "image_generation",
+    "in_app_browser",
+    "in_app_updates",
+    "multi_agent",
+    "plugin_sharing",
+    "plugins",
+    "remote_plugin",
+    "shell_snapshot",
+    "shell_tool",
+    "skill_mcp_dependency_install",
+    "skill_search",
+    "sleep_tool",
+    "tool_suggest",
+    "unbounded_connection_retries",
+    "unified_exec",
+    "view_image",
+    "api_key_model_discovery",
+)
+OVERRIDES = (
+    "analytics.enabled=false",
+    "check_for_update_on_startup=false",
+    'web_search="disabled"',
+    "tools.experimental_request_user_input={enabled=false}",
+    "skills.include_instructions=false",
+    "skills.bundled.enabled=false",
+    "project_doc_max_bytes=0",  # no AGENTS.md from the working directory or CODEX_HOME
+    'history.persistence="none"',
+    'model_reasoning_summary="auto"',  # the reasoning summaries become reasoning_content
+    *(f"features.{feature}=false" for feature in OFF_FEATURES),
+)
+
+CATALOG_FILE = "codex-models.json"
+_INITIALIZE, _THREAD, _TURN = 1, 2, 3
+
+
+class CodexProvider(ProviderDefaults):
+    name = "codex"
+    prefixes: tuple[str, ...] = ("codex-", "gpt-5")
+    install_hint = "install Codex CLI: `just clis` (pinned) or `npm install -g @openai/codex`"
+    defaults: Mapping[str, Any] = {
+        "command": "codex",
+        # The models come from the CLI's bundled catalog (`codex debug models`).
+        "models": [AUTO_MODEL],
+        "default_model": AUTO_MODEL,
+        # Your ~/.codex holds a `codex login` (ChatGPT plan); its tokens rotate, so they
+        # cannot be copied into a private home. Threads are ephemeral: no session files.
+        "home": "user",
+    }
+    env_prefixes: tuple[str, ...] = ("CODEX_", "OPENAI_")
+    env_defaults: Mapping[str, str] = {}
+    models_args: tuple[str, ...] | None = ("debug", "models")
+
+    def invocation(
+        self,
+        request: ChatRequest,
+        model: str,
+        workdir: Path,
+        settings: ProviderConfig,
+        environ: Mapping[str, str],
+        listing: str | None = None,
+    ) -> Invocation:
+        files: dict[str, str] = {}
+        extra = dict(settings.env)
+        if settings.home == "private":
+            # CODEX_HOME must exist; an empty config file makes the folder.
+            codex_home = Path(PRIVATE_HOME) / ".codex"
+            files[str(codex_home / "config.toml")] = "# cliwrap: a private CODEX_HOME\n"
+            extra.setdefault("CODEX_HOME", str(workdir / codex_home))
+        env = build_env(
+            environ,
+            prefixes=self.env_prefixes,
+            defaults=self.env_defaults,
+            extra=extra,
+            workdir=workdir,
+            home=settings.home,
+        )
+        argv = [settings.command, "app-server"]
+        for override in OVERRIDES:
+            argv += ["-c", override]
+        # Its state and logs (SQLite, prompts included) stay with the run, even in your
+        # CODEX_HOME; only its installation id is kept there.
+        state = json.dumps(str(workdir / "codex-state"))
+        argv += ["-c", f"sqlite_home={state}", "-c", f"log_dir={state}"]
+        catalog = without_apply_patch(listing)
+        if catalog is not None:
+            files[CATALOG_FILE] = catalog
+            path = json.dumps(str(workdir / CATALOG_FILE))  # a TOML string
+            argv += ["-c", f"model_catalog_json={path}"]
+        argv += settings.args
+        thread: dict[str, Any] = {
+            "cwd": str(workdir),
+            "ephemeral": True,
+            "sandbox": "read-only",
+            "approvalPolicy": "never",
+        }
+        if model != AUTO_MODEL:
+            thread["model"] = model
+        if request.system_prompt is not None:
+            thread["baseInstructions"] = request.system_prompt
+        opening = [
+            _request(
+                _INITIALIZE, "initialize", {"clientInfo": {"name": "cliwrap", "version": "1"}}
+            ),
+            _message({"method": "initialized"}),
+            _request(_THREAD, "thread/start", thread),
+        ]
+        return Invocation(
+            argv=tuple(argv),
+            env=env,
+            stdin=b"".join(opening),
+            files=files,
+            stop_signal=signal.SIGINT,  # it ends its tool children on SIGINT
+            dialogue=True,
+        )
+
+    def parser(self, request: ChatRequest, model: str) -> CodexParser:
+        return CodexParser(render_prompt(request.conversation))
+
+    def parse_models(self, output: str) -> list[str]:
+        """The listed (not hidden) models of ``codex debug models``' catalog, best first."""
+        try:
+            models = json.loads(output).get("models") or []
+        except (ValueError, AttributeError):
+            return []
+        listed = [m for m in models if isinstance(m, dict) and m.get("visibility") == "list"]
+        listed.sort(key=lambda m: m.get("priority") or 0)
+        return [str(m["slug"]) for m in listed if m.get("slug")]
+
+    def auth_hint(self, env: Mapping[str, str], home: Path) -> str:
+        return auth_from(
+            env,
+            home,
+            variables=("CODEX_API_KEY", "OPENAI_API_KEY"),
+            files=(".codex/auth.json",),
+            otherwise="none found: `codex login`, or set OPENAI_API_KEY",
+        )
+
+
+def without_apply_patch(listing: str | None) -> str | None:
+    """The CLI's model catalog with no model's ``apply_patch`` tool, or None if unknown.
+
+    Whether Codex offers the model its file-editing tool is a fact of the model's catalog
+    entry, not a setting; ``model_catalog_json`` replaces the catalog, so the run gets the
+    installed CLI's own catalog (``codex debug models``, read by the inventory) with that
+    one field cleared and all the rest (context window, reasoning levels, instructions)
+    as it was.
+    """
+    try:
+        catalog = json.loads(listing or "")
+    except ValueError:
+        return None
+    models = catalog.get("models") if isinstance(catalog, dict) else None
+    if not isinstance(models, list):
+        return None
+    for model in models:
+        if isinstance(model, dict):
+            model["apply_patch_tool_type"] = None
+    return json.dumps(catalog)
+
+
+def _message(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, ensure_ascii=False).encode() + b"\n"
+
+
+def _request(id_: int, method: str, params: dict[str, Any]) -> bytes:
+    return _message({"id": id_, "method": method, "params": params})
+
+
+class CodexParser:
+    """The client half of the app-server dialogue, and its notifications as events."""
+
+    def __init__(self, prompt: str) -> None:
+        self._prompt = prompt
+        self._outbox: list[bytes] = []
+        self._done = False
+        self._usage = Usage()
+        self._summary_part: tuple[str, int] | None = None
+
+    def to_send(self) -> bytes | None:
+        if self._done:
+            return None
+        out, self._outbox = b"".join(self._outbox), []
+        return out
+
+    def feed(self, line: bytes) -> list[Event]:
+        if self._done:
+            return []
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return []
+        if not isinstance(message, dict):
+            return []
+        if "method" in message and "id" in message:
+            # A request of the server's own (an approval, say): with tools off there are
+            # none to expect, and nobody to ask; decline rather than leave it waiting.
+            error = {"code": -32601, "message": "cliwrap does not answer server requests"}
+            self._outbox.append(_message({"id": message["id"], "error": error}))
+            return []
+        if "method" in message:
+            return self._notification(str(message["method"]), message.get("params") or {})
+        if "error" in message:
+            return self._end(_rpc_error(message["error"]))
+        if message.get("id") == _THREAD:
+            thread_id = ((message.get("result") or {}).get("thread") or {}).get("id")
+            turn = {"threadId": thread_id, "input": [{"type": "text", "text": self._prompt}]}
+            self._outbox.append(_request(_TURN, "turn/start", turn))
+        return []
+
+    def finish(self, returncode: int, stderr_tail: str) -> list[Event]:
+        if self._done:
+            return []
+        self._done = True
+        detail = sanitize(stderr_tail) or "no output"
+        message = f"codex exited with status {returncode} before it answered: {detail}"
+        return [Failed(ApiError(ErrorKind.CLI_FAILED, message))]
+
+    def _notification(self, method: str, params: dict[str, Any]) -> list[Event]:
+        if method == "item/agentMessage/delta" and params.get("delta"):
+            return [TextDelta(str(params["delta"]))]
+        if method == "item/reasoning/summaryTextDelta" and params.get("delta"):
+            part = (str(params.get("itemId")), int(params.get("summaryIndex") or 0))
+            gap = "\n\n" if self._summary_part not in (None, part) else ""
+            self._summary_part = part
+            return [ThinkingDelta(gap + str(params["delta"]))]
+        if method == "thread/tokenUsage/updated":
+            self._usage = _usage((params.get("tokenUsage") or {}).get("last") or {})
+            return []
+        if method == "error":
+            return self._failed(params.get("error") or {})
+        if method == "turn/completed":
+            turn = params.get("turn") or {}
+            if turn.get("status") == "completed":
+                self._done = True
+                return [self._usage, Finished(FinishReason.STOP)]
+            return self._failed(turn.get("error") or {"message": f"turn {turn.get('status')}"})
+        return []
+
+    def _failed(self, error: dict[str, Any]) -> list[Event]:
+        """A failed model call: retried by Codex or not, this run's one call is over."""
+        message = str(error.get("message") or "")
+        if message.startswith("Incomplete response returned") and "max_output_tokens" in message:
+            self._done = True
+            return [self._usage, Finished(FinishReason.LENGTH)]
+        return self._end(_call_error(error))
+
+    def _end(self, error: ApiError) -> list[Event]:
+        self._done = True
+        return [Failed(error)]
+
+
+_BY_INFO = {
+    "contextWindowExceeded": ErrorKind.CONTEXT_TOO_LONG,
+    "usageLimitExceeded": ErrorKind.RATE_LIMIT,
+    "rateLimitExceeded": ErrorKind.RATE_LIMIT,
+    "serverOverloaded": ErrorKind.OVERLOADED,
+    "modelNotFound": ErrorKind.MODEL_NOT_FOUND,
+    "unauthorized": ErrorKind.AUTHENTICATION,
+    "badRequest": ErrorKind.INVALID_REQUEST,
+}
+
+
+def _call_error(error: dict[str, Any]) -> ApiError:
+    """The typed error for Codex's ``TurnError``: its ``codexErrorInfo``, else the message.
+
+    A retry notice's message is "Reconnecting... 1/5"; what went wrong is in its
+    ``additionalDetails``. A body Codex did not understand comes as the message, verbatim.
+    """
+    info = error.get("codexErrorInfo")
+    details = error.get("additionalDetails")
+    message = str(details or error.get("message") or "Codex reported a failure")
+    status = None
+    if isinstance(info, dict):
+        for value in info.values():
+            if isinstance(value, dict) and isinstance(value.get("httpStatusCode"), int):
+                status = value["httpStatusCode"]
+    body_message, error_type = _openai_error(message)
+    if isinstance(info, str) and info in _BY_INFO:
+        return ApiError(_BY_INFO[info], sanitize(body_message) or info)
+    return classify(status, error_type, body_message)
+
+
+def _openai_error(text: str) -> tuple[str, str | None]:
+    """Message and type of an OpenAI error body (``text`` itself if it is not one)."""
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return text, None
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    if not isinstance(error, dict):
+        return text, None
+    kind = error.get("type")
+    return str(error.get("message") or text), str(kind) if kind else None
+
+
+def _rpc_error(error: Any) -> ApiError:
+    """A JSON-RPC error answer (a bad model name, config Codex refused, ...)."""
+    message = error.get("message") if isinstance(error, dict) else str(error)
+    return classify(None, None, f"Codex refused the request: {message}")
+
+
+def _usage(last: dict[str, Any]) -> Usage:
+    """The turn's token counts; Codex's ``inputTokens`` include the cached ones."""
+    prompt = int(last.get("inputTokens") or 0)
+    cached = int(last.get("cachedInputTokens") or 0)
+    return Usage(
+        input_tokens=max(0, prompt - cached),
+        output_tokens=int(last.get("outputTokens") or 0),
+        cache_read_tokens=cached,
+    )
