@@ -34,6 +34,7 @@ __all__ = [
     "build_env",
     "find_command",
     "first_version",
+    "node_preload",
 ]
 
 PRIVATE_HOME = "home"
@@ -203,6 +204,16 @@ def build_env(
     env.update(extra)
     env["TMPDIR"] = str(workdir)
     return env
+
+
+def node_preload(preload: Path, configured: Mapping[str, str]) -> str:
+    """``NODE_OPTIONS`` that preload ``preload`` into a Node CLI, then what was configured.
+
+    Node reads ``--require`` paths from NODE_OPTIONS with shell-like quoting, so the run's
+    path is quoted; a user's own NODE_OPTIONS (``[providers.<name>.env]``) still applies.
+    """
+    quoted = '"' + str(preload).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return " ".join(filter(None, [f"--require {quoted}", configured.get("NODE_OPTIONS", "")]))
 
 
 def first_version(output: str) -> str:

@@ -32,7 +32,7 @@ from ..events import Event, Failed, Finished, FinishReason, TextDelta, ThinkingD
 from ..prompt import render_prompt
 from ..request import ChatRequest
 from .base import PRIVATE_HOME, Invocation, ProviderDefaults, auth_from, build_env
-from .failures import classify
+from .failures import classify, openai_error_fields
 
 __all__ = ["CodexParser", "CodexProvider"]
 
@@ -325,23 +325,10 @@ def _call_error(error: dict[str, Any]) -> ApiError:
         for value in info.values():
             if isinstance(value, dict) and isinstance(value.get("httpStatusCode"), int):
                 status = value["httpStatusCode"]
-    body_message, error_type = _openai_error(message)
+    body_message, error_type, _ = openai_error_fields(message)
     if isinstance(info, str) and info in _BY_INFO:
         return ApiError(_BY_INFO[info], sanitize(body_message) or info)
     return classify(status, error_type, body_message)
-
-
-def _openai_error(text: str) -> tuple[str, str | None]:
-    """Message and type of an OpenAI error body (``text`` itself if it is not one)."""
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return text, None
-    error = parsed.get("error") if isinstance(parsed, dict) else None
-    if not isinstance(error, dict):
-        return text, None
-    kind = error.get("type")
-    return str(error.get("message") or text), str(kind) if kind else None
 
 
 def _rpc_error(error: Any) -> ApiError:

@@ -7,11 +7,12 @@ same 429 to every client.
 
 from __future__ import annotations
 
+import json
 import re
 
 from ..errors import ApiError, ErrorKind, sanitize
 
-__all__ = ["classify"]
+__all__ = ["classify", "openai_error_fields"]
 
 _BY_STATUS = {
     400: ErrorKind.INVALID_REQUEST,
@@ -41,6 +42,26 @@ _CONTEXT = re.compile(
     re.I,
 )
 _RETRY = re.compile(r"(?:retry|try again)[^0-9]{0,20}(\d+(?:\.\d+)?)\s*(ms|s|sec|seconds?)?", re.I)
+
+
+def openai_error_fields(body: str) -> tuple[str, str | None, str | None]:
+    """Message, type and code of an OpenAI-style error body (the body itself if not one).
+
+    Qwen Code and Codex both talk to OpenAI-compatible APIs and hand such bodies on.
+    """
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return body.strip(), None, None
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    if not isinstance(error, dict):
+        return body.strip(), None, None
+    kind, code = error.get("type"), error.get("code")
+    return (
+        str(error.get("message") or body.strip()),
+        str(kind) if kind else None,
+        str(code) if code else None,
+    )
 
 
 def classify(status: int | None, error_type: str | None, message: str) -> ApiError:

@@ -42,7 +42,7 @@ from ..errors import ApiError, ErrorKind, sanitize
 from ..events import Event, Failed, Finished, FinishReason, TextDelta, Usage
 from ..prompt import render_prompt
 from ..request import ChatRequest
-from .base import PRIVATE_HOME, Invocation, ProviderDefaults, auth_from, build_env
+from .base import PRIVATE_HOME, Invocation, ProviderDefaults, auth_from, build_env, node_preload
 from .failures import classify
 
 __all__ = ["GeminiParser", "GeminiProvider"]
@@ -95,7 +95,7 @@ class GeminiProvider(ProviderDefaults):  # it cannot list its models offline
         files = {STDIO_PRELOAD_FILE: _STDIO_PRELOAD}
         ours = {
             "GEMINI_CLI_TRUST_WORKSPACE": "true",  # or the workspace settings are ignored
-            "NODE_OPTIONS": _node_options(workdir / STDIO_PRELOAD_FILE, settings.env),
+            "NODE_OPTIONS": node_preload(workdir / STDIO_PRELOAD_FILE, settings.env),
         }
         if settings.home == "private":
             # Gemini's own HOME override would lead it back to the user's ~/.gemini.
@@ -193,11 +193,6 @@ def _auth_type(env: Mapping[str, str], *, private: bool) -> str | None:
     if env.get("GEMINI_API_KEY") or private:
         return "gemini-api-key"  # when missing, the CLI's error then names GEMINI_API_KEY
     return None
-
-
-def _node_options(preload: Path, configured: Mapping[str, str]) -> str:
-    quoted = '"' + str(preload).replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return " ".join(filter(None, [f"--require {quoted}", configured.get("NODE_OPTIONS", "")]))
 
 
 def _stop_signal(home: str) -> int:

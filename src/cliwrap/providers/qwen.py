@@ -38,8 +38,8 @@ from ..errors import ApiError, ErrorKind, sanitize
 from ..events import Event, Failed, Finished, FinishReason, TextDelta, ThinkingDelta, Usage
 from ..prompt import render_prompt
 from ..request import ChatRequest
-from .base import PRIVATE_HOME, Invocation, ProviderDefaults, auth_from, build_env
-from .failures import classify
+from .base import PRIVATE_HOME, Invocation, ProviderDefaults, auth_from, build_env, node_preload
+from .failures import classify, openai_error_fields
 
 __all__ = ["QwenParser", "QwenProvider"]
 
@@ -203,7 +203,7 @@ class QwenProvider(ProviderDefaults):  # it cannot list its models offline
     ) -> Invocation:
         files = {TAP_FILE: _TAP}
         ours = {
-            "NODE_OPTIONS": _node_options(workdir / TAP_FILE, settings.env),
+            "NODE_OPTIONS": node_preload(workdir / TAP_FILE, settings.env),
             # Where the CLI keeps its state (session records, usage log, its own update
             # pointer): the run's directory, whatever HOME is, so the user's ~/.qwen is
             # neither written nor able to swap the pinned CLI for an auto-updated one.
@@ -251,11 +251,6 @@ class QwenProvider(ProviderDefaults):  # it cannot list its models offline
             files=(),
             otherwise="none found: set OPENAI_API_KEY and OPENAI_BASE_URL",
         )
-
-
-def _node_options(preload: Path, configured: Mapping[str, str]) -> str:
-    quoted = '"' + str(preload).replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return " ".join(filter(None, [f"--require {quoted}", configured.get("NODE_OPTIONS", "")]))
 
 
 def _prompt(request: ChatRequest) -> str:
@@ -392,7 +387,7 @@ def _call_error(data: dict[str, Any]) -> ApiError:
     if data.get("error") and (status is None or status < 400):
         return classify(None, None, f"The connection to the model API failed: {data['error']}")
     assert status is not None
-    message, error_type, code = _openai_error(str(data.get("body") or ""))
+    message, error_type, code = openai_error_fields(str(data.get("body") or ""))
     # The CLI's HTTP client may drop the body of a response it is about to retry.
     error = classify(status, error_type, f"Model API error {status}: {message}".rstrip(": "))
     if error.kind is ErrorKind.INVALID_REQUEST and code == "context_length_exceeded":
@@ -401,23 +396,6 @@ def _call_error(data: dict[str, Any]) -> ApiError:
     if retry_after is not None:
         error = attrs.evolve(error, retry_after=retry_after)
     return error
-
-
-def _openai_error(body: str) -> tuple[str, str | None, str | None]:
-    """Message, type and code of an OpenAI error body (the body itself if it is not one)."""
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return body.strip(), None, None
-    error = parsed.get("error") if isinstance(parsed, dict) else None
-    if not isinstance(error, dict):
-        return body.strip(), None, None
-    kind, code = error.get("type"), error.get("code")
-    return (
-        str(error.get("message") or body.strip()),
-        str(kind) if kind else None,
-        str(code) if code else None,
-    )
 
 
 def _retry_after(value: Any) -> float | None:

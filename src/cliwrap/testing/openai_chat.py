@@ -19,25 +19,10 @@ from typing import Any
 
 from .directives import Plan, read_plan, split
 from .http import DROP, Recorded, Response, Step
+from .openai_errors import openai_error, openai_failure
 
 __all__ = ["handle_chat_completions", "user_text"]
 
-_ERRORS = {
-    400: ("invalid_request_error", None),
-    401: ("invalid_request_error", "invalid_api_key"),
-    403: ("invalid_request_error", "unsupported_country_region_territory"),
-    404: ("invalid_request_error", "model_not_found"),
-    429: ("requests", "rate_limit_exceeded"),
-    500: ("server_error", None),
-    503: ("server_error", None),
-}
-_MESSAGES = {
-    401: "Incorrect API key provided: sk-...test. You can find your API key at "
-    "https://platform.openai.com/account/api-keys.",
-    429: "Rate limit reached for requests.",
-    500: "The server had an error while processing your request. Sorry about that!",
-    503: "The engine is currently overloaded, please try again later.",
-}
 _OVERFLOW = (
     "This model's maximum context length is 131072 tokens. However, your messages resulted "
     "in 250000 tokens. Please reduce the length of the messages."
@@ -67,15 +52,15 @@ def user_text(messages: Any) -> str:
 
 def handle_chat_completions(request: Recorded) -> Response:
     if request.method != "POST" or request.path.rstrip("/") != "/v1/chat/completions":
-        return _error(404, f"no route {request.method} {request.path}")
+        return openai_error(404, f"no route {request.method} {request.path}")
     body = request.body if isinstance(request.body, dict) else {}
     plan = read_plan(user_text(body.get("messages")))
     hold: list[Step] = [plan.hold] if plan.hold else []
     if plan.overflow:
-        error = _error(400, _OVERFLOW, param="messages", code="context_length_exceeded")
+        error = openai_error(400, _OVERFLOW, param="messages", code="context_length_exceeded")
         return Response(400, error.headers, [*hold, *error.steps])
     if plan.fail_status is not None:
-        error = _failure(plan.fail_status, plan.retry_after)
+        error = openai_failure(plan.fail_status, plan.retry_after)
         return Response(error.status, error.headers, [*hold, *error.steps])
     completion = _Completion(plan, body, next(_ids))
     if body.get("stream"):
@@ -155,28 +140,3 @@ class _Completion:
     @staticmethod
     def _sse(data: dict[str, Any]) -> bytes:
         return f"data: {json.dumps(data)}\n\n".encode()
-
-
-def _failure(status: int, retry_after: int | None) -> Response:
-    message = _MESSAGES.get(status, f"stub failure ({status})")
-    headers: tuple[tuple[str, str], ...] = ()
-    if retry_after:
-        headers = (("retry-after", str(retry_after)),)
-        if status == 429:
-            message += f" Please try again in {retry_after}s."
-    return _error(status, message, headers=headers)
-
-
-def _error(
-    status: int,
-    message: str,
-    *,
-    param: str | None = None,
-    code: str | None = None,
-    headers: tuple[tuple[str, str], ...] = (),
-) -> Response:
-    kind, default_code = _ERRORS.get(
-        status, ("server_error" if status >= 500 else "invalid_request_error", None)
-    )
-    error = {"message": message, "type": kind, "param": param, "code": code or default_code}
-    return Response.json(status, {"error": error}, headers)

@@ -18,25 +18,10 @@ from typing import Any
 
 from .directives import Plan, read_plan, split
 from .http import DROP, Recorded, Response, Step
+from .openai_errors import openai_error, openai_failure
 
 __all__ = ["handle_responses", "prompt_text"]
 
-_ERRORS = {
-    400: ("invalid_request_error", None),
-    401: ("invalid_request_error", "invalid_api_key"),
-    403: ("invalid_request_error", "unsupported_country_region_territory"),
-    404: ("invalid_request_error", "model_not_found"),
-    429: ("requests", "rate_limit_exceeded"),
-    500: ("server_error", None),
-    503: ("server_error", None),
-}
-_MESSAGES = {
-    401: "Incorrect API key provided: sk-...test. You can find your API key at "
-    "https://platform.openai.com/account/api-keys.",
-    429: "Rate limit reached for requests. Please try again in 7s.",
-    500: "The server had an error while processing your request. Sorry about that!",
-    503: "The engine is currently overloaded, please try again later.",
-}
 _OVERFLOW = (
     "Your input exceeds the context window of this model. Please adjust your input and try again."
 )
@@ -46,16 +31,15 @@ _ids = itertools.count(1)
 
 def handle_responses(request: Recorded) -> Response:
     if request.method != "POST" or request.path.rstrip("/") != "/v1/responses":
-        return _error(404, f"no route {request.method} {request.path}")
+        return openai_error(404, f"no route {request.method} {request.path}")
     body = request.body if isinstance(request.body, dict) else {}
     plan = read_plan(prompt_text(body))
     hold: list[Step] = [plan.hold] if plan.hold else []
     if plan.overflow:
-        error = _error(400, _OVERFLOW, param="input", code="context_length_exceeded")
+        error = openai_error(400, _OVERFLOW, param="input", code="context_length_exceeded")
         return Response(400, error.headers, [*hold, *error.steps])
     if plan.fail_status is not None:
-        headers = (("retry-after", str(plan.retry_after)),) if plan.retry_after else ()
-        error = _error(plan.fail_status, headers=headers)
+        error = openai_failure(plan.fail_status, plan.retry_after)
         return Response(error.status, error.headers, [*hold, *error.steps])
     serial = next(_ids)
     response = _Response(plan, body, serial, input_tokens=max(1, len(json.dumps(body)) // 4))
@@ -86,20 +70,6 @@ def prompt_text(body: Any) -> str:
                 if isinstance(part, dict) and part.get("type") == "input_text"
             )
     return "\n".join(texts)
-
-
-def _error(
-    status: int,
-    message: str | None = None,
-    *,
-    param: str | None = None,
-    code: str | None = None,
-    headers: tuple[tuple[str, str], ...] = (),
-) -> Response:
-    kind, default_code = _ERRORS.get(status, ("server_error", None))
-    text = message or _MESSAGES.get(status) or f"stub failure ({status})"
-    body = {"message": text, "type": kind, "param": param, "code": code or default_code}
-    return Response.json(status, {"error": body}, headers)
 
 
 class _Response:
