@@ -12,31 +12,24 @@ real CLI.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from cliwrap.config import ProviderConfig
-from cliwrap.providers.base import PRIVATE_HOME, Invocation, find_command
+from cliwrap.providers.base import Invocation, find_command
 from cliwrap.providers.codex import CodexProvider
-from cliwrap.request import ChatRequest, Message
+from cliwrap.request import ChatRequest
 from cliwrap.testing import StubThread, handle_backends
+
+from .common import FAULTS, prepare, save
 
 SCENARIOS = {
     "thinking_and_text": "hello there [[think:Let me think.]] [[reply:Hi! How can I help?]]",
-    "auth_error": "x [[fail:401]]",
-    "rate_limit": "x [[fail:429 retry-after=7]]",
-    "server_error": "x [[fail:500]]",
-    "overloaded": "x [[fail:503]]",
-    "bad_request": "x [[fail:400]]",
-    "context_overflow": "x [[overflow]]",
-    "connection_dropped": "x [[drop]] [[reply:one two three four five six]]",
-    "max_tokens": "x [[stop:max_tokens]] [[reply:cut short]]",
+    **FAULTS,
 }
 MODEL = "gpt-5.5"
 _TIME_LIMIT = 5.0
@@ -45,8 +38,6 @@ _TIME_LIMIT = 5.0
 def main(names: list[str]) -> None:
     codex = find_command("codex")
     assert codex is not None, "run `just clis` first"
-    here = Path(__file__).parent / "codex"
-    here.mkdir(exist_ok=True)
     provider = CodexProvider()
     with StubThread(handle_backends) as stub, tempfile.TemporaryDirectory() as home:
         environ = {"PATH": os.environ["PATH"], "HOME": home}
@@ -70,28 +61,20 @@ def main(names: list[str]) -> None:
             home="user",
         )
         for name in names or list(SCENARIOS):
-            request = ChatRequest(MODEL, (Message("user", SCENARIOS[name]),))
             with tempfile.TemporaryDirectory() as folder:
                 workdir = Path(folder)
-                (workdir / PRIVATE_HOME).mkdir()
-                invocation = provider.invocation(
-                    request, MODEL, workdir, settings, environ, listing
+                request, invocation = prepare(
+                    provider, MODEL, SCENARIOS[name], settings, environ, workdir, listing
                 )
-                for relative, text in invocation.files.items():
-                    (workdir / relative).parent.mkdir(parents=True, exist_ok=True)
-                    (workdir / relative).write_text(text)
-                stdout, returncode, took = _talk(invocation, provider, request, workdir)
-            (here / f"{name}.jsonl").write_bytes(stdout)
-            (here / f"{name}.status").write_text(json.dumps({"returncode": returncode}))
-            print(f"{name}: exit {returncode} after {took:.1f} s, {len(stdout.splitlines())} lines")
+                stdout, returncode = _talk(invocation, provider, request, workdir)
+            save("codex", name, stdout, returncode)
 
 
 def _talk(
     invocation: Invocation, provider: CodexProvider, request: ChatRequest, workdir: Path
-) -> tuple[bytes, int, float]:
+) -> tuple[bytes, int]:
     """Run it, answering as the job would; stop its group after the time limit."""
     parser = provider.parser(request, MODEL)
-    started = time.monotonic()
     process = subprocess.Popen(
         invocation.argv,
         stdin=subprocess.PIPE,
@@ -119,7 +102,7 @@ def _talk(
             process.stdin.flush()
     returncode = process.wait()
     signal.setitimer(signal.ITIMER_REAL, 0)
-    return b"".join(lines), returncode, time.monotonic() - started
+    return b"".join(lines), returncode
 
 
 if __name__ == "__main__":

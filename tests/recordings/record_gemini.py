@@ -16,24 +16,18 @@ import tempfile
 from pathlib import Path
 
 from cliwrap.config import ProviderConfig
-from cliwrap.providers.base import PRIVATE_HOME, find_command
+from cliwrap.providers.base import find_command
 from cliwrap.providers.gemini import GeminiProvider
-from cliwrap.request import ChatRequest, Message
 from cliwrap.testing import StubThread, handle_backends
+
+from .common import FAULTS, prepare, save
 
 SCENARIOS = {
     "text": "hello there [[reply:Hi! How can I help?]]",
     "thinking": "hello there [[think:Let me think.]] [[reply:Hi! How can I help?]]",
-    "auth_error": "x [[fail:401]]",
-    "rate_limit": "x [[fail:429 retry-after=7]]",
+    **FAULTS,
     "rate_limit_without_delay": "x [[fail:429]]",
-    "server_error": "x [[fail:500]]",
-    "overloaded": "x [[fail:503]]",
-    "bad_request": "x [[fail:400]]",
     "model_not_found": "x [[fail:404]]",
-    "context_overflow": "x [[overflow]]",
-    "connection_dropped": "x [[drop]] [[reply:one two three four five six]]",
-    "max_tokens": "x [[stop:max_tokens]] [[reply:cut short]]",
     "max_tokens_before_any_text": "x [[stop:max_tokens]] [[think:so much to say]] [[reply:]]",
     "empty_reply": "x [[reply:]]",
     # Over the context window by the CLI's own estimate (~1.4M tokens): never sent.
@@ -46,26 +40,19 @@ _ECHO_KEPT = 200
 def main() -> None:
     gemini = find_command("gemini")
     assert gemini is not None, "run `just clis` first"
-    here = Path(__file__).parent / "gemini"
-    here.mkdir(exist_ok=True)
-    provider = GeminiProvider()
     with StubThread(handle_backends) as stub:
         settings = ProviderConfig(
             command=str(gemini),
             env={"GOOGLE_GEMINI_BASE_URL": stub.url, "GEMINI_API_KEY": "gemini-recording-key"},
             home="private",
         )
+        environ = {"PATH": os.environ["PATH"]}
         for name, prompt in SCENARIOS.items():
-            request = ChatRequest("gemini-2.5-flash", (Message("user", prompt),))
             with tempfile.TemporaryDirectory() as folder:
                 workdir = Path(folder)
-                (workdir / PRIVATE_HOME).mkdir()
-                invocation = provider.invocation(
-                    request, "gemini-2.5-flash", workdir, settings, {"PATH": os.environ["PATH"]}
+                _, invocation = prepare(
+                    GeminiProvider(), "gemini-2.5-flash", prompt, settings, environ, workdir
                 )
-                for relative, text in invocation.files.items():
-                    (workdir / relative).parent.mkdir(parents=True, exist_ok=True)
-                    (workdir / relative).write_text(text)
                 done = subprocess.run(
                     invocation.argv,
                     input=invocation.stdin,
@@ -74,9 +61,7 @@ def main() -> None:
                     cwd=workdir,
                     check=False,
                 )
-            (here / f"{name}.jsonl").write_bytes(_shorten_echo(done.stdout))
-            (here / f"{name}.status").write_text(json.dumps({"returncode": done.returncode}))
-            print(name, done.returncode, len(done.stdout.splitlines()), "lines")
+            save("gemini", name, _shorten_echo(done.stdout), done.returncode)
 
 
 def _shorten_echo(stdout: bytes) -> bytes:

@@ -13,32 +13,23 @@ acts on and some of what would follow.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from cliwrap.config import ProviderConfig
-from cliwrap.providers.base import PRIVATE_HOME, find_command
+from cliwrap.providers.base import find_command
 from cliwrap.providers.qwen import QwenProvider
-from cliwrap.request import ChatRequest, Message
-from cliwrap.testing import StubThread
-from cliwrap.testing.openai_chat import handle_chat_completions
+from cliwrap.testing import StubThread, handle_backends
+
+from .common import FAULTS, prepare, save
 
 SCENARIOS = {
     "thinking_and_text": "hello there [[think:Let me think.]] [[reply:Hi! How can I help?]]",
-    "auth_error": "x [[fail:401]]",
-    "rate_limit": "x [[fail:429 retry-after=7]]",
-    "server_error": "x [[fail:500]]",
-    "overloaded": "x [[fail:503]]",
-    "bad_request": "x [[fail:400]]",
-    "context_overflow": "x [[overflow]]",
-    "connection_dropped": "x [[drop]] [[reply:one two three four five six]]",
-    "max_tokens": "x [[stop:max_tokens]] [[reply:cut short]]",
+    **FAULTS,
 }
 _TIME_LIMIT = 8.0
 """Seconds a scenario may run before it is stopped."""
@@ -47,26 +38,19 @@ _TIME_LIMIT = 8.0
 def main(names: list[str]) -> None:
     qwen = find_command("qwen")
     assert qwen is not None, "run `just clis` first"
-    here = Path(__file__).parent / "qwen"
-    here.mkdir(exist_ok=True)
-    provider = QwenProvider()
-    with StubThread(handle_chat_completions) as stub:
+    with StubThread(handle_backends) as stub:
         settings = ProviderConfig(
             command=str(qwen),
             env={"OPENAI_BASE_URL": stub.url + "/v1", "OPENAI_API_KEY": "sk-qwen-recording"},
             home="private",
         )
+        environ = {"PATH": os.environ["PATH"]}
         for name in names or list(SCENARIOS):
-            request = ChatRequest("qwen3-coder-plus", (Message("user", SCENARIOS[name]),))
             with tempfile.TemporaryDirectory() as folder:
                 workdir = Path(folder)
-                (workdir / PRIVATE_HOME).mkdir()
-                invocation = provider.invocation(
-                    request, "qwen3-coder-plus", workdir, settings, {"PATH": os.environ["PATH"]}
+                _, invocation = prepare(
+                    QwenProvider(), "qwen3-coder-plus", SCENARIOS[name], settings, environ, workdir
                 )
-                for relative, text in invocation.files.items():
-                    (workdir / relative).write_text(text)
-                started = time.monotonic()
                 process = subprocess.Popen(
                     invocation.argv,
                     stdin=subprocess.PIPE,
@@ -81,12 +65,7 @@ def main(names: list[str]) -> None:
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
                     stdout, _ = process.communicate()
-            (here / f"{name}.jsonl").write_bytes(stdout)
-            (here / f"{name}.status").write_text(json.dumps({"returncode": process.returncode}))
-            print(
-                f"{name}: exit {process.returncode} after {time.monotonic() - started:.1f} s,"
-                f" {len(stdout.splitlines())} lines"
-            )
+            save("qwen", name, stdout, process.returncode)
 
 
 if __name__ == "__main__":
