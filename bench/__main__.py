@@ -1,10 +1,11 @@
 """Benchmarks: what cliwrap adds on top of running the CLI directly, and how fast it reaps.
 
-Runs against the stub Anthropic backend on 127.0.0.1 with the pinned Claude Code:
+Runs against the stub model backends on 127.0.0.1 with the pinned CLIs:
 
 * time to first token and total time, running ``claude`` directly (the same argv, env and
   stdin cliwrap builds) vs streaming through cliwrap;
-* client disconnect ─► CLI process group gone.
+* client disconnect ─► CLI process group gone;
+* for every CLI, time to first token, total time and disconnect ─► gone through cliwrap.
 
 Medians and p99 over ``--runs`` runs (default 20) go to docs/benchmarks.md with the machine
 described. ``just bench`` runs it.
@@ -24,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +35,23 @@ from cliwrap.config import ProviderConfig
 from cliwrap.providers.base import find_command
 from cliwrap.providers.claude import ClaudeProvider
 from cliwrap.request import ChatRequest, Message
-from cliwrap.testing import LiveServer, StubThread, group_alive, handle_messages
+from cliwrap.testing import (
+    LiveServer,
+    StubThread,
+    config_text,
+    group_alive,
+    handle_backends,
+    provider_tables,
+)
 
 PROMPT = "[[reply:The quick brown fox jumps over the lazy dog, again and again.]] [[chunk:6]]"
 ROOT = Path(__file__).resolve().parents[1]
+MODELS = {
+    "claude": "sonnet",
+    "gemini": "gemini-2.5-flash",
+    "qwen": "qwen3-coder-plus",
+    "codex": "gpt-5.5",
+}
 
 
 def spawn_claude(env: dict[str, str], prompt: str, workdir: str) -> subprocess.Popen[bytes]:
@@ -74,12 +89,14 @@ def direct(env: dict[str, str]) -> tuple[float, float]:
         return first, time.perf_counter() - start
 
 
-def through(server: LiveServer, http: httpx.Client) -> tuple[float, float, float]:
+def through(
+    server: LiveServer, http: httpx.Client, model: str = "sonnet"
+) -> tuple[float, float, float]:
     """Stream through cliwrap: seconds to the first content chunk, to the end, and cliwrap's
     own share of the first (the time to first token less the CLI's own spawn-to-first-delta
     time, which the server logs at debug level)."""
     seen = len(server.log.splitlines())
-    body = {"model": "sonnet", "stream": True, "messages": [{"role": "user", "content": PROMPT}]}
+    body = {"model": model, "stream": True, "messages": [{"role": "user", "content": PROMPT}]}
     start = time.perf_counter()
     first = 0.0
     with http.stream("POST", server.base_url + "/chat/completions", json=body) as r:
@@ -96,11 +113,13 @@ def through(server: LiveServer, http: httpx.Client) -> tuple[float, float, float
     return first, total, first - cli_own
 
 
-def disconnect_to_reaped(server: LiveServer, http: httpx.Client) -> tuple[float, float]:
+def disconnect_to_reaped(
+    server: LiveServer, http: httpx.Client, model: str = "sonnet"
+) -> tuple[float, float]:
     """Seconds from closing a stream mid-answer until the CLI's group is gone, and until
     cliwrap signalled the group (from the server's debug log, to the millisecond)."""
     body = {
-        "model": "sonnet",
+        "model": model,
         "stream": True,
         "messages": [{"role": "user", "content": "[[hold:30]]"}],
     }
@@ -173,16 +192,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args()
-    with StubThread(handle_messages) as stub, tempfile.TemporaryDirectory() as folder:
+    with StubThread(handle_backends) as stub, tempfile.TemporaryDirectory() as folder:
         home = Path(folder) / "home"
         home.mkdir()
-        env = {"ANTHROPIC_BASE_URL": stub.url, "ANTHROPIC_API_KEY": "sk-bench", "HOME": str(home)}
+        tables = provider_tables(stub.url, home)
+        env = tables["providers.claude"]["env"]
         config = Path(folder) / "config.toml"
-        env_table = ", ".join(f'"{k}" = "{v}"' for k, v in env.items())
-        config.write_text(
-            f'[server]\nstate_dir = "{folder}/state"\nlog_level = "debug"\n'
-            f"[providers.claude]\nenv = {{{env_table}}}\n"
-        )
+        server_table = {"state_dir": f"{folder}/state", "log_level": "debug"}
+        config.write_text(config_text({"server": server_table, **tables}))
         # One client for all runs, as real clients keep theirs: a new httpx client costs tens
         # of milliseconds (its TLS context) before it sends anything.
         with LiveServer(config, Path(folder) / "state") as server, httpx.Client(timeout=60) as http:
@@ -195,6 +212,12 @@ def main() -> None:
             reaped = measure(lambda: disconnect_to_reaped(server, http), args.runs)
             print(f"claude's own exit after SIGTERM × {args.runs} ...", file=sys.stderr)
             own_exit = measure(lambda: sigterm_to_exit(env), args.runs)
+            per_cli = {}
+            for cli, model in MODELS.items():
+                print(f"{cli} through cliwrap × {args.runs} ...", file=sys.stderr)
+                runs = measure(partial(through, server, http, model), args.runs)
+                gone = measure(partial(disconnect_to_reaped, server, http, model), args.runs)
+                per_cli[cli] = (runs, gone)
     rows = {
         "time to first token, claude directly": summary([s[0] for s in straight]),
         "time to first token, through cliwrap": summary([w[0] for w in wrapped]),
@@ -214,7 +237,7 @@ def main() -> None:
         "# Benchmarks",
         "",
         f"Measured {date.today().isoformat()} with `just bench` ({args.runs} runs each after one "
-        "warm-up, stub Anthropic backend on 127.0.0.1, streaming requests through httpx).",
+        "warm-up, stub model backends on 127.0.0.1, streaming requests through httpx).",
         "",
         f"Machine: {machine()}.",
         "",
@@ -242,6 +265,26 @@ def main() -> None:
         "in those ~45 ms Claude Code removes its per-process files (`~/.claude/sessions/"
         "<pid>.json` and `.key`, its control socket), which SIGKILL (~25 ms) would leave "
         "behind in the user's home on every disconnect (seen with strace).",
+        "",
+        "## Every CLI through cliwrap",
+        "",
+        "The same streaming request and disconnect for each CLI (its own stub API). Most of "
+        "each figure is the CLI itself: Node start-up for Claude Code, Gemini CLI and Qwen "
+        "Code, a native binary for Codex; cliwrap's own share of the time to first token is "
+        "the last column but one.",
+        "",
+        "| CLI (model) | first token, median | total, median | cliwrap's share, median "
+        "| disconnect ─► gone, median / p99 |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {cli} ({MODELS[cli]}) "
+            f"| {statistics.median(r[0] for r in runs) * 1000:.0f} ms "
+            f"| {statistics.median(r[1] for r in runs) * 1000:.0f} ms "
+            f"| {statistics.median(r[2] for r in runs) * 1000:.1f} ms "
+            f"| {summary([g[0] for g in gone])['median'] * 1000:.1f} ms / "
+            f"{summary([g[0] for g in gone])['p99'] * 1000:.1f} ms |"
+            for cli, (runs, gone) in per_cli.items()
+        ),
         "",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)

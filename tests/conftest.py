@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +13,14 @@ import openai
 import pytest
 
 from cliwrap.providers.base import find_command
-from cliwrap.testing import LiveServer, StubThread, group_alive, handle_backends
+from cliwrap.testing import (
+    LiveServer,
+    StubThread,
+    config_text,
+    group_alive,
+    handle_backends,
+    provider_tables,
+)
 
 CLAUDE = find_command("claude", {**os.environ, "PATH": ""})
 
@@ -49,46 +55,6 @@ def stub() -> Iterator[StubThread]:
 @pytest.fixture(scope="session")
 def anthropic_stub(stub: StubThread) -> StubThread:
     return stub
-
-
-def provider_tables(stub: StubThread, home: Path) -> dict[str, dict[str, Any]]:
-    """Each CLI's config for talking to the stub: its API's URL and a test key, nothing else.
-
-    Everything else (tools off, bounded retries, private homes) must be cliwrap's own default,
-    so the tests exercise what users get.
-    """
-    return {
-        "providers.claude": {
-            "env": {
-                "ANTHROPIC_BASE_URL": stub.url,
-                "ANTHROPIC_API_KEY": "sk-ant-test-key",
-                "HOME": str(home),
-            }
-        },
-        "providers.gemini": {
-            "env": {"GOOGLE_GEMINI_BASE_URL": stub.url, "GEMINI_API_KEY": "gemini-test-key"}
-        },
-        "providers.qwen": {
-            "env": {"OPENAI_BASE_URL": stub.url + "/v1", "OPENAI_API_KEY": "sk-qwen-test-key"}
-        },
-        # Codex talks only to a configured model provider (it ignores OPENAI_BASE_URL).
-        "providers.codex": {
-            "args": [
-                "-c",
-                'model_provider="stub"',
-                "-c",
-                f'model_providers.stub={{name="Stub",base_url="{stub.url}/v1",'
-                'env_key="STUB_API_KEY",wire_api="responses"}',
-            ],
-            "env": {"STUB_API_KEY": "sk-codex-test-key", "HOME": str(home)},
-        },
-    }
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
-    return json.dumps(value)
 
 
 ServerFactory = Callable[..., LiveServer]
@@ -130,16 +96,12 @@ def start_server(
         tables: dict[str, dict[str, Any]] = {
             "server": {"state_dir": str(state), "keepalive_interval": 15.0},
             "limits": {"max_concurrent": 16, "max_queue": 64},
-            **provider_tables(stub, home),
+            **provider_tables(stub.url, home),
         }
         for name, table in sections.items():
             tables.setdefault(name.replace("__", "."), {}).update(table)
-        text = "\n".join(
-            f"[{name}]\n" + "\n".join(f"{k} = {_toml(v)}" for k, v in table.items())
-            for name, table in tables.items()
-        )
         path = folder / "config.toml"
-        path.write_text(text + "\n")
+        path.write_text(config_text(tables))
         server = LiveServer(path, state)
         server.start()
         started.append(server)

@@ -23,7 +23,7 @@ from cliwrap.config import ProviderConfig
 from cliwrap.providers.base import Invocation, find_command
 from cliwrap.providers.codex import CodexProvider
 from cliwrap.request import ChatRequest
-from cliwrap.testing import StubThread, handle_backends
+from cliwrap.testing import StubThread, codex_stub_args, handle_backends
 
 from .common import FAULTS, prepare, save
 
@@ -50,13 +50,7 @@ def main(names: list[str]) -> None:
         ).stdout
         settings = ProviderConfig(
             command=str(codex),
-            args=(
-                "-c",
-                'model_provider="stub"',
-                "-c",
-                f'model_providers.stub={{name="Stub",base_url="{stub.url}/v1",'
-                'env_key="STUB_API_KEY",wire_api="responses"}',
-            ),
+            args=tuple(codex_stub_args(stub.url)),
             env={"STUB_API_KEY": "sk-codex-recording"},
             home="user",
         )

@@ -20,6 +20,7 @@ those that shaped the code:
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 from collections.abc import Mapping
@@ -187,6 +188,7 @@ class CodexProvider(ProviderDefaults):
         )
 
 
+@functools.lru_cache(maxsize=4)
 def without_apply_patch(listing: str | None) -> str | None:
     """The CLI's model catalog with no model's ``apply_patch`` tool, or None if unknown.
 
@@ -194,7 +196,8 @@ def without_apply_patch(listing: str | None) -> str | None:
     entry, not a setting; ``model_catalog_json`` replaces the catalog, so the run gets the
     installed CLI's own catalog (``codex debug models``, read by the inventory) with that
     one field cleared and all the rest (context window, reasoning levels, instructions)
-    as it was.
+    as it was. Cached: the listing changes only when the inventory asks again, and parsing
+    the ~750 KB catalog for every run would cost ~20 ms of the event loop's time.
     """
     try:
         catalog = json.loads(listing or "")

@@ -5,7 +5,7 @@ same stubs the project's own suite uses.
 """
 
 from .anthropic import handle_messages
-from .backends import handle_backends
+from .backends import codex_stub_args, config_text, handle_backends, provider_tables
 from .directives import Plan, read_plan
 from .http import DROP, Recorded, Response, StubThread, serve_stub
 from .live import LiveServer, group_alive
@@ -17,9 +17,12 @@ __all__ = [
     "Recorded",
     "Response",
     "StubThread",
+    "codex_stub_args",
+    "config_text",
     "group_alive",
     "handle_backends",
     "handle_messages",
+    "provider_tables",
     "read_plan",
     "serve_stub",
 ]

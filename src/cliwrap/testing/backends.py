@@ -6,13 +6,17 @@ once, and one record of requests shows what each CLI sent.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 from .anthropic import handle_messages
 from .gemini import handle_gemini
 from .http import Handler, Recorded, Response
 from .openai_chat import handle_chat_completions
 from .openai_responses import handle_responses
 
-__all__ = ["handle_backends"]
+__all__ = ["codex_stub_args", "config_text", "handle_backends", "provider_tables"]
 
 _ROUTES: tuple[tuple[str, Handler], ...] = (
     ("/v1/messages", handle_messages),
@@ -27,3 +31,52 @@ def handle_backends(request: Recorded) -> Response:
         if request.path.startswith(prefix):
             return handler(request)
     return Response.json(404, {"error": {"message": f"no route {request.method} {request.path}"}})
+
+
+def codex_stub_args(url: str) -> list[str]:
+    """Arguments that point Codex at the stub: it talks only to a configured model provider
+    (it ignores ``OPENAI_BASE_URL``), whose key it reads from ``STUB_API_KEY``."""
+    provider = f'{{name="Stub",base_url="{url}/v1",env_key="STUB_API_KEY",wire_api="responses"}}'
+    return ["-c", 'model_provider="stub"', "-c", f"model_providers.stub={provider}"]
+
+
+def provider_tables(url: str, home: Path) -> dict[str, dict[str, Any]]:
+    """Each CLI's config for the stub at ``url``: its API's address and a test key, nothing else.
+
+    Everything else (tools off, bounded retries, private homes) is cliwrap's own default, so
+    the tests and benchmarks exercise what users get. ``home`` is the HOME of the CLIs that
+    use the user's by default.
+    """
+    return {
+        "providers.claude": {
+            "env": {
+                "ANTHROPIC_BASE_URL": url,
+                "ANTHROPIC_API_KEY": "sk-ant-test-key",
+                "HOME": str(home),
+            }
+        },
+        "providers.gemini": {
+            "env": {"GOOGLE_GEMINI_BASE_URL": url, "GEMINI_API_KEY": "gemini-test-key"}
+        },
+        "providers.qwen": {
+            "env": {"OPENAI_BASE_URL": url + "/v1", "OPENAI_API_KEY": "sk-qwen-test-key"}
+        },
+        "providers.codex": {
+            "args": codex_stub_args(url),
+            "env": {"STUB_API_KEY": "sk-codex-test-key", "HOME": str(home)},
+        },
+    }
+
+
+def config_text(tables: dict[str, dict[str, Any]]) -> str:
+    """A cliwrap config file holding ``tables`` (``{"server": {...}, "providers.x": {...}}``)."""
+    return "".join(
+        f"[{name}]\n" + "".join(f"{key} = {_toml(value)}\n" for key, value in table.items())
+        for name, table in tables.items()
+    )
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)
