@@ -25,7 +25,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import __version__
 from .admission import Gate
-from .api import openai_chat
+from .api import anthropic_messages, openai_chat
 from .config import Config, ProviderConfig
 from .errors import ApiError, ErrorKind
 from .inventory import Inventory
@@ -34,7 +34,7 @@ from .process import Ledger
 from .providers import PROVIDERS, Provider, find_command
 from .request import ChatRequest
 from .routing import Catalog, Route
-from .streaming import JobBody
+from .streaming import Collector, JobBody, StreamEncoder
 
 __all__ = ["Service", "create_app"]
 
@@ -184,26 +184,43 @@ def create_app(config: Config, environ: Mapping[str, str] | None = None) -> Quar
             }
         )
 
-    @app.post("/v1/chat/completions")
-    async def chat_completions() -> Response:
-        chat = openai_chat.parse_chat_request(await _json_body())
+    async def answer(chat: ChatRequest, encoder: StreamEncoder, collector: Collector) -> Response:
+        """Run ``chat``: a stream through ``encoder``, or one body from ``collector``."""
         route = await service.route(chat.model)
         if service.runtime.draining.is_set():
             raise ApiError(ErrorKind.SHUTTING_DOWN, "The server is shutting down.")
         plan = await service.plan(chat, route)
         service.runtime.gate.check()
         if chat.stream:
-            encoder = openai_chat.ChunkEncoder(chat.model, include_usage=chat.include_usage)
             return Response(
                 JobBody(service.runtime, plan, encoder),
                 content_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
-        collector = openai_chat.Collector(chat.model)
         async with open_job(service.runtime, plan) as events:
             async for event in events:
                 collector.add(event)
         return _json(collector.body())
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions() -> Response:
+        chat = openai_chat.parse_chat_request(await _json_body())
+        encoder = openai_chat.ChunkEncoder(chat.model, include_usage=chat.include_usage)
+        return await answer(chat, encoder, openai_chat.Collector(chat.model))
+
+    @app.post("/v1/messages")
+    async def messages() -> Response:
+        chat = anthropic_messages.parse_messages_request(await _json_body())
+        encoder = anthropic_messages.MessageEncoder(chat.model)
+        return await answer(chat, encoder, anthropic_messages.MessageCollector(chat.model))
+
+    @app.post("/v1/messages/count_tokens")
+    async def count_tokens() -> Response:
+        body = await _json_body()
+        if isinstance(body, dict):
+            body = {"max_tokens": 1, **body}  # count_tokens takes no max_tokens
+        chat = anthropic_messages.parse_messages_request(body)
+        return _json({"input_tokens": anthropic_messages.count_tokens(chat)})
 
     @app.errorhandler(ApiError)
     async def api_error(error: ApiError) -> Response:
@@ -261,7 +278,10 @@ def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None
 
 
 def _error(error: ApiError) -> Response:
+    """The error in the shape of the surface that was asked (Anthropic's under /v1/messages)."""
     headers = {}
     if error.retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    if request.path.startswith("/v1/messages"):
+        return _json(anthropic_messages.error_body(error), error.status, headers)
     return _json(openai_chat.error_body(error), error.status, headers)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 import trio
 from quart.wrappers.response import ResponseBody
@@ -25,7 +25,7 @@ from .job import JobPlan, Runtime, open_job
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["JobBody", "StreamEncoder"]
+__all__ = ["Collector", "JobBody", "StreamEncoder"]
 
 
 class StreamEncoder(Protocol):
@@ -38,6 +38,16 @@ class StreamEncoder(Protocol):
     def encode(self, event: Event) -> bytes: ...
 
     def fail(self, error: ApiError) -> bytes: ...
+
+
+class Collector(Protocol):
+    """A surface's sans-IO gatherer for a non-streaming answer: events in, one body out."""
+
+    def add(self, event: Event) -> None: ...
+
+    def body(self) -> dict[str, Any]:
+        """The answer's body; raises the run's :class:`ApiError` if it failed."""
+        ...
 
 
 class JobBody(ResponseBody):
