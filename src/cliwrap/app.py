@@ -25,7 +25,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import __version__
 from .admission import Gate
-from .api import anthropic_messages, openai_chat
+from .api import anthropic_messages, openai_chat, openai_responses
 from .config import Config, ProviderConfig
 from .errors import ApiError, ErrorKind
 from .inventory import Inventory
@@ -207,6 +207,13 @@ def create_app(config: Config, environ: Mapping[str, str] | None = None) -> Quar
         chat = openai_chat.parse_chat_request(await _json_body())
         encoder = openai_chat.ChunkEncoder(chat.model, include_usage=chat.include_usage)
         return await answer(chat, encoder, openai_chat.Collector(chat.model))
+
+    @app.post("/v1/responses")
+    async def responses() -> Response:
+        chat = openai_responses.parse_responses_request(await _json_body())
+        encoder = openai_responses.ResponseEncoder(chat.model, chat.system_prompt)
+        collector = openai_responses.ResponseCollector(chat.model, chat.system_prompt)
+        return await answer(chat, encoder, collector)
 
     @app.post("/v1/messages")
     async def messages() -> Response:

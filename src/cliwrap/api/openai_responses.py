@@ -1,0 +1,361 @@
+"""The OpenAI Responses surface (``POST /v1/responses``): parsing and encoding, sans I/O.
+
+A Responses request becomes a :class:`~cliwrap.request.ChatRequest`; the job's events become
+a ``response`` object, or the Responses event stream: ``response.created``,
+``response.in_progress``, then per output item ``response.output_item.added``, its part
+added, its deltas (``response.reasoning_summary_text.delta`` for thinking,
+``response.output_text.delta`` for the answer), the part and the item done, and finally
+``response.completed`` (``response.incomplete`` when the output limit cut it) with usage.
+A failure after the stream began is ``response.failed``. Every event carries a
+``sequence_number``, as the API's do.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import time
+from typing import Any
+
+import attrs
+
+from ..errors import ApiError, ErrorKind
+from ..events import (
+    Event,
+    Failed,
+    Finished,
+    FinishReason,
+    Keepalive,
+    Progress,
+    TextDelta,
+    ThinkingDelta,
+    Usage,
+)
+from ..progress import ANSWER_SEPARATOR
+from ..request import ChatRequest, Message, Role
+from . import sse
+
+__all__ = ["ResponseCollector", "ResponseEncoder", "parse_responses_request"]
+
+_ROLES: dict[str, Role] = {
+    "system": "system",
+    "developer": "system",
+    "user": "user",
+    "assistant": "assistant",
+}
+_TEXT_PARTS = ("input_text", "output_text", "text")
+
+
+def _invalid(message: str, param: str | None = None) -> ApiError:
+    return ApiError(ErrorKind.INVALID_REQUEST, message, param=param)
+
+
+def parse_responses_request(body: Any) -> ChatRequest:
+    """A :class:`ChatRequest` from a Responses request body, or a 400 saying what is wrong."""
+    if not isinstance(body, dict):
+        raise _invalid("The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _invalid("Missing required parameter: 'model'.", "model")
+    if body.get("previous_response_id") is not None:
+        raise _invalid(
+            "previous_response_id is not supported: cliwrap stores no responses; "
+            "send the conversation in 'input'.",
+            "previous_response_id",
+        )
+    instructions = body.get("instructions")
+    if instructions is not None and not isinstance(instructions, str):
+        raise _invalid("Invalid type for 'instructions': expected a string.", "instructions")
+    messages = _input(body.get("input"))
+    if not any(m.role == "user" for m in messages):
+        raise _invalid("'input' must contain a user message.", "input")
+    stream = body.get("stream", False)
+    if stream is not None and not isinstance(stream, bool):
+        raise _invalid("Invalid type for 'stream': expected a boolean.", "stream")
+    head = (Message("system", instructions),) if instructions else ()
+    return ChatRequest(model=model, messages=(*head, *messages), stream=bool(stream))
+
+
+def _input(raw: Any) -> tuple[Message, ...]:
+    if isinstance(raw, str):
+        return (Message("user", raw),)
+    if not isinstance(raw, list) or not raw:
+        raise _invalid("Missing required parameter: 'input'.", "input")
+    messages = []
+    for i, item in enumerate(raw):
+        where = f"input[{i}]"
+        if not isinstance(item, dict):
+            raise _invalid(f"Invalid type for '{where}': expected an object.", where)
+        kind = item.get("type", "message")
+        if kind == "reasoning":
+            continue  # an earlier turn's reasoning, sent back by clients; not for the prompt
+        if kind != "message":
+            raise _invalid(f"Input items of type '{kind}' are not supported yet.", where)
+        role = _ROLES.get(item.get("role", ""))
+        if role is None:
+            raise _invalid(
+                f"Invalid value for '{where}.role': expected one of system, developer, "
+                "user or assistant.",
+                f"{where}.role",
+            )
+        messages.append(Message(role, _content(item.get("content"), f"{where}.content")))
+    return tuple(messages)
+
+
+def _content(content: Any, where: str) -> str:
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise _invalid(f"Invalid type for '{where}': expected a string or an array.", where)
+    texts = []
+    for i, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind in _TEXT_PARTS and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        else:
+            raise _invalid(
+                f"Content parts of type '{kind}' are not supported yet.", f"{where}[{i}]"
+            )
+    return "\n".join(texts)
+
+
+def _usage(usage: Usage) -> dict[str, Any]:
+    return {
+        "input_tokens": usage.prompt_tokens,
+        "input_tokens_details": {"cached_tokens": usage.cache_read_tokens},
+        "output_tokens": usage.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": usage.prompt_tokens + usage.output_tokens,
+    }
+
+
+def _error(error: ApiError) -> dict[str, Any]:
+    return {"code": error.kind.openai_code or error.kind.openai_type, "message": error.message}
+
+
+@attrs.define
+class _Shape:
+    """What a response object is made of, whether it is built at once or streamed."""
+
+    model: str
+    instructions: str | None
+    id: str = attrs.field(factory=lambda: "resp_" + secrets.token_hex(12))
+    created_at: int = attrs.field(factory=lambda: int(time.time()))
+    reasoning_id: str = attrs.field(factory=lambda: "rs_" + secrets.token_hex(12))
+    message_id: str = attrs.field(factory=lambda: "msg_" + secrets.token_hex(12))
+
+    def response(
+        self,
+        status: str,
+        output: list[dict[str, Any]],
+        usage: Usage | None = None,
+        error: ApiError | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "response",
+            "created_at": self.created_at,
+            "status": status,
+            "error": _error(error) if error else None,
+            "incomplete_details": (
+                {"reason": "max_output_tokens"} if status == "incomplete" else None
+            ),
+            "instructions": self.instructions,
+            "model": self.model,
+            "output": output,
+            "parallel_tool_calls": False,
+            "tool_choice": "auto",
+            "tools": [],
+            "usage": _usage(usage) if usage else None,
+            "metadata": {},
+        }
+
+    def reasoning(self, text: str) -> dict[str, Any]:
+        summary = [{"type": "summary_text", "text": text}] if text else []
+        return {"id": self.reasoning_id, "type": "reasoning", "summary": summary}
+
+    def message(self, text: str | None, status: str) -> dict[str, Any]:
+        content = [] if text is None else [_text_part(text)]
+        return {
+            "id": self.message_id,
+            "type": "message",
+            "status": status,
+            "role": "assistant",
+            "content": content,
+        }
+
+
+def _text_part(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": []}
+
+
+def _status(reason: FinishReason) -> str:
+    return "incomplete" if reason is FinishReason.LENGTH else "completed"
+
+
+@attrs.define
+class ResponseCollector:
+    """Gathers events into one ``response`` object (the non-streaming answer)."""
+
+    model: str
+    instructions: str | None = None
+    text: list[str] = attrs.field(factory=list)
+    thinking: list[str] = attrs.field(factory=list)
+    usage: Usage = attrs.field(factory=Usage)
+    reason: FinishReason | None = None
+    failure: ApiError | None = None
+
+    def add(self, event: Event) -> None:
+        if isinstance(event, TextDelta):
+            self.text.append(event.text)
+        elif isinstance(event, ThinkingDelta):
+            self.thinking.append(event.text)
+        elif isinstance(event, Usage):
+            self.usage = event
+        elif isinstance(event, Finished):
+            self.reason = event.reason
+        elif isinstance(event, Failed):
+            self.failure = event.error
+
+    def body(self) -> dict[str, Any]:
+        if self.failure is not None:
+            raise self.failure
+        shape = _Shape(self.model, self.instructions)
+        status = _status(self.reason or FinishReason.STOP)
+        output = [shape.reasoning("".join(self.thinking))] if self.thinking else []
+        output.append(shape.message("".join(self.text), status))
+        return shape.response(status, output, self.usage)
+
+
+@attrs.define
+class ResponseEncoder:
+    """Turns events into the Responses event stream (see the module's docstring)."""
+
+    model: str
+    instructions: str | None = None
+    done: bool = False
+    _shape: _Shape = attrs.field(init=False)
+    _sequence: itertools.count[int] = attrs.field(init=False, factory=itertools.count)
+    _open: str | None = attrs.field(init=False, default=None)
+    """The output item being streamed: "reasoning" or "message"."""
+    _output: list[dict[str, Any]] = attrs.field(init=False, factory=list)
+    _text: list[str] = attrs.field(init=False, factory=list)
+    _usage: Usage = attrs.field(init=False, factory=Usage)
+    _progress_shown: bool = attrs.field(init=False, default=False)
+    _answering: bool = attrs.field(init=False, default=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._shape = _Shape(self.model, self.instructions)
+
+    def start(self) -> bytes:
+        response = self._shape.response("in_progress", [])
+        return self._event("response.created", response=response) + self._event(
+            "response.in_progress", response=response
+        )
+
+    def encode(self, event: Event) -> bytes:
+        if self.done:
+            return b""
+        if isinstance(event, Keepalive):
+            return sse.KEEPALIVE
+        if isinstance(event, Progress):
+            if self._answering:
+                return b""
+            self._progress_shown = True
+            return self._delta("message", event.mark)
+        if isinstance(event, TextDelta):
+            text = event.text
+            if self._progress_shown and not self._answering:
+                text = ANSWER_SEPARATOR + text
+            self._answering = True
+            return self._delta("message", text)
+        if isinstance(event, ThinkingDelta):
+            return self._delta("reasoning", event.text)
+        if isinstance(event, Usage):
+            self._usage = event
+            return b""
+        if isinstance(event, Finished):
+            return self._finish(event.reason)
+        return self.fail(event.error)
+
+    def fail(self, error: ApiError) -> bytes:
+        self.done = True
+        response = self._shape.response("failed", self._output, error=error)
+        return self._event("response.failed", response=response)
+
+    def _delta(self, kind: str, text: str) -> bytes:
+        out = b""
+        if self._open != kind:
+            out += self._close("completed") + self._start_item(kind)
+        self._text.append(text)
+        where = self._where()
+        if kind == "reasoning":
+            return out + self._event(
+                "response.reasoning_summary_text.delta", **where, summary_index=0, delta=text
+            )
+        return out + self._event("response.output_text.delta", **where, content_index=0, delta=text)
+
+    def _where(self) -> dict[str, Any]:
+        item_id = self._shape.reasoning_id if self._open == "reasoning" else self._shape.message_id
+        return {"item_id": item_id, "output_index": len(self._output)}
+
+    def _start_item(self, kind: str) -> bytes:
+        self._open = kind
+        self._text = []
+        where = self._where()
+        if kind == "reasoning":
+            item = self._shape.reasoning("")
+            added = "response.reasoning_summary_part.added"
+            part: dict[str, Any] = {
+                "summary_index": 0,
+                "part": {"type": "summary_text", "text": ""},
+            }
+        else:
+            item = self._shape.message(None, "in_progress")
+            added = "response.content_part.added"
+            part = {"content_index": 0, "part": _text_part("")}
+        out = self._event(
+            "response.output_item.added", output_index=where["output_index"], item=item
+        )
+        return out + self._event(added, **where, **part)
+
+    def _close(self, status: str) -> bytes:
+        if self._open is None:
+            return b""
+        where = self._where()
+        text = "".join(self._text)
+        if self._open == "reasoning":
+            item = self._shape.reasoning(text)
+            part = {"type": "summary_text", "text": text}
+            out = self._event(
+                "response.reasoning_summary_text.done", **where, summary_index=0, text=text
+            ) + self._event(
+                "response.reasoning_summary_part.done", **where, summary_index=0, part=part
+            )
+        else:
+            item = self._shape.message(text, status)
+            out = self._event(
+                "response.output_text.done", **where, content_index=0, text=text
+            ) + self._event(
+                "response.content_part.done", **where, content_index=0, part=_text_part(text)
+            )
+        out += self._event(
+            "response.output_item.done", output_index=where["output_index"], item=item
+        )
+        self._output.append(item)
+        self._open = None
+        return out
+
+    def _finish(self, reason: FinishReason) -> bytes:
+        self.done = True
+        status = _status(reason)
+        out = b""
+        if not any(item["type"] == "message" for item in self._output) and self._open != "message":
+            out += self._close("completed") + self._start_item("message")
+        out += self._close(status)
+        name = "response.incomplete" if status == "incomplete" else "response.completed"
+        response = self._shape.response(status, self._output, self._usage)
+        return out + self._event(name, response=response)
+
+    def _event(self, name: str, **fields: Any) -> bytes:
+        return sse.event(name, {"type": name, "sequence_number": next(self._sequence), **fields})
