@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from quart import Response, request
+from quart import Response, request, websocket
 from quart_trio import QuartTrio
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
@@ -35,6 +35,7 @@ from .providers import PROVIDERS, Provider, find_command
 from .request import ChatRequest
 from .routing import Catalog, Route
 from .streaming import Collector, JobBody, StreamEncoder
+from .ws import serve_websocket
 
 __all__ = ["Service", "create_app"]
 
@@ -71,6 +72,31 @@ class Service:
             environ=environ,
             inventory=Inventory(enabled, environ, ledger_for(config, "probes")),
         )
+
+    async def prepare(self, chat: ChatRequest) -> JobPlan:
+        """The plan for ``chat``, once it is known to be routable, installed and admissible."""
+        route = await self.route(chat.model)
+        if self.runtime.draining.is_set():
+            raise ApiError(ErrorKind.SHUTTING_DOWN, "The server is shutting down.")
+        plan = await self.plan(chat, route)
+        self.runtime.gate.check()
+        return plan
+
+    def key_error(self, given: str | None) -> ApiError | None:
+        """Why a client presenting ``given`` may not in (None: it may)."""
+        keys = self.config.server.api_keys
+        if not keys:
+            return None
+        if given is None:
+            return ApiError(
+                ErrorKind.AUTHENTICATION,
+                "Missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key'.",
+            )
+        # Compare against every key, always, in constant time per key.
+        matches = [hmac.compare_digest(given.encode(), key.encode()) for key in keys]
+        if not any(matches):
+            return ApiError(ErrorKind.AUTHENTICATION, "Incorrect API key provided.")
+        return None
 
     async def route(self, name: str) -> Route:
         """Where ``name`` goes; the CLIs' own model lists are consulted only if needed."""
@@ -115,7 +141,7 @@ def ledger_for(config: Config, kind: str = "runs") -> Ledger:
 
 
 def create_app(config: Config, environ: Mapping[str, str] | None = None) -> QuartTrio:
-    app = QuartTrio("cliwrap")
+    app = QuartTrio("cliwrap", static_folder=None)
     # Our deadlines are the only timeouts: Quart's default would cut every stream at 60 s.
     app.config["RESPONSE_TIMEOUT"] = None
     app.config["MAX_CONTENT_LENGTH"] = config.limits.max_body_bytes
@@ -129,22 +155,14 @@ def create_app(config: Config, environ: Mapping[str, str] | None = None) -> Quar
 
     @app.before_request
     async def authenticate() -> Response | None:
-        keys = service.config.server.api_keys
-        if not keys or request.path in _OPEN_PATHS:
+        if request.path in _OPEN_PATHS:
             return None
-        given = _presented_key(request.headers)
-        if given is None:
-            return _error(
-                ApiError(
-                    ErrorKind.AUTHENTICATION,
-                    "Missing API key: send it as 'Authorization: Bearer <key>'.",
-                )
-            )
-        # Compare against every key, always, in constant time per key.
-        matches = [hmac.compare_digest(given.encode(), key.encode()) for key in keys]
-        if not any(matches):
-            return _error(ApiError(ErrorKind.AUTHENTICATION, "Incorrect API key provided."))
-        return None
+        error = service.key_error(_presented_key(request.headers))
+        return None if error is None else _error(error)
+
+    @app.websocket("/v1/ws")
+    async def ws() -> None:
+        await serve_websocket(service, websocket, _presented_key(websocket.headers))
 
     @app.get("/health")
     async def health() -> Response:
@@ -186,11 +204,7 @@ def create_app(config: Config, environ: Mapping[str, str] | None = None) -> Quar
 
     async def answer(chat: ChatRequest, encoder: StreamEncoder, collector: Collector) -> Response:
         """Run ``chat``: a stream through ``encoder``, or one body from ``collector``."""
-        route = await service.route(chat.model)
-        if service.runtime.draining.is_set():
-            raise ApiError(ErrorKind.SHUTTING_DOWN, "The server is shutting down.")
-        plan = await service.plan(chat, route)
-        service.runtime.gate.check()
+        plan = await service.prepare(chat)
         if chat.stream:
             return Response(
                 JobBody(service.runtime, plan, encoder),

@@ -28,7 +28,7 @@ from ..progress import ANSWER_SEPARATOR
 from ..request import ChatRequest, Message, Role
 from . import sse
 
-__all__ = ["ChunkEncoder", "Collector", "error_body", "parse_chat_request"]
+__all__ = ["ChunkEncoder", "Collector", "error_body", "parse_chat_request", "usage_body"]
 
 _ROLES: dict[str, Role] = {
     "system": "system",
@@ -116,7 +116,7 @@ def error_body(error: ApiError) -> dict[str, Any]:
     }
 
 
-def _usage(usage: Usage) -> dict[str, Any]:
+def usage_body(usage: Usage) -> dict[str, Any]:
     body: dict[str, Any] = {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.output_tokens,
@@ -179,7 +179,7 @@ class Collector:
                     "logprobs": None,
                 }
             ],
-            "usage": _usage(self.usage),
+            "usage": usage_body(self.usage),
             "system_fingerprint": None,
         }
 
@@ -243,7 +243,7 @@ class ChunkEncoder:
         final = self._base(
             [{"index": 0, "delta": {}, "finish_reason": reason.value, "logprobs": None}]
         )
-        usage = _usage(self._usage or Usage())
+        usage = usage_body(self._usage or Usage())
         if not self.include_usage:
             final["usage"] = usage
             return sse.data(final) + sse.data("[DONE]")
