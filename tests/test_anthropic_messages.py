@@ -7,7 +7,6 @@ Anthropic API itself and one that does not), since a surface must not care which
 from __future__ import annotations
 
 import contextlib
-import json
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,6 +19,8 @@ from cliwrap.api.anthropic_messages import MessageEncoder, parse_messages_reques
 from cliwrap.errors import ApiError, ErrorKind
 from cliwrap.events import Failed, Finished, FinishReason, TextDelta, ThinkingDelta, Usage
 from cliwrap.testing import LiveServer
+
+from .sse import sse_events
 
 pytestmark = pytest.mark.real_cli
 
@@ -91,17 +92,6 @@ def test_stream_gives_text_and_thinking_deltas_and_the_final_message(
     assert final.stop_reason == "end_turn"
     assert [b.type for b in final.content] == ["thinking", "text"]
     assert final.usage.output_tokens > 0
-
-
-def sse_events(response: httpx.Response) -> list[tuple[str, dict[str, Any]]]:
-    events = []
-    name = ""
-    for line in response.iter_lines():
-        if line.startswith("event: "):
-            name = line[7:]
-        elif line.startswith("data: "):
-            events.append((name, json.loads(line[6:])))
-    return events
 
 
 @MODELS

@@ -25,7 +25,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import __version__
 from .admission import Gate
-from .api import anthropic_messages, openai_chat, openai_responses
+from .api import anthropic_messages, openai_chat, openai_responses, openapi
 from .config import Config, ProviderConfig
 from .errors import ApiError, ErrorKind
 from .inventory import Inventory
@@ -41,7 +41,7 @@ __all__ = ["Service", "create_app"]
 
 log = logging.getLogger(__name__)
 
-_OPEN_PATHS = ("/health",)
+_OPEN_PATHS = ("/health", "/openapi.json")
 
 
 @attrs.frozen
@@ -179,6 +179,10 @@ def create_app(config: Config, environ: Mapping[str, str] | None = None) -> Quar
                 },
             }
         )
+
+    @app.get("/openapi.json")
+    async def openapi_json() -> Response:
+        return _json(openapi.document(__version__))
 
     @app.get("/v1/models")
     async def models() -> Response:

@@ -33,6 +33,7 @@ from ..request import ChatRequest, Message, Role
 from . import sse
 
 __all__ = [
+    "STOP_REASONS",
     "MessageCollector",
     "MessageEncoder",
     "count_tokens",
@@ -41,7 +42,7 @@ __all__ = [
 ]
 
 _ROLES: dict[str, Role] = {"user": "user", "assistant": "assistant"}
-_STOP_REASONS = {
+STOP_REASONS = {
     FinishReason.STOP: "end_turn",
     FinishReason.LENGTH: "max_tokens",
     FinishReason.TOOL_CALLS: "tool_use",
@@ -197,7 +198,7 @@ class MessageCollector:
             "role": "assistant",
             "model": self.model,
             "content": content,
-            "stop_reason": _STOP_REASONS[self.reason or FinishReason.STOP],
+            "stop_reason": STOP_REASONS[self.reason or FinishReason.STOP],
             "stop_sequence": None,
             "usage": _usage(self.usage),
         }
@@ -304,7 +305,7 @@ class MessageEncoder:
         self.done = True
         out = b"" if self._index >= 0 else self._open("text")  # an answer has a text block
         out += self._close()
-        delta = {"stop_reason": _STOP_REASONS[reason], "stop_sequence": None}
+        delta = {"stop_reason": STOP_REASONS[reason], "stop_sequence": None}
         out += self._event("message_delta", delta=delta, usage=_usage(self._usage))
         return out + self._event("message_stop")
 
