@@ -17,20 +17,10 @@ from typing import Any
 import attrs
 
 from ..errors import ApiError, ErrorKind
-from ..events import (
-    Event,
-    Failed,
-    Finished,
-    FinishReason,
-    Keepalive,
-    Progress,
-    TextDelta,
-    ThinkingDelta,
-    Usage,
-)
-from ..progress import ANSWER_SEPARATOR
+from ..events import FinishReason, Usage
 from ..request import ChatRequest, Message, Role
 from . import sse
+from .answer import EventEncoder, Gathered
 
 __all__ = [
     "STOP_REASONS",
@@ -161,51 +151,29 @@ def _usage(usage: Usage) -> dict[str, Any]:
 
 
 @attrs.define
-class MessageCollector:
+class MessageCollector(Gathered):
     """Gathers events into one ``message`` object (the non-streaming answer)."""
 
-    model: str
-    text: list[str] = attrs.field(factory=list)
-    thinking: list[str] = attrs.field(factory=list)
-    usage: Usage = attrs.field(factory=Usage)
-    reason: FinishReason | None = None
-    failure: ApiError | None = None
-
-    def add(self, event: Event) -> None:
-        if isinstance(event, TextDelta):
-            self.text.append(event.text)
-        elif isinstance(event, ThinkingDelta):
-            self.thinking.append(event.text)
-        elif isinstance(event, Usage):
-            self.usage = event
-        elif isinstance(event, Finished):
-            self.reason = event.reason
-        elif isinstance(event, Failed):
-            self.failure = event.error
-
     def body(self) -> dict[str, Any]:
-        if self.failure is not None:
-            raise self.failure
+        reason = self.outcome()
         content: list[dict[str, Any]] = []
         if self.thinking:
-            content.append(
-                {"type": "thinking", "thinking": "".join(self.thinking), "signature": ""}
-            )
-        content.append({"type": "text", "text": "".join(self.text)})
+            content.append({"type": "thinking", "thinking": self.thinking, "signature": ""})
+        content.append({"type": "text", "text": self.text})
         return {
             "id": _new_id(),
             "type": "message",
             "role": "assistant",
             "model": self.model,
             "content": content,
-            "stop_reason": STOP_REASONS[self.reason or FinishReason.STOP],
+            "stop_reason": STOP_REASONS[reason],
             "stop_sequence": None,
             "usage": _usage(self.usage),
         }
 
 
 @attrs.define
-class MessageEncoder:
+class MessageEncoder(EventEncoder):
     """Turns events into Anthropic's named SSE events (see the module's docstring).
 
     Thinking and text go in blocks of their own, a new block whenever the kind changes;
@@ -214,15 +182,11 @@ class MessageEncoder:
     """
 
     model: str
-    done: bool = False
     _id: str = attrs.field(init=False, factory=_new_id)
     _block: str | None = attrs.field(init=False, default=None)
     """The open block's type."""
     _index: int = attrs.field(init=False, default=-1)
     _pinged: bool = attrs.field(init=False, default=False)
-    _progress_shown: bool = attrs.field(init=False, default=False)
-    _answering: bool = attrs.field(init=False, default=False)
-    _usage: Usage = attrs.field(init=False, factory=Usage)
 
     def start(self) -> bytes:
         message: dict[str, Any] = {
@@ -237,33 +201,16 @@ class MessageEncoder:
         }
         return self._event("message_start", message=message)
 
-    def encode(self, event: Event) -> bytes:
-        if self.done:
-            return b""
-        if isinstance(event, Keepalive):
-            return self._event("ping")
-        if isinstance(event, Progress):
-            if self._answering:
-                return b""
-            self._progress_shown = True
-            return self._delta("text", event.mark)
-        if isinstance(event, TextDelta):
-            text = event.text
-            if self._progress_shown and not self._answering:
-                text = ANSWER_SEPARATOR + text
-            self._answering = True
-            return self._delta("text", text)
-        if isinstance(event, ThinkingDelta):
-            return self._delta("thinking", event.text)
-        if isinstance(event, Usage):
-            self._usage = event
-            return b""
-        if isinstance(event, Finished):
-            return self._finish(event.reason)
-        return self.fail(event.error)
+    def _keepalive(self) -> bytes:
+        return self._event("ping")
 
-    def fail(self, error: ApiError) -> bytes:
-        self.done = True
+    def _content(self, text: str) -> bytes:
+        return self._delta("text", text)
+
+    def _thinking(self, text: str) -> bytes:
+        return self._delta("thinking", text)
+
+    def _failed(self, error: ApiError) -> bytes:
         return sse.event("error", error_body(error))
 
     def _delta(self, kind: str, text: str) -> bytes:
@@ -302,11 +249,10 @@ class MessageEncoder:
         return out + self._event("content_block_stop", index=self._index)
 
     def _finish(self, reason: FinishReason) -> bytes:
-        self.done = True
         out = b"" if self._index >= 0 else self._open("text")  # an answer has a text block
         out += self._close()
         delta = {"stop_reason": STOP_REASONS[reason], "stop_sequence": None}
-        out += self._event("message_delta", delta=delta, usage=_usage(self._usage))
+        out += self._event("message_delta", delta=delta, usage=_usage(self.usage))
         return out + self._event("message_stop")
 
     @staticmethod

@@ -13,29 +13,27 @@ from typing import Any
 import attrs
 
 from ..errors import ApiError, ErrorKind
-from ..events import (
-    Event,
-    Failed,
-    Finished,
-    FinishReason,
-    Keepalive,
-    Progress,
-    TextDelta,
-    ThinkingDelta,
-    Usage,
-)
-from ..progress import ANSWER_SEPARATOR
+from ..events import FinishReason, Usage
 from ..request import ChatRequest, Message, Role
 from . import sse
+from .answer import EventEncoder, Gathered
 
-__all__ = ["ChunkEncoder", "Collector", "error_body", "parse_chat_request", "usage_body"]
+__all__ = [
+    "ROLES",
+    "ChunkEncoder",
+    "Collector",
+    "error_body",
+    "parse_chat_request",
+    "usage_body",
+]
 
-_ROLES: dict[str, Role] = {
+ROLES: dict[str, Role] = {
     "system": "system",
     "developer": "system",
     "user": "user",
     "assistant": "assistant",
 }
+"""OpenAI's roles as the canonical request knows them: a developer message is a system one."""
 
 
 def _invalid(message: str, param: str | None = None) -> ApiError:
@@ -75,7 +73,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
 def _message(raw: Any, where: str) -> Message:
     if not isinstance(raw, dict):
         raise _invalid(f"{where} must be an object.", where)
-    role = _ROLES.get(raw.get("role", ""))
+    role = ROLES.get(raw.get("role", ""))
     if role is None:
         raise _invalid(
             f"{where}.role must be one of system, developer, user or assistant "
@@ -136,36 +134,15 @@ class _Identity:
 
 
 @attrs.define
-class Collector:
+class Collector(Gathered):
     """Gathers events into one ``chat.completion`` body (the non-streaming answer)."""
 
-    model: str
-    text: list[str] = attrs.field(factory=list)
-    thinking: list[str] = attrs.field(factory=list)
-    usage: Usage = attrs.field(factory=Usage)
-    reason: FinishReason | None = None
-    failure: ApiError | None = None
-
-    def add(self, event: Event) -> None:
-        """Take one event (a failure is kept, and raised by :meth:`body`)."""
-        if isinstance(event, TextDelta):
-            self.text.append(event.text)
-        elif isinstance(event, ThinkingDelta):
-            self.thinking.append(event.text)
-        elif isinstance(event, Usage):
-            self.usage = event
-        elif isinstance(event, Finished):
-            self.reason = event.reason
-        elif isinstance(event, Failed):
-            self.failure = event.error
-
     def body(self) -> dict[str, Any]:
-        if self.failure is not None:
-            raise self.failure
+        reason = self.outcome()
         ident = _Identity(self.model)
-        message: dict[str, Any] = {"role": "assistant", "content": "".join(self.text)}
+        message: dict[str, Any] = {"role": "assistant", "content": self.text}
         if self.thinking:
-            message["reasoning_content"] = "".join(self.thinking)
+            message["reasoning_content"] = self.thinking
         return {
             "id": ident.id,
             "object": "chat.completion",
@@ -175,7 +152,7 @@ class Collector:
                 {
                     "index": 0,
                     "message": message,
-                    "finish_reason": (self.reason or FinishReason.STOP).value,
+                    "finish_reason": reason.value,
                     "logprobs": None,
                 }
             ],
@@ -185,22 +162,18 @@ class Collector:
 
 
 @attrs.define
-class ChunkEncoder:
+class ChunkEncoder(EventEncoder):
     """Turns events into ``chat.completion.chunk`` SSE bytes, ending with ``data: [DONE]``.
 
     The role comes first (:meth:`start`); answer and reasoning deltas as they arrive;
-    progress marks as content, only before the answer; keepalives as SSE comments; a
-    failure as an ``error`` event. Without ``include_usage`` the usage rides on the
-    finishing chunk; with it, a last chunk with empty ``choices`` carries it, as OpenAI does.
+    progress marks as content; keepalives as SSE comments; a failure as an ``error`` event.
+    Without ``include_usage`` the usage rides on the finishing chunk; with it, a last chunk
+    with empty ``choices`` carries it, as OpenAI does.
     """
 
     model: str
     include_usage: bool = False
-    done: bool = False
     _ident: _Identity = attrs.field(init=False)
-    _usage: Usage | None = attrs.field(init=False, default=None)
-    _progress_shown: bool = attrs.field(init=False, default=False)
-    _answering: bool = attrs.field(init=False, default=False)
 
     def __attrs_post_init__(self) -> None:
         self._ident = _Identity(self.model)
@@ -208,42 +181,24 @@ class ChunkEncoder:
     def start(self) -> bytes:
         return self._chunk({"role": "assistant", "content": ""})
 
-    def encode(self, event: Event) -> bytes:
-        if self.done:
-            return b""
-        if isinstance(event, Keepalive):
-            return sse.KEEPALIVE
-        if isinstance(event, Progress):
-            if self._answering:
-                return b""
-            self._progress_shown = True
-            return self._chunk({"content": event.mark})
-        if isinstance(event, TextDelta):
-            text = event.text
-            if self._progress_shown and not self._answering:
-                text = ANSWER_SEPARATOR + text
-            self._answering = True
-            return self._chunk({"content": text})
-        if isinstance(event, ThinkingDelta):
-            return self._chunk({"reasoning_content": event.text})
-        if isinstance(event, Usage):
-            self._usage = event
-            return b""
-        if isinstance(event, Finished):
-            return self._finish(event.reason)
-        return self.fail(event.error)
+    def _keepalive(self) -> bytes:
+        return sse.KEEPALIVE
 
-    def fail(self, error: ApiError) -> bytes:
+    def _content(self, text: str) -> bytes:
+        return self._chunk({"content": text})
+
+    def _thinking(self, text: str) -> bytes:
+        return self._chunk({"reasoning_content": text})
+
+    def _failed(self, error: ApiError) -> bytes:
         """An error event then ``[DONE]``: OpenAI SDKs raise the error as they read it."""
-        self.done = True
         return sse.data(error_body(error)) + sse.data("[DONE]")
 
     def _finish(self, reason: FinishReason) -> bytes:
-        self.done = True
         final = self._base(
             [{"index": 0, "delta": {}, "finish_reason": reason.value, "logprobs": None}]
         )
-        usage = usage_body(self._usage or Usage())
+        usage = usage_body(self.usage)
         if not self.include_usage:
             final["usage"] = usage
             return sse.data(final) + sse.data("[DONE]")

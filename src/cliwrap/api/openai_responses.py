@@ -20,29 +20,14 @@ from typing import Any
 import attrs
 
 from ..errors import ApiError, ErrorKind
-from ..events import (
-    Event,
-    Failed,
-    Finished,
-    FinishReason,
-    Keepalive,
-    Progress,
-    TextDelta,
-    ThinkingDelta,
-    Usage,
-)
-from ..progress import ANSWER_SEPARATOR
-from ..request import ChatRequest, Message, Role
+from ..events import FinishReason, Usage
+from ..request import ChatRequest, Message
 from . import sse
+from .answer import EventEncoder, Gathered
+from .openai_chat import ROLES
 
 __all__ = ["ResponseCollector", "ResponseEncoder", "parse_responses_request"]
 
-_ROLES: dict[str, Role] = {
-    "system": "system",
-    "developer": "system",
-    "user": "user",
-    "assistant": "assistant",
-}
 _TEXT_PARTS = ("input_text", "output_text", "text")
 
 
@@ -91,7 +76,7 @@ def _input(raw: Any) -> tuple[Message, ...]:
             continue  # an earlier turn's reasoning, sent back by clients; not for the prompt
         if kind != "message":
             raise _invalid(f"Input items of type '{kind}' are not supported yet.", where)
-        role = _ROLES.get(item.get("role", ""))
+        role = ROLES.get(item.get("role", ""))
         if role is None:
             raise _invalid(
                 f"Invalid value for '{where}.role': expected one of system, developer, "
@@ -194,55 +179,31 @@ def _status(reason: FinishReason) -> str:
 
 
 @attrs.define
-class ResponseCollector:
+class ResponseCollector(Gathered):
     """Gathers events into one ``response`` object (the non-streaming answer)."""
 
-    model: str
     instructions: str | None = None
-    text: list[str] = attrs.field(factory=list)
-    thinking: list[str] = attrs.field(factory=list)
-    usage: Usage = attrs.field(factory=Usage)
-    reason: FinishReason | None = None
-    failure: ApiError | None = None
-
-    def add(self, event: Event) -> None:
-        if isinstance(event, TextDelta):
-            self.text.append(event.text)
-        elif isinstance(event, ThinkingDelta):
-            self.thinking.append(event.text)
-        elif isinstance(event, Usage):
-            self.usage = event
-        elif isinstance(event, Finished):
-            self.reason = event.reason
-        elif isinstance(event, Failed):
-            self.failure = event.error
 
     def body(self) -> dict[str, Any]:
-        if self.failure is not None:
-            raise self.failure
+        status = _status(self.outcome())
         shape = _Shape(self.model, self.instructions)
-        status = _status(self.reason or FinishReason.STOP)
-        output = [shape.reasoning("".join(self.thinking))] if self.thinking else []
-        output.append(shape.message("".join(self.text), status))
+        output = [shape.reasoning(self.thinking)] if self.thinking else []
+        output.append(shape.message(self.text, status))
         return shape.response(status, output, self.usage)
 
 
 @attrs.define
-class ResponseEncoder:
+class ResponseEncoder(EventEncoder):
     """Turns events into the Responses event stream (see the module's docstring)."""
 
     model: str
     instructions: str | None = None
-    done: bool = False
     _shape: _Shape = attrs.field(init=False)
     _sequence: itertools.count[int] = attrs.field(init=False, factory=itertools.count)
     _open: str | None = attrs.field(init=False, default=None)
     """The output item being streamed: "reasoning" or "message"."""
     _output: list[dict[str, Any]] = attrs.field(init=False, factory=list)
     _text: list[str] = attrs.field(init=False, factory=list)
-    _usage: Usage = attrs.field(init=False, factory=Usage)
-    _progress_shown: bool = attrs.field(init=False, default=False)
-    _answering: bool = attrs.field(init=False, default=False)
 
     def __attrs_post_init__(self) -> None:
         self._shape = _Shape(self.model, self.instructions)
@@ -253,33 +214,16 @@ class ResponseEncoder:
             "response.in_progress", response=response
         )
 
-    def encode(self, event: Event) -> bytes:
-        if self.done:
-            return b""
-        if isinstance(event, Keepalive):
-            return sse.KEEPALIVE
-        if isinstance(event, Progress):
-            if self._answering:
-                return b""
-            self._progress_shown = True
-            return self._delta("message", event.mark)
-        if isinstance(event, TextDelta):
-            text = event.text
-            if self._progress_shown and not self._answering:
-                text = ANSWER_SEPARATOR + text
-            self._answering = True
-            return self._delta("message", text)
-        if isinstance(event, ThinkingDelta):
-            return self._delta("reasoning", event.text)
-        if isinstance(event, Usage):
-            self._usage = event
-            return b""
-        if isinstance(event, Finished):
-            return self._finish(event.reason)
-        return self.fail(event.error)
+    def _keepalive(self) -> bytes:
+        return sse.KEEPALIVE
 
-    def fail(self, error: ApiError) -> bytes:
-        self.done = True
+    def _content(self, text: str) -> bytes:
+        return self._delta("message", text)
+
+    def _thinking(self, text: str) -> bytes:
+        return self._delta("reasoning", text)
+
+    def _failed(self, error: ApiError) -> bytes:
         response = self._shape.response("failed", self._output, error=error)
         return self._event("response.failed", response=response)
 
@@ -347,14 +291,13 @@ class ResponseEncoder:
         return out
 
     def _finish(self, reason: FinishReason) -> bytes:
-        self.done = True
         status = _status(reason)
         out = b""
         if not any(item["type"] == "message" for item in self._output) and self._open != "message":
             out += self._close("completed") + self._start_item("message")
         out += self._close(status)
         name = "response.incomplete" if status == "incomplete" else "response.completed"
-        response = self._shape.response(status, self._output, self._usage)
+        response = self._shape.response(status, self._output, self.usage)
         return out + self._event(name, response=response)
 
     def _event(self, name: str, **fields: Any) -> bytes:
