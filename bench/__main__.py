@@ -5,7 +5,8 @@ Runs against the stub model backends on 127.0.0.1 with the pinned CLIs:
 * time to first token and total time, running ``claude`` directly (the same argv, env and
   stdin cliwrap builds) vs streaming through cliwrap;
 * client disconnect ─► CLI process group gone;
-* for every CLI, time to first token, total time and disconnect ─► gone through cliwrap.
+* for every CLI, time to first token, total time and disconnect ─► gone through cliwrap,
+  and a WebSocket ``cancel`` frame ─► gone.
 
 Medians and p99 over ``--runs`` runs (default 20) go to docs/benchmarks.md with the machine
 described. ``just bench`` runs it.
@@ -14,6 +15,7 @@ described. ``just bench`` runs it.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -30,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import trio
+from trio_websocket import open_websocket_url
 
 from cliwrap.config import ProviderConfig
 from cliwrap.providers.base import find_command
@@ -39,6 +43,7 @@ from cliwrap.testing import (
     LiveServer,
     StubThread,
     config_text,
+    eventually,
     group_alive,
     handle_backends,
     provider_tables,
@@ -142,6 +147,28 @@ def disconnect_to_reaped(
     return gone, max(signalled, 0.0)
 
 
+def cancel_to_reaped(server: LiveServer, model: str) -> float:
+    """Seconds from a WebSocket ``cancel`` frame until the run's CLI group is gone."""
+
+    async def run() -> float:
+        before = set(server.pgids())
+        async with open_websocket_url(server.url.replace("http", "ws", 1) + "/v1/ws") as ws:
+            body = {"model": model, "messages": [{"role": "user", "content": "[[hold:30]]"}]}
+            await ws.send_message(json.dumps({"type": "request", "id": "b", "body": body}))
+            await eventually(lambda: set(server.pgids()) - before)
+            (pgid,) = set(server.pgids()) - before
+            await trio.sleep(0.3)  # let the CLI get going
+            start = time.perf_counter()
+            await ws.send_message(json.dumps({"type": "cancel", "id": "b"}))
+            await eventually(lambda: not group_alive(pgid), 0.0005)
+            gone = time.perf_counter() - start
+            while json.loads(await ws.get_message())["type"] != "done":
+                pass
+        return gone
+
+    return trio.run(run)
+
+
 def sigterm_to_exit(env: dict[str, str]) -> float:
     """The floor under the disconnect figure: Claude Code's own exit after SIGTERM."""
     with tempfile.TemporaryDirectory() as workdir:
@@ -217,7 +244,8 @@ def main() -> None:
                 print(f"{cli} through cliwrap × {args.runs} ...", file=sys.stderr)
                 runs = measure(partial(through, server, http, model), args.runs)
                 gone = measure(partial(disconnect_to_reaped, server, http, model), args.runs)
-                per_cli[cli] = (runs, gone)
+                cancelled = measure(partial(cancel_to_reaped, server, model), args.runs)
+                per_cli[cli] = (runs, gone, cancelled)
     rows = {
         "time to first token, claude directly": summary([s[0] for s in straight]),
         "time to first token, through cliwrap": summary([w[0] for w in wrapped]),
@@ -268,22 +296,25 @@ def main() -> None:
         "",
         "## Every CLI through cliwrap",
         "",
-        "The same streaming request and disconnect for each CLI (its own stub API). Most of "
+        "The same streaming request, disconnect and WebSocket cancel for each CLI (its own "
+        "stub API). Most of "
         "each figure is the CLI itself: Node start-up for Claude Code, Gemini CLI and Qwen "
         "Code, a native binary for Codex; cliwrap's own share of the time to first token is "
-        "the last column but one.",
+        "the fourth column. A cancel ends the run the same way a disconnect does.",
         "",
         "| CLI (model) | first token, median | total, median | cliwrap's share, median "
-        "| disconnect ─► gone, median / p99 |",
-        "|---|---|---|---|---|",
+        "| disconnect ─► gone, median / p99 | WebSocket cancel ─► gone, median / p99 |",
+        "|---|---|---|---|---|---|",
         *(
             f"| {cli} ({MODELS[cli]}) "
             f"| {statistics.median(r[0] for r in runs) * 1000:.0f} ms "
             f"| {statistics.median(r[1] for r in runs) * 1000:.0f} ms "
             f"| {statistics.median(r[2] for r in runs) * 1000:.1f} ms "
             f"| {summary([g[0] for g in gone])['median'] * 1000:.1f} ms / "
-            f"{summary([g[0] for g in gone])['p99'] * 1000:.1f} ms |"
-            for cli, (runs, gone) in per_cli.items()
+            f"{summary([g[0] for g in gone])['p99'] * 1000:.1f} ms "
+            f"| {summary(cancelled)['median'] * 1000:.1f} ms / "
+            f"{summary(cancelled)['p99'] * 1000:.1f} ms |"
+            for cli, (runs, gone, cancelled) in per_cli.items()
         ),
         "",
     ]

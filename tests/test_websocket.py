@@ -14,7 +14,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
-from cliwrap.testing import LiveServer, group_alive
+from cliwrap.testing import LiveServer, eventually, group_alive
 
 from .conftest import ServerFactory
 
@@ -30,14 +30,6 @@ def ws_url(server: LiveServer) -> str:
 def request(id_: str, model: str, content: str, **extra: Any) -> str:
     body = {"model": model, "messages": [{"role": "user", "content": content}], **extra}
     return json.dumps({"type": "request", "id": id_, "body": body})
-
-
-async def eventually(check: Any) -> None:
-    """Wait until ``check()`` is true (the server's ledger and /proc have no events to await)."""
-    while True:
-        if check():
-            return
-        await trio.sleep(0.005)
 
 
 async def receive(ws: WebSocketConnection) -> dict[str, Any]:

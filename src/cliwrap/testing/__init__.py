@@ -8,7 +8,7 @@ from .anthropic import handle_messages
 from .backends import codex_stub_args, config_text, handle_backends, provider_tables
 from .directives import Plan, read_plan
 from .http import DROP, Recorded, Response, StubThread, serve_stub
-from .live import LiveServer, group_alive
+from .live import LiveServer, eventually, group_alive
 
 __all__ = [
     "DROP",
@@ -19,6 +19,7 @@ __all__ = [
     "StubThread",
     "codex_stub_args",
     "config_text",
+    "eventually",
     "group_alive",
     "handle_backends",
     "handle_messages",

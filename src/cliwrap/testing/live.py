@@ -13,7 +13,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import trio
 
 from ..process import group_members
 
@@ -142,3 +145,15 @@ def group_alive(pgid: int) -> bool:
     if stat and stat.rpartition(")")[2].split()[0] not in ("Z", "X"):
         return True
     return bool(group_members(pgid))
+
+
+async def eventually(check: Callable[[], object], interval: float = 0.002) -> None:
+    """Wait until ``check()`` is true.
+
+    For what has no event to await: a server's ledger, /proc. Polling is the only way to see
+    those from outside the server, so callers bound the wait with ``trio.fail_after``.
+    """
+    while True:
+        if check():
+            return
+        await trio.sleep(interval)
