@@ -174,7 +174,7 @@ def test_earlier_reasoning_items_are_left_out_of_the_prompt() -> None:
     assert [m.content for m in request.conversation] == ["a", "b", "c"]
 
 
-def test_function_items_are_refused_clearly_for_now() -> None:
+def test_a_function_call_output_without_its_output_is_400() -> None:
     with pytest.raises(ApiError) as caught:
         parse_responses_request(
             {"model": "m", "input": [{"type": "function_call_output", "call_id": "c"}]}

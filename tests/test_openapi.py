@@ -178,6 +178,35 @@ def test_stream_events_match_the_document(path: str, model: str, server: LiveSer
                 assert data["type"] == name
 
 
+TOOL = {"name": "get_weather", "parameters": {"type": "object"}}
+TOOLS = {
+    "/v1/chat/completions": {"tools": [{"type": "function", "function": TOOL}]},
+    "/v1/responses": {"tools": [{"type": "function", **TOOL}]},
+    "/v1/messages": {"tools": [{"name": "get_weather", "input_schema": {"type": "object"}}]},
+}
+CALL = '[[reply:Let me see.]] [[call:get_weather {"city": "Oslo"}]]'
+
+
+@CASES
+def test_tool_calls_match_the_document(path: str, model: str, server: LiveServer) -> None:
+    answer = post(server, path, body(path, model, CALL, **TOOLS[path]))
+    assert answer.status_code == 200, answer.text
+    check(RUNS[path][1], answer.json())
+    assert "get_weather" in answer.text
+    events = stream(server, path, body(path, model, CALL, stream=True, **TOOLS[path]))
+    for _, data in events:
+        check(RUNS[path][2], data)
+    assert "get_weather" in json.dumps(events)
+
+
+def test_legacy_function_calls_match_the_document(server: LiveServer) -> None:
+    path = "/v1/chat/completions"
+    legacy = {"functions": [TOOL]}
+    check("ChatCompletion", post(server, path, body(path, "gpt-5.5", CALL, **legacy)).json())
+    for _, data in stream(server, path, body(path, "gpt-5.5", CALL, stream=True, **legacy)):
+        check("ChatStreamData", data)
+
+
 @CASES
 def test_errors_match_the_document(path: str, model: str, server: LiveServer) -> None:
     schema = ERRORS.get(path, "OpenAIError")
@@ -226,13 +255,14 @@ async def test_websocket_frames_match_the_document(server: LiveServer) -> None:
         {"type": "request", "id": "a", "body": body(chat, "sonnet", "[[think:h]]")},
         {"type": "request", "id": "b", "body": body(chat, "gpt-5.5", "[[hold:9]]")},
         {"type": "request", "id": "c", "body": body(chat, "llama-3", "hi")},
+        {"type": "request", "id": "d", "body": body(chat, "gpt-5.5", CALL, **TOOLS[chat])},
     ]
     frames = []
     async with open_websocket_url(url) as ws:
         for frame in sent:
             check("WebSocketClientFrame", frame)
             await ws.send_message(json.dumps(frame))
-        open_ids = {"a", "b", "c"}
+        open_ids = {"a", "b", "c", "d"}
         with trio.fail_after(60):
             while open_ids:
                 frame = json.loads(await ws.get_message())
@@ -248,5 +278,14 @@ async def test_websocket_frames_match_the_document(server: LiveServer) -> None:
     for frame in frames:
         check("WebSocketServerFrame", frame)
     kinds = {frame["type"] for frame in frames}
-    assert {"authenticated", "start", "delta", "reasoning", "usage", "done", "error"} <= kinds
+    assert {
+        "authenticated",
+        "start",
+        "delta",
+        "reasoning",
+        "tool_call",
+        "usage",
+        "done",
+        "error",
+    } <= kinds
     assert {"type": "done", "id": "b", "finish_reason": "cancelled"} in frames

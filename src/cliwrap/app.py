@@ -23,7 +23,7 @@ from quart_trio import QuartTrio
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
-from . import __version__
+from . import __version__, semantics
 from .admission import Gate
 from .api import anthropic_messages, openai_chat, openai_responses, openapi
 from .config import Config, ProviderConfig
@@ -120,11 +120,18 @@ class Service:
         settings = attrs.evolve(settings, command=str(command))
         listing = (await self.inventory.get(route.provider)).listing  # cached
 
+        for_cli, filters = semantics.for_cli(chat)
+
         def build(workdir: Path) -> Any:
-            return provider.invocation(chat, route.model, workdir, settings, self.environ, listing)
+            return provider.invocation(
+                for_cli, route.model, workdir, settings, self.environ, listing
+            )
 
         return JobPlan(
-            build=build, parser=provider.parser(chat, route.model), progress=route.progress
+            build=build,
+            parser=provider.parser(for_cli, route.model),
+            progress=route.progress,
+            filters=filters,
         )
 
     def installed(self, provider: Provider, settings: ProviderConfig) -> bool:
@@ -223,8 +230,11 @@ def create_app(config: Config, environ: Mapping[str, str] | None = None) -> Quar
     @app.post("/v1/chat/completions")
     async def chat_completions() -> Response:
         chat = openai_chat.parse_chat_request(await _json_body())
-        encoder = openai_chat.ChunkEncoder(chat.model, include_usage=chat.include_usage)
-        return await answer(chat, encoder, openai_chat.Collector(chat.model))
+        legacy = chat.legacy_functions
+        encoder = openai_chat.ChunkEncoder(
+            chat.model, include_usage=chat.include_usage, legacy_functions=legacy
+        )
+        return await answer(chat, encoder, openai_chat.Collector(chat.model, legacy))
 
     @app.post("/v1/responses")
     async def responses() -> Response:

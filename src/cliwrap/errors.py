@@ -40,6 +40,8 @@ class ErrorKind(enum.Enum):
     RATE_LIMIT = (429, "rate_limit_error", "rate_limit_exceeded", "rate_limit_error")
     QUEUE_FULL = (429, "rate_limit_error", "queue_full", "rate_limit_error")
     CLI_FAILED = (502, "api_error", "cli_failed", "api_error")
+    BAD_OUTPUT = (502, "api_error", "invalid_model_output", "api_error")
+    """The model's answer is not in the format the request asked for (JSON, a schema)."""
     OVERLOADED = (503, "overloaded_error", "overloaded", "overloaded_error")
     CLI_MISSING = (503, "service_unavailable", "cli_not_installed", "api_error")
     SHUTTING_DOWN = (503, "service_unavailable", "server_shutting_down", "overloaded_error")

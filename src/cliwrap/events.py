@@ -11,6 +11,7 @@ import enum
 import attrs
 
 from .errors import ApiError
+from .request import ToolCall
 
 __all__ = [
     "Event",
@@ -21,6 +22,7 @@ __all__ = [
     "Progress",
     "TextDelta",
     "ThinkingDelta",
+    "ToolCalled",
     "Usage",
 ]
 
@@ -44,6 +46,13 @@ class ThinkingDelta:
     """A piece of the model's visible reasoning (thinking), kept apart from the answer."""
 
     text: str
+
+
+@attrs.frozen
+class ToolCalled:
+    """The model called one of the client's tools; the answer ends with ``tool_calls``."""
+
+    call: ToolCall
 
 
 @attrs.frozen
@@ -88,4 +97,4 @@ class Progress:
     mark: str
 
 
-Event = TextDelta | ThinkingDelta | Usage | Finished | Failed | Keepalive | Progress
+Event = TextDelta | ThinkingDelta | ToolCalled | Usage | Finished | Failed | Keepalive | Progress

@@ -22,6 +22,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing, asynccontextmanager
 from functools import partial
 from pathlib import Path
+from typing import Protocol
 
 import attrs
 import trio
@@ -30,7 +31,16 @@ from . import progress
 from .admission import Gate
 from .config import Deadlines
 from .errors import ApiError, ErrorKind
-from .events import Event, Failed, Finished, Keepalive, Progress, TextDelta, ThinkingDelta
+from .events import (
+    Event,
+    Failed,
+    Finished,
+    Keepalive,
+    Progress,
+    TextDelta,
+    ThinkingDelta,
+    ToolCalled,
+)
 from .process import WORKDIR_PREFIX, Ledger, run_in_group
 from .providers import Dialogue, Invocation, LineParser
 from .providers.base import PRIVATE_HOME
@@ -66,6 +76,8 @@ class JobPlan:
     """The invocation, given the run's private working directory."""
     parser: LineParser
     progress: bool = False
+    filters: tuple[Callable[[], EventFilter], ...] = ()
+    """Makers of the filters the events pass through, in order (a tool-call scanner, …)."""
     accepted_at: float = attrs.field(factory=trio.current_time)
     """When the request arrived: the total deadline counts queueing too."""
 
@@ -89,20 +101,34 @@ async def open_job(
             receive.close()
 
 
+class EventFilter(Protocol):
+    """A sans-IO step between the CLI's parser and the surface: events in, events out."""
+
+    def feed(self, event: Event) -> list[Event]: ...
+
+
 class _Run:
     """The state the supervising tasks share."""
 
-    def __init__(self, send: trio.MemorySendChannel[Event]) -> None:
+    def __init__(self, send: trio.MemorySendChannel[Event], filters: list[EventFilter]) -> None:
         self._send = send
+        self._filters = filters
         self.last_sent = trio.current_time()
         self.answer_started = trio.Event()
         self.ended = False
         self.failed = False
 
     async def emit(self, event: Event) -> None:
+        events = [event]
+        for step in self._filters:
+            events = [out for each in events for out in step.feed(each)]
+        for each in events:
+            await self._emit(each)
+
+    async def _emit(self, event: Event) -> None:
         if self.ended:
             return
-        if isinstance(event, (TextDelta, ThinkingDelta)):
+        if isinstance(event, (TextDelta, ThinkingDelta, ToolCalled)):
             self.answer_started.set()
         self.ended = isinstance(event, (Finished, Failed))
         self.failed = isinstance(event, Failed)
@@ -114,7 +140,7 @@ class _Run:
 
 
 async def _supervise(runtime: Runtime, plan: JobPlan, send: trio.MemorySendChannel[Event]) -> None:
-    run = _Run(send)
+    run = _Run(send, [make() for make in plan.filters])
     async with send:
         failure: ApiError | None = None
         try:

@@ -6,19 +6,64 @@ Surfaces build a :class:`ChatRequest`; providers read it. Validation belongs to 
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import attrs
 
-__all__ = ["ChatRequest", "Message", "Role"]
+__all__ = ["ChatRequest", "Message", "ResponseFormat", "Role", "Tool", "ToolCall", "ToolChoice"]
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@attrs.frozen
+class ToolCall:
+    """A call the model made to one of the client's tools (the client runs it, never the CLI)."""
+
+    id: str
+    name: str
+    arguments: str
+    """A JSON object, as text: what OpenAI's ``function.arguments`` carries."""
 
 
 @attrs.frozen
 class Message:
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    """An assistant turn's calls."""
+    tool_call_id: str | None = None
+    """For a ``tool`` turn: the call whose result ``content`` is."""
+    name: str | None = None
+    """For a ``tool`` turn: the tool's name, when the client said it."""
+
+
+@attrs.frozen
+class Tool:
+    """A function the client offers the model."""
+
+    name: str
+    description: str = ""
+    parameters: Mapping[str, Any] = attrs.field(factory=dict, eq=False, hash=False)
+    """Its arguments' JSON Schema."""
+
+
+@attrs.frozen
+class ToolChoice:
+    """Whether the model may, must, or must not call a tool: ``auto``, ``required``,
+    ``none``, or ``function`` with ``name`` (that tool, and only it)."""
+
+    mode: Literal["auto", "required", "none", "function"] = "auto"
+    name: str | None = None
+
+
+@attrs.frozen
+class ResponseFormat:
+    """What the answer must be: any JSON object, or JSON matching ``schema``."""
+
+    kind: Literal["json_object", "json_schema"]
+    schema: Mapping[str, Any] | None = attrs.field(default=None, eq=False, hash=False)
+    name: str | None = None
 
 
 @attrs.frozen
@@ -29,6 +74,19 @@ class ChatRequest:
     messages: tuple[Message, ...]
     stream: bool = False
     include_usage: bool = False
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice = ToolChoice()
+    legacy_functions: bool = False
+    """The client sent OpenAI's old ``functions``: it wants ``function_call`` back."""
+    response_format: ResponseFormat | None = None
+
+    def with_system(self, text: str) -> ChatRequest:
+        """This request with ``text`` added to the system prompt, after what is there."""
+        return attrs.evolve(self, messages=(*self.messages, Message("system", text)))
+
+    @property
+    def offers_tools(self) -> bool:
+        return bool(self.tools) and self.tool_choice.mode != "none"
 
     @property
     def system_prompt(self) -> str | None:

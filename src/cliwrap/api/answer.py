@@ -23,9 +23,11 @@ from ..events import (
     Progress,
     TextDelta,
     ThinkingDelta,
+    ToolCalled,
     Usage,
 )
 from ..progress import ANSWER_SEPARATOR
+from ..request import ToolCall
 
 __all__ = ["EventEncoder", "Gathered"]
 
@@ -40,6 +42,8 @@ class EventEncoder(abc.ABC):
 
     done: bool = attrs.field(init=False, default=False)
     usage: Usage = attrs.field(init=False, factory=Usage)
+    calls: int = attrs.field(init=False, default=0)
+    """How many tool calls have gone out."""
     _marks_shown: bool = attrs.field(init=False, default=False)
     _answering: bool = attrs.field(init=False, default=False)
 
@@ -65,6 +69,9 @@ class EventEncoder(abc.ABC):
             return self._content(text)
         if isinstance(event, ThinkingDelta):
             return self._thinking(event.text)
+        if isinstance(event, ToolCalled):
+            self.calls += 1
+            return self._tool_call(event.call, self.calls - 1)
         if isinstance(event, Usage):
             self.usage = event
             return b""
@@ -89,6 +96,10 @@ class EventEncoder(abc.ABC):
     def _thinking(self, text: str) -> bytes: ...
 
     @abc.abstractmethod
+    def _tool_call(self, call: ToolCall, index: int) -> bytes:
+        """A whole tool call, the ``index``-th of this answer."""
+
+    @abc.abstractmethod
     def _finish(self, reason: FinishReason) -> bytes:
         """The end of the stream; the run's usage is in ``self.usage``."""
 
@@ -103,6 +114,7 @@ class Gathered:
     model: str
     _text: list[str] = attrs.field(init=False, factory=list)
     _thinking: list[str] = attrs.field(init=False, factory=list)
+    calls: list[ToolCall] = attrs.field(init=False, factory=list)
     usage: Usage = attrs.field(init=False, factory=Usage)
     _reason: FinishReason = attrs.field(init=False, default=FinishReason.STOP)
     _failure: ApiError | None = attrs.field(init=False, default=None)
@@ -113,6 +125,8 @@ class Gathered:
             self._text.append(event.text)
         elif isinstance(event, ThinkingDelta):
             self._thinking.append(event.text)
+        elif isinstance(event, ToolCalled):
+            self.calls.append(event.call)
         elif isinstance(event, Usage):
             self.usage = event
         elif isinstance(event, Finished):

@@ -11,6 +11,7 @@ the stop reason and usage, and ``message_stop``. Validation follows the API's ru
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 
@@ -18,7 +19,9 @@ import attrs
 
 from ..errors import ApiError, ErrorKind
 from ..events import FinishReason, Usage
-from ..request import ChatRequest, Message, Role
+from ..request import ChatRequest, Message, ResponseFormat, Role, Tool, ToolCall, ToolChoice
+from ..structured import parse_format
+from ..tools import checked_tool
 from . import sse
 from .answer import EventEncoder, Gathered
 
@@ -32,6 +35,8 @@ __all__ = [
 ]
 
 _ROLES: dict[str, Role] = {"user": "user", "assistant": "assistant"}
+_TOOL_BLOCKS = ("tool_use", "tool_result")
+_CHOICES = {"auto": ToolChoice("auto"), "any": ToolChoice("required"), "none": ToolChoice("none")}
 STOP_REASONS = {
     FinishReason.STOP: "end_turn",
     FinishReason.LENGTH: "max_tokens",
@@ -64,8 +69,8 @@ def parse_messages_request(body: Any) -> ChatRequest:
     raw = body.get("messages")
     if not isinstance(raw, list) or not raw:
         raise _invalid("messages: at least one message is required")
-    messages = [_message(m, f"messages.{i}") for i, m in enumerate(raw)]
-    if not any(m.role == "user" for m in messages):
+    messages = [turn for i, m in enumerate(raw) for turn in _message(m, f"messages.{i}")]
+    if not any(m.role in ("user", "tool") for m in messages):
         raise _invalid("messages: at least one user message is required")
     system = _system(body.get("system"))
     stop = body.get("stop_sequences")
@@ -87,10 +92,34 @@ def parse_messages_request(body: Any) -> ChatRequest:
     if stream is not None and not isinstance(stream, bool):
         raise _invalid("stream: Input should be a valid boolean")
     head = (Message("system", system),) if system else ()
-    return ChatRequest(model=model, messages=(*head, *messages), stream=bool(stream))
+    offered, choice = _tools(body)
+    spec = body.get("output_format")
+    if spec is not None and not isinstance(spec, dict):
+        raise _invalid("output_format: Input should be a valid dictionary")
+    return ChatRequest(
+        model=model,
+        messages=(*head, *messages),
+        stream=bool(stream),
+        tools=offered,
+        tool_choice=choice,
+        response_format=_output_format(spec or {}),
+    )
 
 
-def _message(raw: Any, where: str) -> Message:
+def _output_format(spec: dict[str, Any]) -> ResponseFormat | None:
+    """Anthropic's structured outputs (``output_format``: a ``json_schema`` and its schema)."""
+    if not spec:
+        return None
+    if spec.get("type") != "json_schema":
+        raise _invalid("output_format.type: Input should be 'json_schema'")
+    try:
+        return parse_format("json_schema", spec.get("schema"), None, "output_format")
+    except ApiError as error:
+        raise _invalid(error.message.replace("'", "")) from None
+
+
+def _message(raw: Any, where: str) -> list[Message]:
+    """One Messages turn as canonical turns: its tool results each become a ``tool`` turn."""
     if not isinstance(raw, dict):
         raise _invalid(f"{where}: Input should be a valid dictionary")
     role = _ROLES.get(raw.get("role", ""))
@@ -98,7 +127,72 @@ def _message(raw: Any, where: str) -> Message:
         raise _invalid(f"{where}.role: Input should be 'user' or 'assistant'")
     if "content" not in raw:
         raise _invalid(f"{where}.content: Field required")
-    return Message(role, _text(raw["content"], f"{where}.content"))
+    content = raw["content"]
+    blocks = content if isinstance(content, list) else []
+    uses = [b for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"]
+    results = [b for b in blocks if isinstance(b, dict) and b.get("type") == "tool_result"]
+    rest = [b for b in blocks if not (isinstance(b, dict) and b.get("type") in _TOOL_BLOCKS)]
+    text = _text(content if isinstance(content, str) else rest, f"{where}.content")
+    if role == "assistant":
+        calls = tuple(_call(b, f"{where}.content") for b in uses)
+        return [Message("assistant", text, tool_calls=calls)]
+    if uses:
+        raise _invalid(f"{where}.content: tool_use blocks belong in assistant turns")
+    turns = [_result(b, f"{where}.content") for b in results]
+    if text or not turns:
+        turns.append(Message("user", text))
+    return turns
+
+
+def _call(block: dict[str, Any], where: str) -> ToolCall:
+    ident, name, arguments = block.get("id"), block.get("name"), block.get("input", {})
+    if not isinstance(ident, str) or not isinstance(name, str) or not isinstance(arguments, dict):
+        raise _invalid(f"{where}: a tool_use block needs 'id', 'name' and an 'input' object")
+    return ToolCall(ident, name, json.dumps(arguments, ensure_ascii=False))
+
+
+def _result(block: dict[str, Any], where: str) -> Message:
+    ident = block.get("tool_use_id")
+    if not isinstance(ident, str):
+        raise _invalid(f"{where}: a tool_result block needs 'tool_use_id'")
+    text = _text(block.get("content") or "", f"{where}.tool_result")
+    if block.get("is_error"):
+        text = f"(the tool failed) {text}"
+    return Message("tool", text, tool_call_id=ident)
+
+
+def _tools(body: dict[str, Any]) -> tuple[tuple[Tool, ...], ToolChoice]:
+    raw, choice = body.get("tools"), body.get("tool_choice")
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list):
+        raise _invalid("tools: Input should be a valid list")
+    offered = []
+    for i, tool in enumerate(raw):
+        if not isinstance(tool, dict):
+            raise _invalid(f"tools.{i}: Input should be a valid dictionary")
+        if tool.get("type") not in (None, "custom"):
+            raise _invalid(f"tools.{i}: server tools ({tool['type']!r}) are not supported")
+        try:
+            offered.append(
+                checked_tool(
+                    tool.get("name"), tool.get("description"), tool.get("input_schema"), "x"
+                )
+            )
+        except ApiError as error:
+            raise _invalid(f"tools.{i}: {error.message.removeprefix('x.')}") from None
+    if choice is None:
+        return tuple(offered), ToolChoice()
+    kind = choice.get("type") if isinstance(choice, dict) else None
+    if kind in _CHOICES:
+        return tuple(offered), _CHOICES[kind]
+    name = choice.get("name") if isinstance(choice, dict) else None
+    if kind != "tool" or name not in {t.name for t in offered}:
+        raise _invalid(
+            "tool_choice: expected {'type': 'auto' | 'any' | 'none'} or "
+            "{'type': 'tool', 'name': <one of the tools>}"
+        )
+    return tuple(offered), ToolChoice("function", name)
 
 
 def _system(system: Any) -> str:
@@ -137,6 +231,15 @@ def count_tokens(request: ChatRequest) -> int:
     return max(1, round(characters / 4))
 
 
+def tool_use_block(call: ToolCall) -> dict[str, Any]:
+    return {
+        "type": "tool_use",
+        "id": call.id,
+        "name": call.name,
+        "input": json.loads(call.arguments),
+    }
+
+
 def _new_id() -> str:
     return "msg_" + secrets.token_hex(12)
 
@@ -159,7 +262,9 @@ class MessageCollector(Gathered):
         content: list[dict[str, Any]] = []
         if self.thinking:
             content.append({"type": "thinking", "thinking": self.thinking, "signature": ""})
-        content.append({"type": "text", "text": self.text})
+        if self.text or not self.calls:
+            content.append({"type": "text", "text": self.text})
+        content += [tool_use_block(call) for call in self.calls]
         return {
             "id": _new_id(),
             "type": "message",
@@ -224,14 +329,21 @@ class MessageEncoder(EventEncoder):
             "content_block_delta", index=self._index, delta={"type": delta, field: text}
         )
 
-    def _open(self, kind: str) -> bytes:
+    def _tool_call(self, call: ToolCall, index: int) -> bytes:
+        out = self._close() + self._open("tool_use", {**tool_use_block(call), "input": {}})
+        delta = {"type": "input_json_delta", "partial_json": call.arguments}
+        out += self._event("content_block_delta", index=self._index, delta=delta)
+        return out + self._close()
+
+    def _open(self, kind: str, block: dict[str, Any] | None = None) -> bytes:
         self._block = kind
         self._index += 1
-        block = (
-            {"type": "thinking", "thinking": "", "signature": ""}
-            if kind == "thinking"
-            else {"type": "text", "text": ""}
-        )
+        if block is None:
+            block = (
+                {"type": "thinking", "thinking": "", "signature": ""}
+                if kind == "thinking"
+                else {"type": "text", "text": ""}
+            )
         out = self._event("content_block_start", index=self._index, content_block=block)
         if not self._pinged:
             self._pinged = True

@@ -6,6 +6,7 @@ does not use are accepted and ignored, as OpenAI clients expect of compatible se
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from typing import Any
@@ -14,7 +15,9 @@ import attrs
 
 from ..errors import ApiError, ErrorKind
 from ..events import FinishReason, Usage
-from ..request import ChatRequest, Message, Role
+from ..request import ChatRequest, Message, ResponseFormat, Role, Tool, ToolCall, ToolChoice
+from ..structured import parse_format
+from ..tools import checked_tool, new_call_id
 from . import sse
 from .answer import EventEncoder, Gathered
 
@@ -62,31 +65,160 @@ def parse_chat_request(body: Any) -> ChatRequest:
     n = body.get("n", 1)
     if n not in (None, 1):
         raise _invalid("Only n = 1 is supported.", "n")
+    legacy = body.get("tools") is None and body.get("functions") is not None
+    offered = _functions(body) if legacy else _tools(body)
     return ChatRequest(
         model=model,
         messages=messages,
         stream=bool(stream),
         include_usage=bool(options.get("include_usage", False)),
+        tools=offered,
+        tool_choice=_choice(body, offered, legacy),
+        legacy_functions=legacy,
+        response_format=_format(body.get("response_format")),
     )
+
+
+def _format(raw: Any) -> ResponseFormat | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise _invalid("'response_format' must be an object.", "response_format")
+    spec: Any = raw.get("json_schema") if isinstance(raw.get("json_schema"), dict) else {}
+    return parse_format(raw.get("type"), spec.get("schema"), spec.get("name"), "response_format")
+
+
+def _tools(body: dict[str, Any]) -> tuple[Tool, ...]:
+    raw = body.get("tools")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise _invalid("'tools' must be an array of tools.", "tools")
+    offered = []
+    for i, tool in enumerate(raw):
+        where = f"tools[{i}]"
+        if not isinstance(tool, dict) or tool.get("type", "function") != "function":
+            raise _invalid(f"{where} must be a tool of type 'function'.", where)
+        function = tool.get("function")
+        if not isinstance(function, dict):
+            raise _invalid(f"{where}.function must be an object.", f"{where}.function")
+        offered.append(
+            checked_tool(
+                function.get("name"),
+                function.get("description"),
+                function.get("parameters"),
+                f"{where}.function",
+            )
+        )
+    return tuple(offered)
+
+
+def _functions(body: dict[str, Any]) -> tuple[Tool, ...]:
+    raw = body["functions"]
+    if not isinstance(raw, list):
+        raise _invalid("'functions' must be an array of functions.", "functions")
+    return tuple(
+        checked_tool(
+            f.get("name") if isinstance(f, dict) else None,
+            f.get("description") if isinstance(f, dict) else None,
+            f.get("parameters") if isinstance(f, dict) else None,
+            f"functions[{i}]",
+        )
+        for i, f in enumerate(raw)
+    )
+
+
+def _choice(body: dict[str, Any], offered: tuple[Tool, ...], legacy: bool) -> ToolChoice:
+    param = "function_call" if legacy else "tool_choice"
+    raw = body.get(param)
+    if raw is None:
+        return ToolChoice()
+    if raw in ("auto", "none") or (raw == "required" and not legacy):
+        if raw != "none" and not offered:
+            raise _invalid(f"'{param}' is only allowed when tools are specified.", param)
+        return ToolChoice(raw)
+    named = raw.get("name") if legacy and isinstance(raw, dict) else None
+    if not legacy and isinstance(raw, dict) and isinstance(raw.get("function"), dict):
+        named = raw["function"].get("name")
+    if not isinstance(named, str):
+        raise _invalid(f"'{param}' must be 'none', 'auto', 'required' or a named function.", param)
+    if named not in {t.name for t in offered}:
+        raise _invalid(f"'{param}' names {named!r}, which is not among the tools.", param)
+    return ToolChoice("function", named)
 
 
 def _message(raw: Any, where: str) -> Message:
     if not isinstance(raw, dict):
         raise _invalid(f"{where} must be an object.", where)
-    role = ROLES.get(raw.get("role", ""))
+    kind = raw.get("role", "")
+    if kind in ("tool", "function"):
+        return _result(raw, where)
+    role = ROLES.get(kind)
     if role is None:
         raise _invalid(
-            f"{where}.role must be one of system, developer, user or assistant "
-            f"(got {raw.get('role')!r}).",
+            f"{where}.role must be one of system, developer, user, assistant or tool "
+            f"(got {kind!r}).",
             f"{where}.role",
         )
-    return Message(role, _content(raw.get("content"), f"{where}.content", role))
+    content = _content(raw.get("content"), f"{where}.content", role)
+    if role != "assistant":
+        return Message(role, content)
+    return Message(role, content, tool_calls=_calls(raw, where))
+
+
+def _result(raw: dict[str, Any], where: str) -> Message:
+    """A tool's (or a legacy function's) result, sent back by the client."""
+    ident = raw.get("tool_call_id")
+    if raw["role"] == "tool" and not isinstance(ident, str):
+        raise _invalid(f"{where}.tool_call_id must be a string.", f"{where}.tool_call_id")
+    name = raw.get("name")
+    content = _content(raw.get("content") or "", f"{where}.content", "tool")
+    return Message(
+        "tool", content, tool_call_id=ident, name=name if isinstance(name, str) else None
+    )
+
+
+def _calls(raw: dict[str, Any], where: str) -> tuple[ToolCall, ...]:
+    """An assistant turn's earlier calls (``tool_calls``, or the legacy ``function_call``)."""
+    listed = raw.get("tool_calls")
+    if listed is None and isinstance(raw.get("function_call"), dict):
+        listed = [{"id": None, "function": raw["function_call"]}]
+    if listed is None:
+        return ()
+    if not isinstance(listed, list):
+        raise _invalid(f"{where}.tool_calls must be an array.", f"{where}.tool_calls")
+    calls = []
+    for i, call in enumerate(listed):
+        at = f"{where}.tool_calls[{i}]"
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise _invalid(f"{at}.function must have a name.", f"{at}.function")
+        arguments = function.get("arguments") or "{}"
+        if not isinstance(arguments, str) or not _is_json_object(arguments):
+            raise _invalid(
+                f"{at}.function.arguments must be a JSON object, as text.",
+                f"{at}.function.arguments",
+            )
+        ident = call.get("id")
+        calls.append(
+            ToolCall(
+                ident if isinstance(ident, str) else new_call_id(), function["name"], arguments
+            )
+        )
+    return tuple(calls)
+
+
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
 
 
 def _content(content: Any, where: str, role: Role) -> str:
     if isinstance(content, str):
         return content
-    if content is None and role == "assistant":
+    if content is None and role in ("assistant", "tool"):
         return ""
     if not isinstance(content, list):
         raise _invalid(f"{where} must be a string or an array of content parts.", where)
@@ -126,6 +258,20 @@ def usage_body(usage: Usage) -> dict[str, Any]:
     return body
 
 
+def _call_body(call: ToolCall) -> dict[str, Any]:
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
+
+
+def _finish_reason(reason: FinishReason, legacy_functions: bool) -> str:
+    if legacy_functions and reason is FinishReason.TOOL_CALLS:
+        return "function_call"
+    return reason.value
+
+
 @attrs.define
 class _Identity:
     model: str
@@ -137,12 +283,20 @@ class _Identity:
 class Collector(Gathered):
     """Gathers events into one ``chat.completion`` body (the non-streaming answer)."""
 
+    legacy_functions: bool = False
+
     def body(self) -> dict[str, Any]:
         reason = self.outcome()
         ident = _Identity(self.model)
         message: dict[str, Any] = {"role": "assistant", "content": self.text}
         if self.thinking:
             message["reasoning_content"] = self.thinking
+        if self.calls and self.legacy_functions:
+            message["content"] = self.text or None
+            message["function_call"] = _call_body(self.calls[0])["function"]
+        elif self.calls:
+            message["content"] = self.text or None
+            message["tool_calls"] = [_call_body(call) for call in self.calls]
         return {
             "id": ident.id,
             "object": "chat.completion",
@@ -152,7 +306,7 @@ class Collector(Gathered):
                 {
                     "index": 0,
                     "message": message,
-                    "finish_reason": reason.value,
+                    "finish_reason": _finish_reason(reason, self.legacy_functions),
                     "logprobs": None,
                 }
             ],
@@ -173,6 +327,7 @@ class ChunkEncoder(EventEncoder):
 
     model: str
     include_usage: bool = False
+    legacy_functions: bool = False
     _ident: _Identity = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -190,14 +345,20 @@ class ChunkEncoder(EventEncoder):
     def _thinking(self, text: str) -> bytes:
         return self._chunk({"reasoning_content": text})
 
+    def _tool_call(self, call: ToolCall, index: int) -> bytes:
+        if self.legacy_functions:  # the old API knew one call per answer
+            return (
+                self._chunk({"function_call": _call_body(call)["function"]}) if not index else b""
+            )
+        return self._chunk({"tool_calls": [{"index": index, **_call_body(call)}]})
+
     def _failed(self, error: ApiError) -> bytes:
         """An error event then ``[DONE]``: OpenAI SDKs raise the error as they read it."""
         return sse.data(error_body(error)) + sse.data("[DONE]")
 
     def _finish(self, reason: FinishReason) -> bytes:
-        final = self._base(
-            [{"index": 0, "delta": {}, "finish_reason": reason.value, "logprobs": None}]
-        )
+        finish = _finish_reason(reason, self.legacy_functions)
+        final = self._base([{"index": 0, "delta": {}, "finish_reason": finish, "logprobs": None}])
         usage = usage_body(self.usage)
         if not self.include_usage:
             final["usage"] = usage

@@ -21,7 +21,9 @@ import attrs
 
 from ..errors import ApiError, ErrorKind
 from ..events import FinishReason, Usage
-from ..request import ChatRequest, Message
+from ..request import ChatRequest, Message, Tool, ToolCall, ToolChoice
+from ..structured import parse_format
+from ..tools import checked_tool
 from . import sse
 from .answer import EventEncoder, Gathered
 from .openai_chat import ROLES
@@ -52,13 +54,25 @@ def parse_responses_request(body: Any) -> ChatRequest:
     if instructions is not None and not isinstance(instructions, str):
         raise _invalid("Invalid type for 'instructions': expected a string.", "instructions")
     messages = _input(body.get("input"))
-    if not any(m.role == "user" for m in messages):
+    if not any(m.role in ("user", "tool") for m in messages):
         raise _invalid("'input' must contain a user message.", "input")
     stream = body.get("stream", False)
     if stream is not None and not isinstance(stream, bool):
         raise _invalid("Invalid type for 'stream': expected a boolean.", "stream")
     head = (Message("system", instructions),) if instructions else ()
-    return ChatRequest(model=model, messages=(*head, *messages), stream=bool(stream))
+    offered, choice = _tools(body)
+    text: Any = body.get("text") if isinstance(body.get("text"), dict) else {}
+    spec: Any = text.get("format") if isinstance(text.get("format"), dict) else {}
+    return ChatRequest(
+        model=model,
+        messages=(*head, *messages),
+        stream=bool(stream),
+        tools=offered,
+        tool_choice=choice,
+        response_format=parse_format(
+            spec.get("type"), spec.get("schema"), spec.get("name"), "text.format"
+        ),
+    )
 
 
 def _input(raw: Any) -> tuple[Message, ...]:
@@ -74,6 +88,18 @@ def _input(raw: Any) -> tuple[Message, ...]:
         kind = item.get("type", "message")
         if kind == "reasoning":
             continue  # an earlier turn's reasoning, sent back by clients; not for the prompt
+        if kind == "function_call":
+            messages.append(Message("assistant", "", tool_calls=(_call(item, where),)))
+            continue
+        if kind == "function_call_output":
+            output = item.get("output")
+            if not isinstance(item.get("call_id"), str) or not isinstance(output, str):
+                raise _invalid(
+                    f"Invalid '{where}': a function_call_output needs 'call_id' and 'output'.",
+                    where,
+                )
+            messages.append(Message("tool", output, tool_call_id=item["call_id"]))
+            continue
         if kind != "message":
             raise _invalid(f"Input items of type '{kind}' are not supported yet.", where)
         role = ROLES.get(item.get("role", ""))
@@ -85,6 +111,42 @@ def _input(raw: Any) -> tuple[Message, ...]:
             )
         messages.append(Message(role, _content(item.get("content"), f"{where}.content")))
     return tuple(messages)
+
+
+def _call(item: dict[str, Any], where: str) -> ToolCall:
+    ident, name, arguments = item.get("call_id"), item.get("name"), item.get("arguments")
+    if not (isinstance(ident, str) and isinstance(name, str) and isinstance(arguments, str)):
+        raise _invalid(
+            f"Invalid '{where}': a function_call needs 'call_id', 'name' and 'arguments'.", where
+        )
+    return ToolCall(ident, name, arguments)
+
+
+def _tools(body: dict[str, Any]) -> tuple[tuple[Tool, ...], ToolChoice]:
+    raw, choice = body.get("tools") or [], body.get("tool_choice")
+    if not isinstance(raw, list):
+        raise _invalid("Invalid type for 'tools': expected an array.", "tools")
+    offered = []
+    for i, tool in enumerate(raw):
+        where = f"tools[{i}]"
+        if not isinstance(tool, dict) or tool.get("type") != "function":
+            kind = tool.get("type") if isinstance(tool, dict) else None
+            raise _invalid(f"Tools of type {kind!r} are not supported; use 'function'.", where)
+        offered.append(
+            checked_tool(tool.get("name"), tool.get("description"), tool.get("parameters"), where)
+        )
+    if choice is None:
+        return tuple(offered), ToolChoice()
+    if choice in ("auto", "none", "required"):
+        return tuple(offered), ToolChoice(choice)
+    name = choice.get("name") if isinstance(choice, dict) else None
+    if name not in {t.name for t in offered}:
+        raise _invalid(
+            "Invalid value for 'tool_choice': expected 'auto', 'none', 'required' or "
+            "{'type': 'function', 'name': <one of the tools>}.",
+            "tool_choice",
+        )
+    return tuple(offered), ToolChoice("function", name)
 
 
 def _content(content: Any, where: str) -> str:
@@ -159,6 +221,16 @@ class _Shape:
         summary = [{"type": "summary_text", "text": text}] if text else []
         return {"id": self.reasoning_id, "type": "reasoning", "summary": summary}
 
+    def function_call(self, call: ToolCall, status: str = "completed") -> dict[str, Any]:
+        return {
+            "id": "fc_" + call.id.removeprefix("call_"),
+            "type": "function_call",
+            "status": status,
+            "call_id": call.id,
+            "name": call.name,
+            "arguments": call.arguments,
+        }
+
     def message(self, text: str | None, status: str) -> dict[str, Any]:
         content = [] if text is None else [_text_part(text)]
         return {
@@ -188,7 +260,9 @@ class ResponseCollector(Gathered):
         status = _status(self.outcome())
         shape = _Shape(self.model, self.instructions)
         output = [shape.reasoning(self.thinking)] if self.thinking else []
-        output.append(shape.message(self.text, status))
+        if self.text or not self.calls:
+            output.append(shape.message(self.text, status))
+        output += [shape.function_call(call) for call in self.calls]
         return shape.response(status, output, self.usage)
 
 
@@ -222,6 +296,24 @@ class ResponseEncoder(EventEncoder):
 
     def _thinking(self, text: str) -> bytes:
         return self._delta("reasoning", text)
+
+    def _tool_call(self, call: ToolCall, index: int) -> bytes:
+        out = self._close("completed")
+        item = self._shape.function_call(call)
+        where = {"item_id": item["id"], "output_index": len(self._output)}
+        added = {**item, "status": "in_progress", "arguments": ""}
+        out += self._event(
+            "response.output_item.added", output_index=where["output_index"], item=added
+        )
+        out += self._event("response.function_call_arguments.delta", **where, delta=call.arguments)
+        out += self._event(
+            "response.function_call_arguments.done", **where, arguments=call.arguments
+        )
+        out += self._event(
+            "response.output_item.done", output_index=where["output_index"], item=item
+        )
+        self._output.append(item)
+        return out
 
     def _failed(self, error: ApiError) -> bytes:
         response = self._shape.response("failed", self._output, error=error)
@@ -293,7 +385,8 @@ class ResponseEncoder(EventEncoder):
     def _finish(self, reason: FinishReason) -> bytes:
         status = _status(reason)
         out = b""
-        if not any(item["type"] == "message" for item in self._output) and self._open != "message":
+        answered = any(item["type"] in ("message", "function_call") for item in self._output)
+        if not answered and self._open != "message":
             out += self._close("completed") + self._start_item("message")
         out += self._close(status)
         name = "response.incomplete" if status == "incomplete" else "response.completed"

@@ -70,6 +70,10 @@ def _enum(values: list[str]) -> Schema:
 
 
 FINISH_REASONS = [reason.value for reason in FinishReason]
+CHAT_FINISH_REASONS = [*FINISH_REASONS, "function_call"]
+"""``function_call`` answers clients of the legacy ``functions`` parameter."""
+TOOL_NAME: Schema = {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$"}
+ARGUMENTS_TEXT: Schema = {"type": "string", "description": "A JSON object, as text."}
 OPENAI_CODES = sorted({k.openai_code for k in ErrorKind if k.openai_code})
 OPENAI_TYPES = sorted({k.openai_type for k in ErrorKind})
 ANTHROPIC_TYPES = sorted({k.anthropic_type for k in ErrorKind})
@@ -92,17 +96,33 @@ def _chat_schemas() -> dict[str, Schema]:
         "model": STRING,
         "system_fingerprint": NULL,
     }
+    function = _request(
+        {"name": TOOL_NAME},
+        {"description": STRING, "parameters": {**OBJECT, "description": "A JSON Schema."}},
+    )
+    call = {
+        "id": STRING,
+        "type": _const("function"),
+        "function": _obj({"name": STRING, "arguments": ARGUMENTS_TEXT}),
+    }
+    named = _request({"name": STRING}, {})
     return {
         "ChatMessage": _request(
             {
-                "role": _enum(["system", "developer", "user", "assistant"]),
+                "role": _enum(["system", "developer", "user", "assistant", "tool", "function"]),
                 "content": {
                     "description": "A string, or text parts (images come with issue 5).",
                     "anyOf": [STRING, {"type": "array", "items": TEXT_PART}, NULL],
                 },
             },
-            {"name": STRING},
+            {
+                "name": STRING,
+                "tool_calls": {"type": "array", "items": _request({"function": function}, {})},
+                "tool_call_id": STRING,
+                "function_call": _request({"name": STRING}, {"arguments": ARGUMENTS_TEXT}),
+            },
         ),
+        "ChatToolCall": _obj(call),
         "ChatCompletionRequest": _request(
             {
                 "model": {**STRING, "minLength": 1, "examples": ["sonnet"]},
@@ -112,6 +132,36 @@ def _chat_schemas() -> dict[str, Schema]:
                 "stream": _nullable(BOOLEAN),
                 "stream_options": _nullable({**OBJECT, "properties": {"include_usage": BOOLEAN}}),
                 "n": {"description": "Only 1 for now.", "anyOf": [{"const": 1}, NULL]},
+                "tools": {
+                    "type": "array",
+                    "items": _request({"type": _const("function"), "function": function}, {}),
+                },
+                "tool_choice": {
+                    "anyOf": [
+                        _enum(["none", "auto", "required"]),
+                        _request({"type": _const("function"), "function": named}, {}),
+                    ]
+                },
+                "functions": {
+                    "description": "Legacy: answered with `function_call`.",
+                    "type": "array",
+                    "items": function,
+                },
+                "function_call": {
+                    "anyOf": [_enum(["none", "auto"]), _request({"name": STRING}, {})]
+                },
+                "response_format": {
+                    "oneOf": [
+                        _request({"type": _enum(["text", "json_object"])}, {}),
+                        _request(
+                            {
+                                "type": _const("json_schema"),
+                                "json_schema": _request({"schema": OBJECT}, {"name": STRING}),
+                            },
+                            {},
+                        ),
+                    ]
+                },
             },
         ),
         "ChatUsage": usage,
@@ -125,10 +175,16 @@ def _chat_schemas() -> dict[str, Schema]:
                         {
                             "index": INTEGER,
                             "message": _obj(
-                                {"role": _const("assistant"), "content": STRING},
-                                {"reasoning_content": STRING},
+                                {"role": _const("assistant"), "content": _nullable(STRING)},
+                                {
+                                    "reasoning_content": STRING,
+                                    "tool_calls": {"type": "array", "items": _ref("ChatToolCall")},
+                                    "function_call": _obj(
+                                        {"name": STRING, "arguments": ARGUMENTS_TEXT}
+                                    ),
+                                },
                             ),
-                            "finish_reason": _enum(FINISH_REASONS),
+                            "finish_reason": _enum(CHAT_FINISH_REASONS),
                             "logprobs": NULL,
                         }
                     ),
@@ -151,9 +207,16 @@ def _chat_schemas() -> dict[str, Schema]:
                                     "role": _const("assistant"),
                                     "content": STRING,
                                     "reasoning_content": STRING,
+                                    "tool_calls": {
+                                        "type": "array",
+                                        "items": _obj({"index": INTEGER, **call}),
+                                    },
+                                    "function_call": _obj(
+                                        {"name": STRING, "arguments": ARGUMENTS_TEXT}
+                                    ),
                                 },
                             ),
-                            "finish_reason": _nullable(_enum(FINISH_REASONS)),
+                            "finish_reason": _nullable(_enum(CHAT_FINISH_REASONS)),
                             "logprobs": NULL,
                         }
                     ),
@@ -215,6 +278,8 @@ def _responses_schemas() -> dict[str, Schema]:
             "summary_index": INTEGER,
             "text": STRING,
         },
+        "response.function_call_arguments.delta": {**where, "delta": STRING},
+        "response.function_call_arguments.done": {**where, "arguments": ARGUMENTS_TEXT},
     }
     text_part = _request({"type": _enum(["input_text", "output_text", "text"]), "text": STRING}, {})
     return {
@@ -233,6 +298,19 @@ def _responses_schemas() -> dict[str, Schema]:
                     "description": "An earlier turn's reasoning, accepted and left out.",
                     **_request({"type": _const("reasoning")}, {}),
                 },
+                _request(
+                    {
+                        "type": _const("function_call"),
+                        "call_id": STRING,
+                        "name": STRING,
+                        "arguments": ARGUMENTS_TEXT,
+                    },
+                    {},
+                ),
+                _request(
+                    {"type": _const("function_call_output"), "call_id": STRING, "output": STRING},
+                    {},
+                ),
             ]
         },
         "ResponsesRequest": _request(
@@ -248,6 +326,33 @@ def _responses_schemas() -> dict[str, Schema]:
             {
                 "instructions": _nullable(STRING),
                 "stream": _nullable(BOOLEAN),
+                "tools": {
+                    "type": "array",
+                    "items": _request(
+                        {"type": _const("function"), "name": TOOL_NAME},
+                        {"description": STRING, "parameters": OBJECT},
+                    ),
+                },
+                "tool_choice": {
+                    "anyOf": [
+                        _enum(["none", "auto", "required"]),
+                        _request({"type": _const("function"), "name": STRING}, {}),
+                    ]
+                },
+                "text": _request(
+                    {},
+                    {
+                        "format": {
+                            "oneOf": [
+                                _request({"type": _enum(["text", "json_object"])}, {}),
+                                _request(
+                                    {"type": _const("json_schema"), "schema": OBJECT},
+                                    {"name": STRING},
+                                ),
+                            ]
+                        }
+                    },
+                ),
                 "previous_response_id": {
                     "description": "Not supported: cliwrap stores no responses.",
                     **NULL,
@@ -256,6 +361,16 @@ def _responses_schemas() -> dict[str, Schema]:
         ),
         "ResponseOutputItem": {
             "oneOf": [
+                _obj(
+                    {
+                        "id": {"type": "string", "pattern": "^fc_"},
+                        "type": _const("function_call"),
+                        "status": _enum(["in_progress", "completed"]),
+                        "call_id": STRING,
+                        "name": STRING,
+                        "arguments": {"type": "string"},
+                    }
+                ),
                 _obj(
                     {
                         "id": {"type": "string", "pattern": "^rs_"},
@@ -317,9 +432,22 @@ def _anthropic_schemas() -> dict[str, Schema]:
             "oneOf": [
                 _request({"type": _const("text"), "text": STRING}, {}),
                 _request({"type": _enum(["thinking", "redacted_thinking"])}, {}),
+                _request(
+                    {"type": _const("tool_use"), "id": STRING, "name": STRING, "input": OBJECT},
+                    {},
+                ),
+                _request(
+                    {"type": _const("tool_result"), "tool_use_id": STRING},
+                    {
+                        "content": {"anyOf": [STRING, {"type": "array", "items": TEXT_PART}]},
+                        "is_error": BOOLEAN,
+                    },
+                ),
             ]
         },
     }
+    tool_use = _obj({"type": _const("tool_use"), "id": STRING, "name": STRING, "input": OBJECT})
+    text = _obj({"type": _const("text"), "text": STRING})
     usage = _obj(
         {
             "input_tokens": INTEGER,
@@ -353,6 +481,20 @@ def _anthropic_schemas() -> dict[str, Schema]:
                 "stop_sequences": {"type": "array", "items": STRING},
                 "metadata": _obj({}, {"user_id": _nullable(STRING)}),
                 "stream": _nullable(BOOLEAN),
+                "tools": {
+                    "type": "array",
+                    "items": _request(
+                        {"name": TOOL_NAME},
+                        {"description": STRING, "input_schema": OBJECT, "type": _const("custom")},
+                    ),
+                },
+                "tool_choice": {
+                    "oneOf": [
+                        _request({"type": _enum(["auto", "any", "none"])}, {}),
+                        _request({"type": _const("tool"), "name": STRING}, {}),
+                    ]
+                },
+                "output_format": _request({"type": _const("json_schema"), "schema": OBJECT}, {}),
             },
         ),
         "CountTokensRequest": _request(
@@ -371,7 +513,7 @@ def _anthropic_schemas() -> dict[str, Schema]:
                 "model": STRING,
                 "content": {
                     "type": "array",
-                    "items": {"oneOf": [thinking, _obj({"type": _const("text"), "text": STRING})]},
+                    "items": {"oneOf": [thinking, text, tool_use]},
                 },
                 "stop_reason": _nullable(_enum(stop_reasons)),
                 "stop_sequence": NULL,
@@ -385,9 +527,7 @@ def _anthropic_schemas() -> dict[str, Schema]:
                 _event(
                     "content_block_start",
                     index=INTEGER,
-                    content_block={
-                        "oneOf": [thinking, _obj({"type": _const("text"), "text": STRING})]
-                    },
+                    content_block={"oneOf": [thinking, text, tool_use]},
                 ),
                 _event("ping"),
                 _event(
@@ -398,6 +538,7 @@ def _anthropic_schemas() -> dict[str, Schema]:
                             _obj({"type": _const("text_delta"), "text": STRING}),
                             _obj({"type": _const("thinking_delta"), "thinking": STRING}),
                             _obj({"type": _const("signature_delta"), "signature": STRING}),
+                            _obj({"type": _const("input_json_delta"), "partial_json": STRING}),
                         ]
                     },
                 ),
@@ -444,6 +585,10 @@ def _websocket_schemas() -> dict[str, Schema]:
                 frame("progress", mark=STRING),
                 frame("keepalive"),
                 frame("usage", usage=_ref("ChatUsage")),
+                frame(
+                    "tool_call",
+                    call=_obj({"id": STRING, "name": STRING, "arguments": ARGUMENTS_TEXT}),
+                ),
                 frame("done", finish_reason=_enum([*FINISH_REASONS, "cancelled"])),
                 _obj(
                     {

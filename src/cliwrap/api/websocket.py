@@ -4,9 +4,10 @@ JSON text frames. The client sends ``{"type": "request", "id": ..., "body": {<a 
 completions request>}}`` to start a run, ``{"type": "cancel", "id": ...}`` to stop one, and
 ``{"type": "auth", "api_key": ...}`` first when it could not send a header. The server answers
 with frames carrying the request's ``id``: ``start``, then ``delta`` (answer text),
-``reasoning`` (thinking), ``progress`` (a mark for ``-progress`` models), ``keepalive``,
-``usage``, and last ``done`` (with ``finish_reason``) or ``error``. Progress and keepalives
-have frames of their own, so content frames carry nothing but the answer.
+``reasoning`` (thinking), ``tool_call`` (a call to one of the client's tools), ``progress``
+(a mark for ``-progress`` models), ``keepalive``, ``usage``, and last ``done`` (with
+``finish_reason``) or ``error``. Progress and keepalives have frames of their own, so content
+frames carry nothing but the answer.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..events import (
     Progress,
     TextDelta,
     ThinkingDelta,
+    ToolCalled,
     Usage,
 )
 from .openai_chat import error_body, usage_body
@@ -111,6 +113,9 @@ def event_frames(id_: str, event: Event) -> list[dict[str, Any]]:
         return [{"type": "progress", "id": id_, "mark": event.mark}]
     if isinstance(event, Keepalive):
         return [{"type": "keepalive", "id": id_}]
+    if isinstance(event, ToolCalled):
+        call = {"id": event.call.id, "name": event.call.name, "arguments": event.call.arguments}
+        return [{"type": "tool_call", "id": id_, "call": call}]
     if isinstance(event, Usage):
         return [{"type": "usage", "id": id_, "usage": usage_body(event)}]
     if isinstance(event, Finished):

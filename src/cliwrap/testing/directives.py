@@ -14,7 +14,7 @@ import attrs
 
 __all__ = ["Plan", "read_plan"]
 
-_DIRECTIVE = re.compile(r"\[\[(\w[\w-]*)(?::([^\]]*))?\]\]")
+_DIRECTIVE = re.compile(r"\[\[(\w[\w-]*)(?::([^\n]*?))?\]\]")
 
 
 @attrs.frozen
@@ -41,6 +41,7 @@ class Plan:
 def read_plan(prompt: str) -> Plan:
     """Read the directives in ``prompt``; the default reply echoes its last line."""
     fields: dict[str, object] = {}
+    calls: list[str] = []
     for name, arg in _DIRECTIVE.findall(prompt):
         arg = arg.strip()
         if name == "reply":
@@ -64,6 +65,16 @@ def read_plan(prompt: str) -> Plan:
             fields["stop_reason"] = arg
         elif name == "overflow":
             fields["overflow"] = True
+        elif name == "call":
+            # A call to a client tool, written as cliwrap's tool contract asks a model to.
+            tool, _, arguments = arg.partition(" ")
+            block = (
+                f'<tool_call>\n{{"name": "{tool}", "arguments": {arguments or "{}"}}}\n</tool_call>'
+            )
+            calls.append(block)
+    if calls:
+        before = [str(fields["reply"])] if "reply" in fields else []
+        fields["reply"] = "\n".join([*before, *calls])
     if "reply" not in fields:
         fields["reply"] = "echo: " + _last_line(_DIRECTIVE.sub("", prompt))
     return Plan(**fields)  # type: ignore[arg-type]

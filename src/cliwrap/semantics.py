@@ -1,0 +1,31 @@
+"""What a request asks beyond plain chat, as the CLI's input and filters on its answer.
+
+Client tools and answer formats have no switch in any CLI. Each becomes words in what the
+CLI reads (:func:`tools.for_cli`, :func:`structured.instruction`) and a sans-IO filter the
+events pass through on their way to the surface (:class:`tools.ToolCallScanner`,
+:class:`structured.JsonAnswer`). This is the one place that decides which apply, and in
+which order: tool calls are found first, then an answer that is not a call is checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from . import structured, tools
+from .job import EventFilter
+from .request import ChatRequest
+
+__all__ = ["for_cli"]
+
+
+def for_cli(chat: ChatRequest) -> tuple[ChatRequest, tuple[Callable[[], EventFilter], ...]]:
+    """The request as the CLI should get it, and the makers of the filters for its events."""
+    request = tools.for_cli(chat)
+    filters: list[Callable[[], EventFilter]] = []
+    if chat.offers_tools:
+        filters.append(partial(tools.ToolCallScanner, chat))
+    if chat.response_format is not None:
+        request = request.with_system(structured.instruction(chat.response_format))
+        filters.append(partial(structured.JsonAnswer, chat.response_format))
+    return request, tuple(filters)
