@@ -76,6 +76,8 @@ class Finished:
     """The answer is complete."""
 
     reason: FinishReason = FinishReason.STOP
+    stop_sequence: str | None = None
+    """The client's stop sequence that ended it, if one did."""
 
 
 @attrs.frozen

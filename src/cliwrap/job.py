@@ -117,11 +117,16 @@ class _Run:
         self.answer_started = trio.Event()
         self.ended = False
         self.failed = False
+        self.cut = False
 
     async def emit(self, event: Event) -> None:
         events = [event]
         for step in self._filters:
             events = [out for each in events for out in step.feed(each)]
+        if not isinstance(event, (Finished, Failed)) and any(
+            isinstance(out, (Finished, Failed)) for out in events
+        ):
+            self.cut = True  # a filter ended the answer (a stop sequence): the CLI may stop
         for each in events:
             await self._emit(each)
 
@@ -273,8 +278,9 @@ async def _supervise_process(
                 ErrorKind.TIMEOUT,
                 f"The CLI produced no output within the {limit:g} s {which} deadline.",
             )
-        elif not run.failed:
-            # A clean exit lets the CLI tidy up after itself; a failed run is stopped now.
+        elif not run.failed and not run.cut:
+            # A clean exit lets the CLI tidy up after itself; a failed run, or one whose
+            # answer a filter ended early, is stopped now.
             with trio.move_on_after(_EXIT_GRACE):
                 returncode = await process.wait()
                 for event in plan.parser.finish(

@@ -79,6 +79,8 @@ class ChatRequest:
     legacy_functions: bool = False
     """The client sent OpenAI's old ``functions``: it wants ``function_call`` back."""
     response_format: ResponseFormat | None = None
+    stop: tuple[str, ...] = ()
+    """Stop sequences: the answer ends where one would begin."""
 
     def with_system(self, text: str) -> ChatRequest:
         """This request with ``text`` added to the system prompt, after what is there."""

@@ -4,7 +4,8 @@ Client tools and answer formats have no switch in any CLI. Each becomes words in
 CLI reads (:func:`tools.for_cli`, :func:`structured.instruction`) and a sans-IO filter the
 events pass through on their way to the surface (:class:`tools.ToolCallScanner`,
 :class:`structured.JsonAnswer`). This is the one place that decides which apply, and in
-which order: tool calls are found first, then an answer that is not a call is checked.
+which order: stop sequences cut the text first (they apply to what the model wrote), then
+tool calls are found, then an answer that is not a call is checked.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from . import structured, tools
+from . import stops, structured, tools
 from .job import EventFilter
 from .request import ChatRequest
 
@@ -23,6 +24,8 @@ def for_cli(chat: ChatRequest) -> tuple[ChatRequest, tuple[Callable[[], EventFil
     """The request as the CLI should get it, and the makers of the filters for its events."""
     request = tools.for_cli(chat)
     filters: list[Callable[[], EventFilter]] = []
+    if chat.stop:
+        filters.append(partial(stops.StopSequences, chat.stop))
     if chat.offers_tools:
         filters.append(partial(tools.ToolCallScanner, chat))
     if chat.response_format is not None:

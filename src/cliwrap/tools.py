@@ -24,6 +24,7 @@ import attrs
 from .errors import ApiError, ErrorKind
 from .events import Event, Finished, FinishReason, TextDelta, ToolCalled
 from .request import ChatRequest, Message, Tool, ToolCall
+from .stops import overlap
 
 __all__ = ["ToolCallScanner", "checked_tool", "for_cli", "new_call_id"]
 
@@ -155,7 +156,7 @@ class ToolCallScanner:
                 out += self._plain(before)
                 self._in_call = True
                 continue
-            cut = len(self._held) - _partial_open(self._held)
+            cut = len(self._held) - overlap(self._held, OPEN)
             ready, self._held = self._held[:cut], self._held[cut:]
             out += self._plain(ready)
             return out
@@ -178,14 +179,6 @@ class ToolCallScanner:
             self._in_call = False
             return self._plain(OPEN + held)  # an unclosed block is text
         return self._plain(held)
-
-
-def _partial_open(text: str) -> int:
-    """How many characters at the end of ``text`` could begin ``<tool_call>``."""
-    for size in range(min(len(OPEN) - 1, len(text)), 0, -1):
-        if OPEN.startswith(text[-size:]):
-            return size
-    return 0
 
 
 def _parse_call(body: str, names: set[str]) -> ToolCall | None:

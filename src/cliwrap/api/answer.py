@@ -44,6 +44,8 @@ class EventEncoder(abc.ABC):
     usage: Usage = attrs.field(init=False, factory=Usage)
     calls: int = attrs.field(init=False, default=0)
     """How many tool calls have gone out."""
+    stop_sequence: str | None = attrs.field(init=False, default=None)
+    """The client's stop sequence that ended the answer, if one did."""
     _marks_shown: bool = attrs.field(init=False, default=False)
     _answering: bool = attrs.field(init=False, default=False)
 
@@ -77,6 +79,7 @@ class EventEncoder(abc.ABC):
             return b""
         if isinstance(event, Finished):
             self.done = True
+            self.stop_sequence = event.stop_sequence
             return self._finish(event.reason)
         return self.fail(event.error)
 
@@ -117,6 +120,7 @@ class Gathered:
     calls: list[ToolCall] = attrs.field(init=False, factory=list)
     usage: Usage = attrs.field(init=False, factory=Usage)
     _reason: FinishReason = attrs.field(init=False, default=FinishReason.STOP)
+    stop_sequence: str | None = attrs.field(init=False, default=None)
     _failure: ApiError | None = attrs.field(init=False, default=None)
 
     def add(self, event: Event) -> None:
@@ -131,6 +135,7 @@ class Gathered:
             self.usage = event
         elif isinstance(event, Finished):
             self._reason = event.reason
+            self.stop_sequence = event.stop_sequence
         elif isinstance(event, Failed):
             self._failure = event.error
 

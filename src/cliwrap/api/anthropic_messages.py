@@ -103,6 +103,7 @@ def parse_messages_request(body: Any) -> ChatRequest:
         tools=offered,
         tool_choice=choice,
         response_format=_output_format(spec or {}),
+        stop=tuple(stop or ()),
     )
 
 
@@ -231,6 +232,12 @@ def count_tokens(request: ChatRequest) -> int:
     return max(1, round(characters / 4))
 
 
+def _stopped(reason: FinishReason, stop_sequence: str | None) -> dict[str, Any]:
+    if stop_sequence is not None:
+        return {"stop_reason": "stop_sequence", "stop_sequence": stop_sequence}
+    return {"stop_reason": STOP_REASONS[reason], "stop_sequence": None}
+
+
 def tool_use_block(call: ToolCall) -> dict[str, Any]:
     return {
         "type": "tool_use",
@@ -271,8 +278,7 @@ class MessageCollector(Gathered):
             "role": "assistant",
             "model": self.model,
             "content": content,
-            "stop_reason": STOP_REASONS[reason],
-            "stop_sequence": None,
+            **_stopped(reason, self.stop_sequence),
             "usage": _usage(self.usage),
         }
 
@@ -363,7 +369,7 @@ class MessageEncoder(EventEncoder):
     def _finish(self, reason: FinishReason) -> bytes:
         out = b"" if self._index >= 0 else self._open("text")  # an answer has a text block
         out += self._close()
-        delta = {"stop_reason": STOP_REASONS[reason], "stop_sequence": None}
+        delta = _stopped(reason, self.stop_sequence)
         out += self._event("message_delta", delta=delta, usage=_usage(self.usage))
         return out + self._event("message_stop")
 

@@ -76,7 +76,19 @@ def parse_chat_request(body: Any) -> ChatRequest:
         tool_choice=_choice(body, offered, legacy),
         legacy_functions=legacy,
         response_format=_format(body.get("response_format")),
+        stop=_stop(body.get("stop")),
     )
+
+
+def _stop(raw: Any) -> tuple[str, ...]:
+    stops = [raw] if isinstance(raw, str) else raw
+    if stops is None:
+        return ()
+    if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
+        raise _invalid("'stop' must be a string or an array of non-empty strings.", "stop")
+    if len(stops) > 4:
+        raise _invalid("'stop' takes at most 4 sequences.", "stop")
+    return tuple(stops)
 
 
 def _format(raw: Any) -> ResponseFormat | None:

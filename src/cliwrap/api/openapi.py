@@ -132,6 +132,13 @@ def _chat_schemas() -> dict[str, Schema]:
                 "stream": _nullable(BOOLEAN),
                 "stream_options": _nullable({**OBJECT, "properties": {"include_usage": BOOLEAN}}),
                 "n": {"description": "Only 1 for now.", "anyOf": [{"const": 1}, NULL]},
+                "stop": {
+                    "anyOf": [
+                        {**STRING, "minLength": 1},
+                        {"type": "array", "maxItems": 4, "items": {**STRING, "minLength": 1}},
+                        NULL,
+                    ]
+                },
                 "tools": {
                     "type": "array",
                     "items": _request({"type": _const("function"), "function": function}, {}),
@@ -456,7 +463,7 @@ def _anthropic_schemas() -> dict[str, Schema]:
             "cache_read_input_tokens": INTEGER,
         }
     )
-    stop_reasons = sorted(set(STOP_REASONS.values()))
+    stop_reasons = sorted({*STOP_REASONS.values(), "stop_sequence"})
     message_fields: dict[str, Schema] = {
         "messages": {
             "type": "array",
@@ -516,7 +523,7 @@ def _anthropic_schemas() -> dict[str, Schema]:
                     "items": {"oneOf": [thinking, text, tool_use]},
                 },
                 "stop_reason": _nullable(_enum(stop_reasons)),
-                "stop_sequence": NULL,
+                "stop_sequence": _nullable(STRING),
                 "usage": _ref("AnthropicUsage"),
             }
         ),
@@ -545,7 +552,9 @@ def _anthropic_schemas() -> dict[str, Schema]:
                 _event("content_block_stop", index=INTEGER),
                 _event(
                     "message_delta",
-                    delta=_obj({"stop_reason": _enum(stop_reasons), "stop_sequence": NULL}),
+                    delta=_obj(
+                        {"stop_reason": _enum(stop_reasons), "stop_sequence": _nullable(STRING)}
+                    ),
                     usage=_ref("AnthropicUsage"),
                 ),
                 _event("message_stop"),
