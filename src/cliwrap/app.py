@@ -120,7 +120,7 @@ class Service:
         settings = attrs.evolve(settings, command=str(command))
         listing = (await self.inventory.get(route.provider)).listing  # cached
 
-        for_cli, filters = semantics.for_cli(chat)
+        for_cli, filters = semantics.for_cli(chat, self.config.xml_tools)
 
         def build(workdir: Path) -> Any:
             return provider.invocation(

@@ -20,6 +20,8 @@ import attrs
 import cattrs
 from attrs import validators as v
 
+from .xmltools import KNOWN_TOOLS
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -32,6 +34,7 @@ __all__ = [
     "Limits",
     "ProviderConfig",
     "ServerConfig",
+    "XmlToolsConfig",
     "load_config",
 ]
 
@@ -82,6 +85,17 @@ class Deadlines:
 
 
 @attrs.frozen
+class XmlToolsConfig:
+    """Recognising clients whose system prompt defines XML-style tools (Roo Code, Cline)."""
+
+    enabled: bool = True
+    threshold: float = attrs.field(default=5.0, validator=_positive)
+    """The detection score at which a prompt counts as defining XML tools."""
+    known_tools: tuple[str, ...] = KNOWN_TOOLS
+    """Tool names that count as XML tools when the prompt uses them as tags."""
+
+
+@attrs.frozen
 class ProviderConfig:
     """One CLI. Every key defaults to the provider's own choice (see the provider module)."""
 
@@ -106,6 +120,7 @@ class Config:
     server: ServerConfig = ServerConfig()
     limits: Limits = Limits()
     deadlines: Deadlines = Deadlines()
+    xml_tools: XmlToolsConfig = XmlToolsConfig()
     providers: Mapping[str, ProviderConfig] = attrs.field(factory=dict)
 
     @property
@@ -230,7 +245,12 @@ def _type_name(field_type: Any) -> str:
     return names.get(field_type, "text")
 
 
-_SECTIONS: Mapping[str, type] = {"server": ServerConfig, "limits": Limits, "deadlines": Deadlines}
+_SECTIONS: Mapping[str, type] = {
+    "server": ServerConfig,
+    "limits": Limits,
+    "deadlines": Deadlines,
+    "xml_tools": XmlToolsConfig,
+}
 
 
 def _strict(kind: type) -> Callable[[Any, Any], Any]:

@@ -14,7 +14,7 @@ import attrs
 
 __all__ = ["Plan", "read_plan"]
 
-_DIRECTIVE = re.compile(r"\[\[(\w[\w-]*)(?::([^\n]*?))?\]\]")
+_DIRECTIVE = re.compile(r"\[\[(\w[\w-]*)(?::(.*?))?\]\]", re.DOTALL)
 
 
 @attrs.frozen
