@@ -19,6 +19,7 @@ from trio_websocket import open_websocket_url
 
 from cliwrap import __version__
 from cliwrap.api.openapi import document
+from cliwrap.api.params import HEADERS
 from cliwrap.app import create_app
 from cliwrap.config import Config
 from cliwrap.testing import LiveServer
@@ -70,6 +71,12 @@ def test_it_names_exactly_the_routes_the_app_serves() -> None:
     }
     documented = {(path, method) for path, item in DOC["paths"].items() for method in item}
     assert served == documented
+
+
+def test_the_documented_headers_are_the_ones_the_server_reads() -> None:
+    for path in ("/v1/chat/completions", "/v1/responses", "/v1/messages"):
+        documented = {p["name"] for p in DOC["paths"][path]["post"]["parameters"]}
+        assert documented == set(HEADERS)
 
 
 def test_every_schema_is_used_and_every_reference_exists() -> None:

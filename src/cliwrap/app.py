@@ -25,7 +25,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import __version__, semantics
 from .admission import Gate
-from .api import anthropic_messages, openai_chat, openai_responses, openapi
+from .api import anthropic_messages, openai_chat, openai_responses, openapi, params
 from .config import Config, ProviderConfig
 from .errors import ApiError, ErrorKind
 from .inventory import Inventory
@@ -120,7 +120,9 @@ class Service:
         settings = attrs.evolve(settings, command=str(command))
         listing = (await self.inventory.get(route.provider)).listing  # cached
 
-        for_cli, filters = semantics.for_cli(chat, self.config.xml_tools)
+        for_cli, filters = semantics.for_cli(
+            chat, self.config.xml_tools, limits_output=provider.limits_output
+        )
 
         def build(workdir: Path) -> Any:
             return provider.invocation(
@@ -215,6 +217,7 @@ def create_app(config: Config, environ: Mapping[str, str] | None = None) -> Quar
 
     async def answer(chat: ChatRequest, encoder: StreamEncoder, collector: Collector) -> Response:
         """Run ``chat``: a stream through ``encoder``, or one body from ``collector``."""
+        chat = attrs.evolve(chat, **params.from_headers(dict(request.headers)))
         plan = await service.prepare(chat)
         if chat.stream:
             return Response(

@@ -11,9 +11,21 @@ from typing import Any, Literal
 
 import attrs
 
-__all__ = ["ChatRequest", "Message", "ResponseFormat", "Role", "Tool", "ToolCall", "ToolChoice"]
+__all__ = [
+    "EFFORTS",
+    "ChatRequest",
+    "Effort",
+    "Message",
+    "ResponseFormat",
+    "Role",
+    "Tool",
+    "ToolCall",
+    "ToolChoice",
+]
 
 Role = Literal["system", "user", "assistant", "tool"]
+Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+EFFORTS: tuple[Effort, ...] = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
 
 @attrs.frozen
@@ -81,6 +93,15 @@ class ChatRequest:
     response_format: ResponseFormat | None = None
     stop: tuple[str, ...] = ()
     """Stop sequences: the answer ends where one would begin."""
+    max_tokens: int | None = None
+    """The most answer tokens (passed on where the CLI can take it, else enforced)."""
+    reasoning_effort: Effort | None = None
+    thinking_budget: int | None = None
+    """Tokens the model may think for, where the CLI can be told."""
+    temperature: float | None = None
+    top_p: float | None = None
+    max_turns: int | None = None
+    """The CLI's agent turns (with its tools off, one is all a run takes)."""
 
     def with_system(self, text: str) -> ChatRequest:
         """This request with ``text`` added to the system prompt, after what is there."""

@@ -26,9 +26,13 @@ _XML_DEFAULTS = XmlToolsConfig()
 
 
 def for_cli(
-    chat: ChatRequest, xml: XmlToolsConfig = _XML_DEFAULTS
+    chat: ChatRequest, xml: XmlToolsConfig = _XML_DEFAULTS, *, limits_output: bool = True
 ) -> tuple[ChatRequest, tuple[Callable[[], EventFilter], ...]]:
-    """The request as the CLI should get it, and the makers of the filters for its events."""
+    """The request as the CLI should get it, and the makers of the filters for its events.
+
+    ``limits_output``: whether the CLI passes ``max_tokens`` on to the model; if not, the
+    answer is cut here.
+    """
     request = tools.for_cli(chat)
     if xml.enabled and not chat.offers_tools:
         found = xmltools.detect(chat.system_prompt, xml.known_tools)
@@ -37,6 +41,8 @@ def for_cli(
     filters: list[Callable[[], EventFilter]] = []
     if chat.stop:
         filters.append(partial(stops.StopSequences, chat.stop))
+    if chat.max_tokens is not None and not limits_output:
+        filters.append(partial(stops.OutputLimit, chat.max_tokens))
     if chat.offers_tools:
         filters.append(partial(tools.ToolCallScanner, chat))
     if chat.response_format is not None:

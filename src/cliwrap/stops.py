@@ -1,4 +1,4 @@
-"""Stop sequences, sans I/O: the answer ends where one of them would begin.
+"""Where an answer ends early, sans I/O: stop sequences, and an output limit the CLI lacks.
 
 No CLI takes stop sequences, so they are applied to the answer as it streams. Text that
 could be the start of a stop sequence is held back until it is known either way; when one
@@ -13,7 +13,10 @@ import attrs
 
 from .events import Event, Failed, Finished, FinishReason, TextDelta
 
-__all__ = ["StopSequences", "overlap"]
+__all__ = ["CHARS_PER_TOKEN", "OutputLimit", "StopSequences", "overlap"]
+
+CHARS_PER_TOKEN = 4
+"""How :class:`OutputLimit` counts tokens it cannot see: about four characters each."""
 
 
 @attrs.define
@@ -54,3 +57,32 @@ def overlap(text: str, stop: str) -> int:
         if stop.startswith(text[-size:]):
             return size
     return 0
+
+
+@attrs.define
+class OutputLimit:
+    """A filter that ends the answer after about ``max_tokens`` tokens, with ``length``.
+
+    For CLIs that cannot pass a limit on to the model (the model then stops itself, and
+    this is not used). Tokens are counted as characters / :data:`CHARS_PER_TOKEN`, an
+    estimate: the CLIs report token counts only at the end.
+    """
+
+    max_tokens: int
+    _left: int = attrs.field(init=False)
+    _stopped: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        self._left = self.max_tokens * CHARS_PER_TOKEN
+
+    def feed(self, event: Event) -> list[Event]:
+        if self._stopped:
+            return []
+        if not isinstance(event, TextDelta):
+            return [event]
+        if len(event.text) < self._left:
+            self._left -= len(event.text)
+            return [event]
+        self._stopped = True
+        head = event.text[: self._left]
+        return [*([TextDelta(head)] if head else []), Finished(FinishReason.LENGTH)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -22,7 +23,7 @@ from ..events import FinishReason, Usage
 from ..request import ChatRequest, Message, ResponseFormat, Role, Tool, ToolCall, ToolChoice
 from ..structured import parse_format
 from ..tools import checked_tool
-from . import sse
+from . import params, sse
 from .answer import EventEncoder, Gathered
 
 __all__ = [
@@ -104,7 +105,36 @@ def parse_messages_request(body: Any) -> ChatRequest:
         tool_choice=choice,
         response_format=_output_format(spec or {}),
         stop=tuple(stop or ()),
+        max_tokens=max_tokens,
+        thinking_budget=_thinking_budget(body.get("thinking")),
+        temperature=_checked(params.number, body.get("temperature"), 0, 1, "temperature"),
+        top_p=_checked(params.number, body.get("top_p"), 0, 1, "top_p"),
     )
+
+
+def _thinking_budget(thinking: Any) -> int | None:
+    """``thinking: {"type": "enabled", "budget_tokens": N}``: N (disabled: 0)."""
+    if thinking is None:
+        return None
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
+    if kind == "disabled":
+        return 0
+    if kind == "adaptive":
+        return None
+    if kind != "enabled":
+        raise _invalid("thinking.type: Input should be 'enabled', 'disabled' or 'adaptive'")
+    budget = thinking.get("budget_tokens")
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1024:
+        raise _invalid("thinking.budget_tokens: Input should be an integer of at least 1024")
+    return budget
+
+
+def _checked(check: Callable[..., Any], *args: Any) -> Any:
+    """A shared parameter check, its error worded as Anthropic words them."""
+    try:
+        return check(*args)
+    except ApiError as error:
+        raise _invalid(f"{error.param}: {error.message}") from None
 
 
 def _output_format(spec: dict[str, Any]) -> ResponseFormat | None:

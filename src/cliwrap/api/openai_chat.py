@@ -18,7 +18,7 @@ from ..events import FinishReason, Usage
 from ..request import ChatRequest, Message, ResponseFormat, Role, Tool, ToolCall, ToolChoice
 from ..structured import parse_format
 from ..tools import checked_tool, new_call_id
-from . import sse
+from . import params, sse
 from .answer import EventEncoder, Gathered
 
 __all__ = [
@@ -77,6 +77,13 @@ def parse_chat_request(body: Any) -> ChatRequest:
         legacy_functions=legacy,
         response_format=_format(body.get("response_format")),
         stop=_stop(body.get("stop")),
+        max_tokens=params.positive_int(
+            body.get("max_completion_tokens", body.get("max_tokens")),
+            "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens",
+        ),
+        reasoning_effort=params.effort(body.get("reasoning_effort"), "reasoning_effort"),
+        temperature=params.number(body.get("temperature"), 0, 2, "temperature"),
+        top_p=params.number(body.get("top_p"), 0, 1, "top_p"),
     )
 
 

@@ -24,7 +24,7 @@ from ..events import FinishReason, Usage
 from ..request import ChatRequest, Message, Tool, ToolCall, ToolChoice
 from ..structured import parse_format
 from ..tools import checked_tool
-from . import sse
+from . import params, sse
 from .answer import EventEncoder, Gathered
 from .openai_chat import ROLES
 
@@ -63,6 +63,7 @@ def parse_responses_request(body: Any) -> ChatRequest:
     offered, choice = _tools(body)
     text: Any = body.get("text") if isinstance(body.get("text"), dict) else {}
     spec: Any = text.get("format") if isinstance(text.get("format"), dict) else {}
+    reasoning: Any = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
     return ChatRequest(
         model=model,
         messages=(*head, *messages),
@@ -72,6 +73,10 @@ def parse_responses_request(body: Any) -> ChatRequest:
         response_format=parse_format(
             spec.get("type"), spec.get("schema"), spec.get("name"), "text.format"
         ),
+        max_tokens=params.positive_int(body.get("max_output_tokens"), "max_output_tokens"),
+        reasoning_effort=params.effort(reasoning.get("effort"), "reasoning.effort"),
+        temperature=params.number(body.get("temperature"), 0, 2, "temperature"),
+        top_p=params.number(body.get("top_p"), 0, 1, "top_p"),
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import ErrorKind
 from ..events import FinishReason
+from ..request import EFFORTS
 from .anthropic_messages import STOP_REASONS
 
 __all__ = ["document"]
@@ -72,6 +73,10 @@ def _enum(values: list[str]) -> Schema:
 FINISH_REASONS = [reason.value for reason in FinishReason]
 CHAT_FINISH_REASONS = [*FINISH_REASONS, "function_call"]
 """``function_call`` answers clients of the legacy ``functions`` parameter."""
+EFFORT: Schema = {"type": "string", "enum": list(EFFORTS)}
+TOKENS: Schema = {"type": "integer", "minimum": 1}
+TEMPERATURE: Schema = {"type": "number", "minimum": 0, "maximum": 2}
+TOP_P: Schema = {"type": "number", "minimum": 0, "maximum": 1}
 TOOL_NAME: Schema = {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$"}
 ARGUMENTS_TEXT: Schema = {"type": "string", "description": "A JSON object, as text."}
 OPENAI_CODES = sorted({k.openai_code for k in ErrorKind if k.openai_code})
@@ -132,6 +137,11 @@ def _chat_schemas() -> dict[str, Schema]:
                 "stream": _nullable(BOOLEAN),
                 "stream_options": _nullable({**OBJECT, "properties": {"include_usage": BOOLEAN}}),
                 "n": {"description": "Only 1 for now.", "anyOf": [{"const": 1}, NULL]},
+                "max_tokens": _nullable(TOKENS),
+                "max_completion_tokens": _nullable(TOKENS),
+                "reasoning_effort": _nullable(EFFORT),
+                "temperature": _nullable(TEMPERATURE),
+                "top_p": _nullable(TOP_P),
                 "stop": {
                     "anyOf": [
                         {**STRING, "minLength": 1},
@@ -333,6 +343,10 @@ def _responses_schemas() -> dict[str, Schema]:
             {
                 "instructions": _nullable(STRING),
                 "stream": _nullable(BOOLEAN),
+                "max_output_tokens": _nullable(TOKENS),
+                "reasoning": _request({}, {"effort": _nullable(EFFORT)}),
+                "temperature": _nullable(TEMPERATURE),
+                "top_p": _nullable(TOP_P),
                 "tools": {
                     "type": "array",
                     "items": _request(
@@ -502,6 +516,20 @@ def _anthropic_schemas() -> dict[str, Schema]:
                     ]
                 },
                 "output_format": _request({"type": _const("json_schema"), "schema": OBJECT}, {}),
+                "thinking": {
+                    "oneOf": [
+                        _request(
+                            {
+                                "type": _const("enabled"),
+                                "budget_tokens": {"type": "integer", "minimum": 1024},
+                            },
+                            {},
+                        ),
+                        _request({"type": _enum(["disabled", "adaptive"])}, {}),
+                    ]
+                },
+                "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+                "top_p": TOP_P,
             },
         ),
         "CountTokensRequest": _request(
@@ -691,6 +719,11 @@ def _run(summary: str, request: str, answer: str, stream: str, errors: str) -> S
         "post": {
             "summary": summary,
             "security": [{"bearer": []}, {"apiKey": []}, {}],
+            "parameters": [
+                {"name": "X-Reasoning-Effort", "in": "header", "schema": EFFORT},
+                {"name": "X-Thinking-Budget", "in": "header", "schema": INTEGER},
+                {"name": "X-Max-Turns", "in": "header", "schema": TOKENS},
+            ],
             "requestBody": {"required": True, "content": _json(request)},
             "responses": {
                 "200": {

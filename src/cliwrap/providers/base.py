@@ -92,6 +92,8 @@ class Provider(Protocol):
     """Arguments that make the CLI print its version (``--version``)."""
     models_args: tuple[str, ...] | None
     """Arguments that make the CLI print the models it knows, or None if it cannot."""
+    limits_output: bool
+    """Whether a request's ``max_tokens`` reaches the model (else cliwrap cuts the answer)."""
 
     def invocation(
         self,
@@ -132,6 +134,7 @@ class ProviderDefaults:
 
     version_args: tuple[str, ...] = ("--version",)
     models_args: tuple[str, ...] | None = None
+    limits_output: bool = False
 
     def parse_version(self, output: str) -> str:
         return first_version(output)

@@ -23,6 +23,17 @@ from .failures import classify
 __all__ = ["ClaudeParser", "ClaudeProvider"]
 
 _SYSTEM_PROMPT_FILE = "system-prompt.md"
+_EFFORTS = {
+    "none": "low",
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "xhigh",
+    "max": "max",
+}
+"""``--effort`` for each requested reasoning effort (the CLI knows low to max)."""
+
 _STOP_REASONS = {
     "end_turn": FinishReason.STOP,
     "stop_sequence": FinishReason.STOP,
@@ -52,6 +63,7 @@ class ClaudeProvider(ProviderDefaults):
         "VERTEX_",
         "DISABLE_",
     )
+    limits_output = True  # max_tokens reaches the model
     env_defaults: Mapping[str, str] = {
         # One model call per run: a failing backend fails in ~0.4 s instead of holding the
         # request through ten retries with backoff (the CLI's default, even on 401).
@@ -92,12 +104,21 @@ class ClaudeProvider(ProviderDefaults):
             # A file, not argv: coding-assistant system prompts run to tens of kilobytes.
             files[_SYSTEM_PROMPT_FILE] = request.system_prompt
             argv += ["--system-prompt-file", str(workdir / _SYSTEM_PROMPT_FILE)]
+        ours = {}
+        if request.reasoning_effort is not None:
+            argv += ["--effort", _EFFORTS[request.reasoning_effort]]
+        if request.max_turns is not None:
+            argv += ["--max-turns", str(request.max_turns)]
+        if request.max_tokens is not None:
+            ours["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(request.max_tokens)
+        if request.thinking_budget is not None:
+            ours["MAX_THINKING_TOKENS"] = str(request.thinking_budget)
         argv += settings.args
         env = build_env(
             environ,
             prefixes=self.env_prefixes,
             defaults=self.env_defaults,
-            extra=settings.env,
+            extra={**ours, **settings.env},
             workdir=workdir,
         )
         return Invocation(
@@ -108,7 +129,7 @@ class ClaudeProvider(ProviderDefaults):
         )
 
     def parser(self, request: ChatRequest, model: str) -> ClaudeParser:
-        return ClaudeParser()
+        return ClaudeParser(stop_at_length=request.max_tokens is not None)
 
     def auth_hint(self, env: Mapping[str, str], home: Path) -> str:
         return auth_from(
@@ -126,12 +147,18 @@ class ClaudeParser:
     Whole ``assistant`` messages normally repeat what the deltas said and are skipped; they
     are used only for a message that arrived without deltas (the CLI falls back to a
     non-streaming call when a stream breaks).
+
+    With ``stop_at_length`` (the client set ``max_tokens``), an answer the output limit cut
+    ends there, with the usage of that one model call: Claude Code would otherwise ask the
+    model to resume, up to three times, and the client's limit would mean nothing.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, stop_at_length: bool = False) -> None:
         self._streamed: dict[str, str] = {}  # message id ─► text streamed for it
         self._current: str | None = None
         self._stop_reason: str | None = None
+        self._message_usage: dict[str, Any] = {}
+        self._stop_at_length = stop_at_length
         self._done = False
 
     def feed(self, line: bytes) -> list[Event]:
@@ -167,8 +194,10 @@ class ClaudeParser:
     def _stream_event(self, event: dict[str, Any]) -> list[Event]:
         kind = event.get("type")
         if kind == "message_start":
-            self._current = str((event.get("message") or {}).get("id", ""))
+            message = event.get("message") or {}
+            self._current = str(message.get("id", ""))
             self._streamed[self._current] = ""
+            self._message_usage = dict(message.get("usage") or {})
         elif kind == "content_block_delta":
             delta = event.get("delta") or {}
             if delta.get("type") == "text_delta" and delta.get("text"):
@@ -179,6 +208,10 @@ class ClaudeParser:
                 return [ThinkingDelta(delta["thinking"])]
         elif kind == "message_delta":
             self._stop_reason = (event.get("delta") or {}).get("stop_reason") or self._stop_reason
+            self._message_usage.update(event.get("usage") or {})
+            if self._stop_at_length and self._stop_reason == "max_tokens":
+                self._done = True
+                return [_usage({"usage": self._message_usage}), Finished(FinishReason.LENGTH)]
         return []
 
     def _whole_message(self, message: dict[str, Any]) -> list[Event]:

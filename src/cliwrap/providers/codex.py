@@ -138,6 +138,9 @@ class CodexProvider(ProviderDefaults):
             files[CATALOG_FILE] = catalog
             path = json.dumps(str(workdir / CATALOG_FILE))  # a TOML string
             argv += ["-c", f"model_catalog_json={path}"]
+        if request.reasoning_effort is not None:
+            effort = "xhigh" if request.reasoning_effort == "max" else request.reasoning_effort
+            argv += ["-c", f'model_reasoning_effort="{effort}"']
         argv += settings.args
         thread: dict[str, Any] = {
             "cwd": str(workdir),

@@ -77,6 +77,7 @@ class GeminiProvider(ProviderDefaults):  # it cannot list its models offline
         "home": "private",
     }
     env_prefixes: tuple[str, ...] = ("GEMINI_", "GOOGLE_")
+    limits_output = True  # max_tokens reaches the model
     env_defaults: Mapping[str, str] = {
         # The CLI re-runs itself in a second Node process to raise its heap limit: ~0.8 s
         # per run, and a parent that ignores SIGTERM. One process is plenty for one turn.
@@ -113,7 +114,18 @@ class GeminiProvider(ProviderDefaults):  # it cannot list its models offline
             workdir=workdir,
             home=settings.home,
         )
-        files[SETTINGS_FILE] = json.dumps(cli_settings(env, private=settings.home == "private"))
+        run_settings = cli_settings(env, private=settings.home == "private")
+        generation = generation_config(request)
+        if generation:
+            # Applies to every model the run may use: the most specific match wins, and no
+            # built-in override matches bare aliases this way.
+            run_settings["modelConfigs"] = {
+                "customOverrides": [
+                    {"match": {"model": name}, "modelConfig": {"generateContentConfig": generation}}
+                    for name in ("chat-base", model)
+                ]
+            }
+        files[SETTINGS_FILE] = json.dumps(run_settings)
         argv = [
             settings.command,
             "--output-format",
@@ -151,6 +163,26 @@ class GeminiProvider(ProviderDefaults):  # it cannot list its models offline
             ),
             otherwise="none found: set GEMINI_API_KEY",
         )
+
+
+_THINKING_BUDGETS = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
+
+
+def generation_config(request: ChatRequest) -> dict[str, Any]:
+    """What the request asks of the model's generation, in Gemini's words (empty: nothing)."""
+    config: dict[str, Any] = {}
+    if request.max_tokens is not None:
+        config["maxOutputTokens"] = request.max_tokens
+    if request.temperature is not None:
+        config["temperature"] = request.temperature
+    if request.top_p is not None:
+        config["topP"] = request.top_p
+    budget = request.thinking_budget
+    if budget is None and request.reasoning_effort is not None:
+        budget = _THINKING_BUDGETS.get(request.reasoning_effort, 32768)
+    if budget is not None:
+        config["thinkingConfig"] = {"thinkingBudget": budget, "includeThoughts": budget > 0}
+    return config
 
 
 def cli_settings(env: Mapping[str, str], *, private: bool) -> dict[str, Any]:

@@ -235,6 +235,8 @@ class QwenProvider(ProviderDefaults):  # it cannot list its models offline
         ]
         if model != AUTO_MODEL:
             argv += ["--model", model]
+        if request.max_turns is not None:
+            argv += ["--max-session-turns", str(request.max_turns)]
         argv += settings.args
         return Invocation(argv=tuple(argv), env=env, stdin=_prompt(request).encode(), files=files)
 
