@@ -74,7 +74,7 @@ def test_parse_joins_text_parts_and_maps_developer_to_system() -> None:
         ),
         ({"model": "m", "messages": [{"role": "system", "content": "x"}]}, "messages"),
         ({"model": "m", "stream": "yes", "messages": [{"role": "user", "content": "x"}]}, "stream"),
-        ({"model": "m", "n": 2, "messages": [{"role": "user", "content": "x"}]}, "n"),
+        ({"model": "m", "n": 9, "messages": [{"role": "user", "content": "x"}]}, "n"),
     ],
 )
 def test_parse_rejects_with_the_offending_param(body: Any, param: str | None) -> None:

@@ -14,6 +14,7 @@ import logging
 import math
 import os
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from .api import anthropic_messages, openai_chat, openai_responses, openapi, par
 from .config import Config, ProviderConfig
 from .errors import ApiError, ErrorKind
 from .inventory import Inventory
-from .job import JobPlan, Runtime, open_job
+from .job import JobPlan, Runtime, open_job, open_jobs
 from .process import Ledger
 from .providers import PROVIDERS, Provider, find_command
 from .request import ChatRequest
@@ -73,14 +74,15 @@ class Service:
             inventory=Inventory(enabled, environ, ledger_for(config, "probes")),
         )
 
-    async def prepare(self, chat: ChatRequest) -> JobPlan:
-        """The plan for ``chat``, once it is known to be routable, installed and admissible."""
+    async def prepare(self, chat: ChatRequest) -> list[JobPlan]:
+        """The plans for ``chat`` (one per answer asked for, ``n``), once it is known to be
+        routable, installed and admissible."""
         route = await self.route(chat.model)
         if self.runtime.draining.is_set():
             raise ApiError(ErrorKind.SHUTTING_DOWN, "The server is shutting down.")
-        plan = await self.plan(chat, route)
+        plans = [await self.plan(chat, route) for _ in range(chat.n)]
         self.runtime.gate.check()
-        return plan
+        return plans
 
     def key_error(self, given: str | None) -> ApiError | None:
         """Why a client presenting ``given`` may not in (None: it may)."""
@@ -215,17 +217,28 @@ def create_app(config: Config, environ: Mapping[str, str] | None = None) -> Quar
             }
         )
 
-    async def answer(chat: ChatRequest, encoder: StreamEncoder, collector: Collector) -> Response:
-        """Run ``chat``: a stream through ``encoder``, or one body from ``collector``."""
+    async def answer(
+        chat: ChatRequest, encoder: StreamEncoder[Any], collector: Collector[Any]
+    ) -> Response:
+        """Run ``chat``: a stream through ``encoder``, or one body from ``collector``.
+
+        For ``n`` > 1 they take indexed events, from all the runs at once.
+        """
         chat = attrs.evolve(chat, **params.from_headers(dict(request.headers)))
-        plan = await service.prepare(chat)
+        plans = await service.prepare(chat)
+        runtime = service.runtime
+        opened: Any = (
+            partial(open_job, runtime, plans[0])
+            if len(plans) == 1
+            else partial(open_jobs, runtime, plans)
+        )
         if chat.stream:
             return Response(
-                JobBody(service.runtime, plan, encoder),
+                JobBody(opened, encoder),
                 content_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
-        async with open_job(service.runtime, plan) as events:
+        async with opened() as events:
             async for event in events:
                 collector.add(event)
         return _json(collector.body())
@@ -234,6 +247,11 @@ def create_app(config: Config, environ: Mapping[str, str] | None = None) -> Quar
     async def chat_completions() -> Response:
         chat = openai_chat.parse_chat_request(await _json_body())
         legacy = chat.legacy_functions
+        if chat.n > 1:
+            choices = openai_chat.ChoicesEncoder(chat.model, chat.n, chat.include_usage, legacy)
+            return await answer(
+                chat, choices, openai_chat.ChoicesCollector(chat.model, chat.n, legacy)
+            )
         encoder = openai_chat.ChunkEncoder(
             chat.model, include_usage=chat.include_usage, legacy_functions=legacy
         )

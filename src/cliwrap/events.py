@@ -18,6 +18,7 @@ __all__ = [
     "Failed",
     "FinishReason",
     "Finished",
+    "Indexed",
     "Keepalive",
     "Progress",
     "TextDelta",
@@ -65,6 +66,17 @@ class Usage:
     cache_write_tokens: int = 0
     cost_usd: float | None = None
 
+    def __add__(self, other: Usage) -> Usage:
+        """Two runs' usage together (``n`` > 1)."""
+        costs = [c for c in (self.cost_usd, other.cost_usd) if c is not None]
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            cost_usd=sum(costs) if costs else None,
+        )
+
     @property
     def prompt_tokens(self) -> int:
         """Everything the model read, cached or not, as OpenAI counts prompt tokens."""
@@ -100,3 +112,6 @@ class Progress:
 
 
 Event = TextDelta | ThinkingDelta | ToolCalled | Usage | Finished | Failed | Keepalive | Progress
+
+Indexed = tuple[int, Event]
+"""An event of the ``index``-th of several runs answering one request (``n`` > 1)."""

@@ -18,7 +18,7 @@ import collections
 import logging
 import shutil
 import tempfile
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing, asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -35,6 +35,7 @@ from .events import (
     Event,
     Failed,
     Finished,
+    Indexed,
     Keepalive,
     Progress,
     TextDelta,
@@ -45,7 +46,7 @@ from .process import WORKDIR_PREFIX, Ledger, run_in_group
 from .providers import Dialogue, Invocation, LineParser
 from .providers.base import PRIVATE_HOME
 
-__all__ = ["JobPlan", "Runtime", "open_job"]
+__all__ = ["EventFilter", "JobPlan", "Runtime", "open_job", "open_jobs"]
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,36 @@ async def open_job(
     send, receive = trio.open_memory_channel[Event](_CHANNEL_SIZE)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_supervise, runtime, plan, send)
+        try:
+            yield receive
+        finally:
+            nursery.cancel_scope.cancel()
+            receive.close()
+
+
+@asynccontextmanager
+async def open_jobs(
+    runtime: Runtime, plans: Sequence[JobPlan]
+) -> AsyncIterator[trio.MemoryReceiveChannel[Indexed]]:
+    """Run several ``plans`` at once (``n`` > 1), each as :func:`open_job` runs one; yield one
+    channel of ``(index, event)``.
+
+    The runs share one nursery, so leaving (the client gone, a failure) ends them all; the
+    channel closes when every run has ended and its CLI is reaped.
+    """
+    send, receive = trio.open_memory_channel[Indexed](_CHANNEL_SIZE)
+
+    async def forward(
+        index: int, plan: JobPlan, out: trio.MemorySendChannel[tuple[int, Event]]
+    ) -> None:
+        async with out, open_job(runtime, plan) as events:
+            async for event in events:
+                await out.send((index, event))
+
+    async with trio.open_nursery() as nursery:
+        async with send:
+            for index, plan in enumerate(plans):
+                nursery.start_soon(forward, index, plan, send.clone())
         try:
             yield receive
         finally:

@@ -86,6 +86,8 @@ class ChatRequest:
     messages: tuple[Message, ...]
     stream: bool = False
     include_usage: bool = False
+    n: int = 1
+    """Answers wanted: each is a run of its own, all in the request's nursery."""
     tools: tuple[Tool, ...] = ()
     tool_choice: ToolChoice = ToolChoice()
     legacy_functions: bool = False

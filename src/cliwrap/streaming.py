@@ -11,56 +11,64 @@ open by ``__aenter__``/``__aexit__``, not by a generator.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import trio
 from quart.wrappers.response import ResponseBody
 
 from .errors import ApiError, ErrorKind
-from .events import Event
-from .job import JobPlan, Runtime, open_job
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
 __all__ = ["Collector", "JobBody", "StreamEncoder"]
 
+T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
 
-class StreamEncoder(Protocol):
-    """A surface's sans-IO encoder: events in, wire bytes out."""
+
+class StreamEncoder(Protocol[T_contra]):
+    """A surface's sans-IO encoder: events (or indexed events, for ``n`` > 1) in, bytes out."""
 
     done: bool
 
     def start(self) -> bytes: ...
 
-    def encode(self, event: Event) -> bytes: ...
+    def encode(self, event: T_contra) -> bytes: ...
 
     def fail(self, error: ApiError) -> bytes: ...
 
 
-class Collector(Protocol):
+class Collector(Protocol[T_contra]):
     """A surface's sans-IO gatherer for a non-streaming answer: events in, one body out."""
 
-    def add(self, event: Event) -> None: ...
+    def add(self, event: T_contra) -> None: ...
 
     def body(self) -> dict[str, Any]:
         """The answer's body; raises the run's :class:`ApiError` if it failed."""
         ...
 
 
-class JobBody(ResponseBody):
-    def __init__(self, runtime: Runtime, plan: JobPlan, encoder: StreamEncoder) -> None:
-        self._runtime = runtime
-        self._plan = plan
+class JobBody(ResponseBody, Generic[T]):
+    """The response body of a job (:func:`~cliwrap.job.open_job`), or of several
+    (:func:`~cliwrap.job.open_jobs`): ``open_stream`` opens it, ``encoder`` writes it."""
+
+    def __init__(
+        self,
+        open_stream: Callable[[], AbstractAsyncContextManager[trio.MemoryReceiveChannel[T]]],
+        encoder: StreamEncoder[T],
+    ) -> None:
+        self._open_stream = open_stream
         self._encoder = encoder
-        self._job: AbstractAsyncContextManager[trio.MemoryReceiveChannel[Event]] | None = None
-        self._events: trio.MemoryReceiveChannel[Event] | None = None
+        self._job: AbstractAsyncContextManager[trio.MemoryReceiveChannel[T]] | None = None
+        self._events: trio.MemoryReceiveChannel[T] | None = None
         self._started = False
 
-    async def __aenter__(self) -> JobBody:
-        self._job = open_job(self._runtime, self._plan)
+    async def __aenter__(self) -> JobBody[T]:
+        self._job = self._open_stream()
         self._events = await self._job.__aenter__()
         return self
 
@@ -80,7 +88,7 @@ class JobBody(ResponseBody):
                 raise leaves[0] from None
             raise
 
-    def __aiter__(self) -> JobBody:
+    def __aiter__(self) -> JobBody[T]:
         return self
 
     async def __anext__(self) -> bytes:

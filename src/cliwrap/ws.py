@@ -47,7 +47,7 @@ class _Service(Protocol):
     @property
     def runtime(self) -> Runtime: ...
 
-    async def prepare(self, chat: ChatRequest) -> JobPlan: ...
+    async def prepare(self, chat: ChatRequest) -> list[JobPlan]: ...
 
     def key_error(self, given: str | None) -> ApiError | None: ...
 
@@ -131,7 +131,13 @@ class _Session:
         """Run the request, sending its frames; true once its last frame is sent."""
         try:
             chat = parse_chat_request(frame.body)
-            plan = await self._service.prepare(chat)
+            if chat.n > 1:
+                raise ApiError(
+                    ErrorKind.INVALID_REQUEST,
+                    "On the WebSocket, n must be 1: send several requests instead.",
+                    param="n",
+                )
+            (plan,) = await self._service.prepare(chat)
         except ApiError as error:
             await self.send(error_frame(frame.id, error))
             return True

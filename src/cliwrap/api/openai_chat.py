@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from ..errors import ApiError, ErrorKind
-from ..events import FinishReason, Usage
+from ..events import Failed, FinishReason, Indexed, Keepalive, Usage
 from ..request import ChatRequest, Message, ResponseFormat, Role, Tool, ToolCall, ToolChoice
 from ..structured import parse_format
 from ..tools import checked_tool, new_call_id
@@ -23,12 +23,17 @@ from .answer import EventEncoder, Gathered
 
 __all__ = [
     "ROLES",
+    "ChoicesCollector",
+    "ChoicesEncoder",
     "ChunkEncoder",
     "Collector",
     "error_body",
     "parse_chat_request",
     "usage_body",
 ]
+
+MAX_CHOICES = 8
+"""The most choices (``n``) one request may ask for: each is a CLI run of its own."""
 
 ROLES: dict[str, Role] = {
     "system": "system",
@@ -62,9 +67,9 @@ def parse_chat_request(body: Any) -> ChatRequest:
     options = body.get("stream_options") or {}
     if not isinstance(options, dict):
         raise _invalid("'stream_options' must be an object.", "stream_options")
-    n = body.get("n", 1)
-    if n not in (None, 1):
-        raise _invalid("Only n = 1 is supported.", "n")
+    n = 1 if body.get("n") is None else body["n"]
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CHOICES:
+        raise _invalid(f"'n' must be a whole number from 1 to {MAX_CHOICES}.", "n")
     legacy = body.get("tools") is None and body.get("functions") is not None
     offered = _functions(body) if legacy else _tools(body)
     return ChatRequest(
@@ -72,6 +77,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
         messages=messages,
         stream=bool(stream),
         include_usage=bool(options.get("include_usage", False)),
+        n=n,
         tools=offered,
         tool_choice=_choice(body, offered, legacy),
         legacy_functions=legacy,
@@ -347,10 +353,13 @@ class ChunkEncoder(EventEncoder):
     model: str
     include_usage: bool = False
     legacy_functions: bool = False
-    _ident: _Identity = attrs.field(init=False)
-
-    def __attrs_post_init__(self) -> None:
-        self._ident = _Identity(self.model)
+    index: int = 0
+    """The choice this encoder writes (``n`` > 1: one encoder per choice)."""
+    closing: bool = True
+    """Whether it ends the stream itself (usage and ``[DONE]``), as it does when alone."""
+    ident: _Identity = attrs.field(
+        default=attrs.Factory(lambda self: _Identity(self.model), takes_self=True)
+    )
 
     def start(self) -> bytes:
         return self._chunk({"role": "assistant", "content": ""})
@@ -377,25 +386,31 @@ class ChunkEncoder(EventEncoder):
 
     def _finish(self, reason: FinishReason) -> bytes:
         finish = _finish_reason(reason, self.legacy_functions)
-        final = self._base([{"index": 0, "delta": {}, "finish_reason": finish, "logprobs": None}])
-        usage = usage_body(self.usage)
+        choice = {"index": self.index, "delta": {}, "finish_reason": finish, "logprobs": None}
+        final = self._base([choice])
+        if not self.closing:
+            return sse.data(final)
         if not self.include_usage:
-            final["usage"] = usage
-            return sse.data(final) + sse.data("[DONE]")
+            final["usage"] = usage_body(self.usage)  # cliwrap's habit; OpenAI sends none
+        return sse.data(final) + self.close(self.usage)
+
+    def close(self, usage: Usage) -> bytes:
+        """What ends the stream: with ``include_usage`` a usage chunk, then ``[DONE]``."""
+        if not self.include_usage:
+            return sse.data("[DONE]")
         usage_chunk = self._base([])
-        usage_chunk["usage"] = usage
-        return sse.data(final) + sse.data(usage_chunk) + sse.data("[DONE]")
+        usage_chunk["usage"] = usage_body(usage)
+        return sse.data(usage_chunk) + sse.data("[DONE]")
 
     def _chunk(self, delta: dict[str, Any]) -> bytes:
-        return sse.data(
-            self._base([{"index": 0, "delta": delta, "finish_reason": None, "logprobs": None}])
-        )
+        choice = {"index": self.index, "delta": delta, "finish_reason": None, "logprobs": None}
+        return sse.data(self._base([choice]))
 
     def _base(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
         chunk: dict[str, Any] = {
-            "id": self._ident.id,
+            "id": self.ident.id,
             "object": "chat.completion.chunk",
-            "created": self._ident.created,
+            "created": self.ident.created,
             "model": self.model,
             "choices": choices,
             "system_fingerprint": None,
@@ -403,3 +418,82 @@ class ChunkEncoder(EventEncoder):
         if self.include_usage:
             chunk["usage"] = None
         return chunk
+
+
+@attrs.define
+class ChoicesEncoder:
+    """``n`` answers as one chunk stream: each choice's chunks carry its index, interleaved
+    as the runs produce them; the usage of all of them and one ``[DONE]`` end it.
+
+    A failure of any run ends the whole stream with the error, as one failed request would.
+    """
+
+    model: str
+    n: int
+    include_usage: bool = False
+    legacy_functions: bool = False
+    done: bool = False
+    _choices: list[ChunkEncoder] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        ident = _Identity(self.model)
+        self._choices = [
+            ChunkEncoder(
+                self.model,
+                include_usage=self.include_usage,
+                legacy_functions=self.legacy_functions,
+                index=index,
+                closing=False,
+                ident=ident,
+            )
+            for index in range(self.n)
+        ]
+
+    def start(self) -> bytes:
+        return b"".join(choice.start() for choice in self._choices)
+
+    def encode(self, event: Indexed) -> bytes:
+        index, inner = event
+        if self.done:
+            return b""
+        if isinstance(inner, Failed):
+            return self.fail(inner.error)
+        if isinstance(inner, Keepalive) and index:
+            return b""  # one keepalive is enough for all of them
+        out = self._choices[index].encode(inner)
+        if all(choice.done for choice in self._choices):
+            self.done = True
+            usage = sum((choice.usage for choice in self._choices), Usage())
+            out += self._choices[0].close(usage)
+        return out
+
+    def fail(self, error: ApiError) -> bytes:
+        self.done = True
+        return sse.data(error_body(error)) + sse.data("[DONE]")
+
+
+@attrs.define
+class ChoicesCollector:
+    """``n`` answers gathered into one ``chat.completion`` with ``n`` choices."""
+
+    model: str
+    n: int
+    legacy_functions: bool = False
+    _choices: list[Collector] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._choices = [Collector(self.model, self.legacy_functions) for _ in range(self.n)]
+
+    def add(self, event: Indexed) -> None:
+        index, inner = event
+        self._choices[index].add(inner)
+
+    def body(self) -> dict[str, Any]:
+        bodies = [choice.body() for choice in self._choices]  # raises the first failure
+        merged = bodies[0]
+        merged["choices"] = [
+            {**body["choices"][0], "index": index} for index, body in enumerate(bodies)
+        ]
+        usage = sum((choice.usage for choice in self._choices), Usage())
+        merged["usage"] = usage_body(usage)
+        return merged

@@ -21,6 +21,7 @@ from ..errors import ErrorKind
 from ..events import FinishReason
 from ..request import EFFORTS
 from .anthropic_messages import STOP_REASONS
+from .openai_chat import MAX_CHOICES
 
 __all__ = ["document"]
 
@@ -136,7 +137,10 @@ def _chat_schemas() -> dict[str, Schema]:
             {
                 "stream": _nullable(BOOLEAN),
                 "stream_options": _nullable({**OBJECT, "properties": {"include_usage": BOOLEAN}}),
-                "n": {"description": "Only 1 for now.", "anyOf": [{"const": 1}, NULL]},
+                "n": {
+                    "description": "Answers wanted, each from a run of its own (1 on /v1/ws).",
+                    "anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_CHOICES}, NULL],
+                },
                 "max_tokens": _nullable(TOKENS),
                 "max_completion_tokens": _nullable(TOKENS),
                 "reasoning_effort": _nullable(EFFORT),

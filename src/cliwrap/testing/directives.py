@@ -14,7 +14,9 @@ import attrs
 
 __all__ = ["Plan", "read_plan"]
 
-_DIRECTIVE = re.compile(r"\[\[(\w[\w-]*)(?::(.*?))?\]\]", re.DOTALL)
+_DIRECTIVE = re.compile(r"\[\[(\w[\w-]*)(?::((?:(?!\[\[).)*?))?\]\]", re.DOTALL)
+"""``[[name]]`` or ``[[name:argument]]``; an argument may span lines but holds no ``[[``, so
+that a stray ``[[`` in a CLI's own instructions cannot swallow the directives after it."""
 
 
 @attrs.frozen
