@@ -253,17 +253,17 @@ def test_system_as_string_or_blocks_and_thinking_blocks_left_out() -> None:
     assert [m.content for m in request.conversation] == ["a", "b", "c"]
 
 
-def test_image_blocks_are_refused_clearly_for_now() -> None:
+def test_document_blocks_are_refused_clearly() -> None:
     with pytest.raises(ApiError) as caught:
         parse_messages_request(
             {
                 "model": "m",
                 "max_tokens": 1,
-                "messages": [{"role": "user", "content": [{"type": "image", "source": {}}]}],
+                "messages": [{"role": "user", "content": [{"type": "document", "source": {}}]}],
             }
         )
     assert caught.value.kind is ErrorKind.INVALID_REQUEST
-    assert "image" in caught.value.message
+    assert "document" in caught.value.message
 
 
 def test_encoder_opens_a_text_block_for_an_empty_answer_and_maps_length() -> None:

@@ -70,7 +70,7 @@ def test_parse_joins_text_parts_and_maps_developer_to_system() -> None:
                     }
                 ],
             },
-            "messages[0].content[0]",
+            "messages[0].content[0].image_url.url",
         ),
         ({"model": "m", "messages": [{"role": "system", "content": "x"}]}, "messages"),
         ({"model": "m", "stream": "yes", "messages": [{"role": "user", "content": "x"}]}, "stream"),

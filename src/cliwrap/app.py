@@ -29,6 +29,7 @@ from .admission import Gate
 from .api import anthropic_messages, openai_chat, openai_responses, openapi, params
 from .config import Config, ProviderConfig
 from .errors import ApiError, ErrorKind
+from .fetch import fetch_images
 from .inventory import Inventory
 from .job import JobPlan, Runtime, open_job, open_jobs
 from .process import Ledger
@@ -80,6 +81,7 @@ class Service:
         route = await self.route(chat.model)
         if self.runtime.draining.is_set():
             raise ApiError(ErrorKind.SHUTTING_DOWN, "The server is shutting down.")
+        chat = await fetch_images(chat, self.config.images)
         plans = [await self.plan(chat, route) for _ in range(chat.n)]
         self.runtime.gate.check()
         return plans

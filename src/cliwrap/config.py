@@ -31,6 +31,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "Deadlines",
+    "ImagesConfig",
     "Limits",
     "ProviderConfig",
     "ServerConfig",
@@ -96,6 +97,17 @@ class XmlToolsConfig:
 
 
 @attrs.frozen
+class ImagesConfig:
+    """Images given by http(s) URL rather than inline."""
+
+    allow_urls: bool = False
+    """Fetch them (off: a 400 asks for a data: URL). On lets clients make the server fetch
+    any URL it can reach."""
+    url_timeout: float = attrs.field(default=10.0, validator=_positive)
+    """Seconds one image may take to fetch."""
+
+
+@attrs.frozen
 class ProviderConfig:
     """One CLI. Every key defaults to the provider's own choice (see the provider module)."""
 
@@ -121,6 +133,7 @@ class Config:
     limits: Limits = Limits()
     deadlines: Deadlines = Deadlines()
     xml_tools: XmlToolsConfig = XmlToolsConfig()
+    images: ImagesConfig = ImagesConfig()
     providers: Mapping[str, ProviderConfig] = attrs.field(factory=dict)
 
     @property
@@ -250,6 +263,7 @@ _SECTIONS: Mapping[str, type] = {
     "limits": Limits,
     "deadlines": Deadlines,
     "xml_tools": XmlToolsConfig,
+    "images": ImagesConfig,
 }
 
 

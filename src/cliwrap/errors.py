@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import enum
 import re
+import sys
 
 import attrs
 
-__all__ = ["ApiError", "ErrorKind", "sanitize"]
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
+__all__ = ["ApiError", "ErrorKind", "error_leaves", "sanitize"]
 
 
 class ErrorKind(enum.Enum):
@@ -93,3 +97,15 @@ def sanitize(text: str, limit: int = 600) -> str:
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return text
+
+
+def error_leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    """The exceptions in ``group`` and the groups inside it, flat: a nursery's failures, for
+    handlers that should see one error, as trio-websocket does it."""
+    leaves: list[BaseException] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            leaves.extend(error_leaves(exc))
+        else:
+            leaves.append(exc)
+    return leaves

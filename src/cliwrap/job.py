@@ -237,10 +237,7 @@ async def _run_cli(runtime: Runtime, plan: JobPlan, run: _Run) -> ApiError | Non
     try:
         invocation = plan.build(workdir)
         (workdir / PRIVATE_HOME).mkdir()
-        for name, text in invocation.files.items():
-            path = workdir / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
+        invocation.write_files(workdir)
         return await _supervise_process(runtime, plan, run, invocation, workdir)
     finally:
         with trio.CancelScope(shield=True):

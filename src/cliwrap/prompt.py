@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .request import Message
+from .images import label
+from .request import ChatRequest, Message
 
-__all__ = ["render_prompt"]
+__all__ = ["at_file_prompt", "render_prompt"]
 
 _PREAMBLE = (
     "The conversation so far is below, oldest turn first. "
@@ -35,3 +36,23 @@ def _escape(text: str) -> str:
     for tag in ("user", "assistant", "transcript"):
         text = text.replace(f"</{tag}>", f"<\\/{tag}>")
     return text
+
+
+def at_file_prompt(request: ChatRequest) -> tuple[str, dict[str, str | bytes]]:
+    """The prompt for CLIs that read ``@file`` references (Gemini CLI, Qwen Code), and the
+    image files it refers to, for the run's private directory.
+
+    Each new image is written as ``image-N.png`` and named at the end of the prompt as
+    ``[Image #N]: @image-N.png``; the CLI reads it and sends it to the model as an image. A
+    prompt starting with "/" would run as one of the CLI's slash commands when one has that
+    name ("/memory add …" writes to its memory); a leading space keeps it a question.
+    """
+    prompt = render_prompt(request.conversation)
+    if prompt.startswith("/") and not prompt.startswith(("//", "/*")):
+        prompt = " " + prompt
+    files: dict[str, str | bytes] = {}
+    for number, image in request.new_images():
+        name = f"image-{number}{image.suffix}"
+        files[name] = image.data
+        prompt += f"\n{label(number)}: @{name}"
+    return prompt, files

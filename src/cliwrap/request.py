@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 import attrs
 
+from .images import Image, RemoteImage
+
 __all__ = [
     "EFFORTS",
     "ChatRequest",
@@ -48,6 +50,9 @@ class Message:
     """For a ``tool`` turn: the call whose result ``content`` is."""
     name: str | None = None
     """For a ``tool`` turn: the tool's name, when the client said it."""
+    images: tuple[Image | RemoteImage, ...] = ()
+    """The turn's images, in order; the text holds ``[Image #N]`` where each was. Remote
+    ones are fetched (or refused) before the request is run."""
 
 
 @attrs.frozen
@@ -118,6 +123,19 @@ class ChatRequest:
         """All system (and developer) messages, joined: CLIs take one system prompt."""
         parts = [m.content for m in self.messages if m.role == "system"]
         return "\n\n".join(parts) if parts else None
+
+    def new_images(self) -> list[tuple[int, Image]]:
+        """The images to hand to the CLI, with their numbers (``[Image #N]``): those since
+        the last assistant turn. Earlier ones were seen already and stay labels in the text.
+        """
+        numbered = [(m, image) for m in self.messages for image in m.images]
+        last = max((i for i, m in enumerate(self.messages) if m.role == "assistant"), default=-1)
+        fresh = {id(m) for m in self.messages[last + 1 :]}
+        return [
+            (n, image)
+            for n, (m, image) in enumerate(numbered, 1)
+            if id(m) in fresh and isinstance(image, Image)
+        ]
 
     @property
     def conversation(self) -> tuple[Message, ...]:

@@ -19,7 +19,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import trio
 from quart.wrappers.response import ResponseBody
 
-from .errors import ApiError, ErrorKind
+from .errors import ApiError, ErrorKind, error_leaves
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -83,7 +83,7 @@ class JobBody(ResponseBody, Generic[T]):
             await self._job.__aexit__(exc_type, exc_value, tb)
         except BaseExceptionGroup as group:
             # Handlers above us should see one error, as trio-websocket does it.
-            leaves = _leaves(group)
+            leaves = error_leaves(group)
             if len(leaves) == 1:
                 raise leaves[0] from None
             raise
@@ -109,13 +109,3 @@ class JobBody(ResponseBody, Generic[T]):
             data = self._encoder.encode(event)
             if data:
                 return data
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    leaves: list[BaseException] = []
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            leaves.extend(_leaves(exc))
-        else:
-            leaves.append(exc)
-    return leaves

@@ -44,9 +44,7 @@ def prepare(
     request = ChatRequest(model, (Message("user", prompt),))
     (workdir / PRIVATE_HOME).mkdir()
     invocation = provider.invocation(request, model, workdir, settings, environ, listing)
-    for relative, text in invocation.files.items():
-        (workdir / relative).parent.mkdir(parents=True, exist_ok=True)
-        (workdir / relative).write_text(text)
+    invocation.write_files(workdir)
     return request, invocation
 
 

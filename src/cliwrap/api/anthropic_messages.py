@@ -20,6 +20,7 @@ import attrs
 
 from ..errors import ApiError, ErrorKind
 from ..events import FinishReason, Usage
+from ..images import Album, Image, RemoteImage, from_base64, from_url
 from ..request import ChatRequest, Message, ResponseFormat, Role, Tool, ToolCall, ToolChoice
 from ..structured import parse_format
 from ..tools import checked_tool
@@ -70,7 +71,8 @@ def parse_messages_request(body: Any) -> ChatRequest:
     raw = body.get("messages")
     if not isinstance(raw, list) or not raw:
         raise _invalid("messages: at least one message is required")
-    messages = [turn for i, m in enumerate(raw) for turn in _message(m, f"messages.{i}")]
+    album = Album()
+    messages = [turn for i, m in enumerate(raw) for turn in _message(m, f"messages.{i}", album)]
     if not any(m.role in ("user", "tool") for m in messages):
         raise _invalid("messages: at least one user message is required")
     system = _system(body.get("system"))
@@ -149,7 +151,7 @@ def _output_format(spec: dict[str, Any]) -> ResponseFormat | None:
         raise _invalid(error.message.replace("'", "")) from None
 
 
-def _message(raw: Any, where: str) -> list[Message]:
+def _message(raw: Any, where: str, album: Album) -> list[Message]:
     """One Messages turn as canonical turns: its tool results each become a ``tool`` turn."""
     if not isinstance(raw, dict):
         raise _invalid(f"{where}: Input should be a valid dictionary")
@@ -163,7 +165,9 @@ def _message(raw: Any, where: str) -> list[Message]:
     uses = [b for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"]
     results = [b for b in blocks if isinstance(b, dict) and b.get("type") == "tool_result"]
     rest = [b for b in blocks if not (isinstance(b, dict) and b.get("type") in _TOOL_BLOCKS)]
-    text = _text(content if isinstance(content, str) else rest, f"{where}.content")
+    before = len(album.images)
+    seen = album if role == "user" else None
+    text = _text(content if isinstance(content, str) else rest, f"{where}.content", seen)
     if role == "assistant":
         calls = tuple(_call(b, f"{where}.content") for b in uses)
         return [Message("assistant", text, tool_calls=calls)]
@@ -171,7 +175,7 @@ def _message(raw: Any, where: str) -> list[Message]:
         raise _invalid(f"{where}.content: tool_use blocks belong in assistant turns")
     turns = [_result(b, f"{where}.content") for b in results]
     if text or not turns:
-        turns.append(Message("user", text))
+        turns.append(Message("user", text, images=album.since(before)))
     return turns
 
 
@@ -236,8 +240,9 @@ def _system(system: Any) -> str:
     return _text(system, "system")
 
 
-def _text(content: Any, where: str) -> str:
-    """The text of a string or a list of content blocks (text only, until issue 5's work)."""
+def _text(content: Any, where: str, album: Album | None = None) -> str:
+    """The text of a string or a list of content blocks; images (in user turns) go to
+    ``album``, leaving their label in the text."""
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
@@ -249,11 +254,24 @@ def _text(content: Any, where: str) -> str:
             texts.append(block["text"])
         elif kind in ("thinking", "redacted_thinking"):
             continue  # earlier turns' thinking, which clients send back; not for the prompt
+        elif kind == "image" and album is not None:
+            texts.append(album.add(_image(block.get("source"), f"{where}.{i}.source")))
         elif kind is None:
             raise _invalid(f"{where}.{i}: Input should be a valid content block")
         else:
             raise _invalid(f"{where}.{i}: content blocks of type '{kind}' are not supported yet")
     return "\n".join(texts)
+
+
+def _image(source: Any, where: str) -> Image | RemoteImage:
+    if not isinstance(source, dict):
+        raise _invalid(f"{where}: Input should be a valid dictionary")
+    try:
+        if source.get("type") == "base64":
+            return from_base64(source.get("data"), where)
+        return from_url(source.get("url"), where)
+    except ApiError as error:
+        raise _invalid(error.message) from None
 
 
 def count_tokens(request: ChatRequest) -> int:

@@ -15,6 +15,7 @@ import attrs
 
 from ..errors import ApiError, ErrorKind
 from ..events import Failed, FinishReason, Indexed, Keepalive, Usage
+from ..images import Album, from_url
 from ..request import ChatRequest, Message, ResponseFormat, Role, Tool, ToolCall, ToolChoice
 from ..structured import parse_format
 from ..tools import checked_tool, new_call_id
@@ -58,7 +59,8 @@ def parse_chat_request(body: Any) -> ChatRequest:
     raw_messages = body.get("messages")
     if not isinstance(raw_messages, list) or not raw_messages:
         raise _invalid("'messages' must be a non-empty array of messages.", "messages")
-    messages = tuple(_message(m, f"messages[{i}]") for i, m in enumerate(raw_messages))
+    album = Album()
+    messages = tuple(_message(m, f"messages[{i}]", album) for i, m in enumerate(raw_messages))
     if not any(m.role == "user" for m in messages):
         raise _invalid("'messages' must contain at least one user message.", "messages")
     stream = body.get("stream", False)
@@ -172,7 +174,7 @@ def _choice(body: dict[str, Any], offered: tuple[Tool, ...], legacy: bool) -> To
     return ToolChoice("function", named)
 
 
-def _message(raw: Any, where: str) -> Message:
+def _message(raw: Any, where: str, album: Album) -> Message:
     if not isinstance(raw, dict):
         raise _invalid(f"{where} must be an object.", where)
     kind = raw.get("role", "")
@@ -185,9 +187,10 @@ def _message(raw: Any, where: str) -> Message:
             f"(got {kind!r}).",
             f"{where}.role",
         )
-    content = _content(raw.get("content"), f"{where}.content", role)
+    before = len(album.images)
+    content = _content(raw.get("content"), f"{where}.content", role, album)
     if role != "assistant":
-        return Message(role, content)
+        return Message(role, content, images=album.since(before))
     return Message(role, content, tool_calls=_calls(raw, where))
 
 
@@ -197,7 +200,7 @@ def _result(raw: dict[str, Any], where: str) -> Message:
     if raw["role"] == "tool" and not isinstance(ident, str):
         raise _invalid(f"{where}.tool_call_id must be a string.", f"{where}.tool_call_id")
     name = raw.get("name")
-    content = _content(raw.get("content") or "", f"{where}.content", "tool")
+    content = _content(raw.get("content") or "", f"{where}.content", "tool", None)
     return Message(
         "tool", content, tool_call_id=ident, name=name if isinstance(name, str) else None
     )
@@ -240,7 +243,7 @@ def _is_json_object(text: str) -> bool:
         return False
 
 
-def _content(content: Any, where: str, role: Role) -> str:
+def _content(content: Any, where: str, role: Role, album: Album | None) -> str:
     if isinstance(content, str):
         return content
     if content is None and role in ("assistant", "tool"):
@@ -252,8 +255,12 @@ def _content(content: Any, where: str, role: Role) -> str:
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text" and isinstance(part.get("text"), str):
             texts.append(part["text"])
-        elif kind in ("image_url", "input_image"):
-            raise _invalid("Image input is not supported yet.", f"{where}[{i}]")
+        elif kind == "image_url" and album is not None and role == "user":
+            spec = part.get("image_url")
+            url = spec.get("url") if isinstance(spec, dict) else spec
+            texts.append(album.add(from_url(url, f"{where}[{i}].image_url.url")))
+        elif kind == "image_url":
+            raise _invalid("Images are taken in user messages only.", f"{where}[{i}]")
         else:
             raise _invalid(f"{where}[{i}] must be a text part.", f"{where}[{i}]")
     return "\n".join(texts)

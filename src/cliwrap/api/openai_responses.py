@@ -21,6 +21,7 @@ import attrs
 
 from ..errors import ApiError, ErrorKind
 from ..events import FinishReason, Usage
+from ..images import Album, from_url
 from ..request import ChatRequest, Message, Tool, ToolCall, ToolChoice
 from ..structured import parse_format
 from ..tools import checked_tool
@@ -81,6 +82,7 @@ def parse_responses_request(body: Any) -> ChatRequest:
 
 
 def _input(raw: Any) -> tuple[Message, ...]:
+    album = Album()
     if isinstance(raw, str):
         return (Message("user", raw),)
     if not isinstance(raw, list) or not raw:
@@ -114,7 +116,9 @@ def _input(raw: Any) -> tuple[Message, ...]:
                 "user or assistant.",
                 f"{where}.role",
             )
-        messages.append(Message(role, _content(item.get("content"), f"{where}.content")))
+        before = len(album.images)
+        text = _content(item.get("content"), f"{where}.content", album if role == "user" else None)
+        messages.append(Message(role, text, images=album.since(before)))
     return tuple(messages)
 
 
@@ -154,7 +158,7 @@ def _tools(body: dict[str, Any]) -> tuple[tuple[Tool, ...], ToolChoice]:
     return tuple(offered), ToolChoice("function", name)
 
 
-def _content(content: Any, where: str) -> str:
+def _content(content: Any, where: str, album: Album | None) -> str:
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
@@ -164,6 +168,8 @@ def _content(content: Any, where: str) -> str:
         kind = part.get("type") if isinstance(part, dict) else None
         if kind in _TEXT_PARTS and isinstance(part.get("text"), str):
             texts.append(part["text"])
+        elif kind == "input_image" and album is not None:
+            texts.append(album.add(from_url(part.get("image_url"), f"{where}[{i}].image_url")))
         else:
             raise _invalid(
                 f"Content parts of type '{kind}' are not supported yet.", f"{where}[{i}]"

@@ -84,6 +84,18 @@ OPENAI_CODES = sorted({k.openai_code for k in ErrorKind if k.openai_code})
 OPENAI_TYPES = sorted({k.openai_type for k in ErrorKind})
 ANTHROPIC_TYPES = sorted({k.anthropic_type for k in ErrorKind})
 TEXT_PART = _obj({"type": _const("text"), "text": STRING})
+IMAGE_URL: Schema = {
+    "type": "string",
+    "description": "A base64 data: URL (PNG, JPEG, GIF or WebP, at most 3.75 MB; 20 per "
+    "request), or an http(s) URL when the server's [images] allow_urls is on.",
+}
+IMAGE_URL_PART = _request(
+    {
+        "type": _const("image_url"),
+        "image_url": {"anyOf": [IMAGE_URL, _request({"url": IMAGE_URL}, {"detail": STRING})]},
+    },
+    {},
+)
 
 
 def _chat_schemas() -> dict[str, Schema]:
@@ -117,8 +129,12 @@ def _chat_schemas() -> dict[str, Schema]:
             {
                 "role": _enum(["system", "developer", "user", "assistant", "tool", "function"]),
                 "content": {
-                    "description": "A string, or text parts (images come with issue 5).",
-                    "anyOf": [STRING, {"type": "array", "items": TEXT_PART}, NULL],
+                    "description": "A string, or text and (in user messages) image parts.",
+                    "anyOf": [
+                        STRING,
+                        {"type": "array", "items": {"oneOf": [TEXT_PART, IMAGE_URL_PART]}},
+                        NULL,
+                    ],
                 },
             },
             {
@@ -302,7 +318,12 @@ def _responses_schemas() -> dict[str, Schema]:
         "response.function_call_arguments.delta": {**where, "delta": STRING},
         "response.function_call_arguments.done": {**where, "arguments": ARGUMENTS_TEXT},
     }
-    text_part = _request({"type": _enum(["input_text", "output_text", "text"]), "text": STRING}, {})
+    text_part = {
+        "oneOf": [
+            _request({"type": _enum(["input_text", "output_text", "text"]), "text": STRING}, {}),
+            _request({"type": _const("input_image"), "image_url": IMAGE_URL}, {"detail": STRING}),
+        ]
+    }
     return {
         "ResponsesInputItem": {
             "oneOf": [
@@ -457,6 +478,21 @@ def _anthropic_schemas() -> dict[str, Schema]:
             "oneOf": [
                 _request({"type": _const("text"), "text": STRING}, {}),
                 _request({"type": _enum(["thinking", "redacted_thinking"])}, {}),
+                _request(
+                    {
+                        "type": _const("image"),
+                        "source": {
+                            "oneOf": [
+                                _request(
+                                    {"type": _const("base64"), "data": STRING},
+                                    {"media_type": STRING},
+                                ),
+                                _request({"type": _const("url"), "url": IMAGE_URL}, {}),
+                            ]
+                        },
+                    },
+                    {},
+                ),
                 _request(
                     {"type": _const("tool_use"), "id": STRING, "name": STRING, "input": OBJECT},
                     {},

@@ -48,11 +48,22 @@ class Invocation:
     argv: tuple[str, ...]
     env: Mapping[str, str]
     stdin: bytes
-    files: Mapping[str, str] = attrs.field(factory=dict)
-    """Files to write into the private working directory first (relative path ─► text)."""
+    files: Mapping[str, str | bytes] = attrs.field(factory=dict)
+    """Files to write into the private working directory first (relative path ─► text, or
+    bytes for an image)."""
     stop_signal: int = signal.SIGTERM
     dialogue: bool = False
     """Keep stdin open after ``stdin`` is written: the parser is a :class:`Dialogue`."""
+
+    def write_files(self, workdir: Path) -> None:
+        """Write :attr:`files` under ``workdir`` (blocking: call it from a thread if it may be)."""
+        for relative, content in self.files.items():
+            path = workdir / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content, encoding="utf-8")
 
 
 class LineParser(Protocol):

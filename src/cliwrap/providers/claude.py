@@ -15,6 +15,7 @@ from typing import Any
 from ..config import ProviderConfig
 from ..errors import ApiError, ErrorKind, sanitize
 from ..events import Event, Failed, Finished, FinishReason, TextDelta, ThinkingDelta, Usage
+from ..images import label
 from ..prompt import render_prompt
 from ..request import ChatRequest
 from .base import Invocation, ProviderDefaults, auth_from, build_env
@@ -121,12 +122,23 @@ class ClaudeProvider(ProviderDefaults):
             extra={**ours, **settings.env},
             workdir=workdir,
         )
-        return Invocation(
-            argv=tuple(argv),
-            env=env,
-            stdin=render_prompt(request.conversation).encode(),
-            files=files,
-        )
+        prompt = render_prompt(request.conversation)
+        images = request.new_images()
+        if images:
+            # Images go in as content blocks of a stream-json user message, as the model API
+            # takes them; each after its label, so "[Image #2]" in the text finds it.
+            argv[argv.index("-p") + 1 : argv.index("-p") + 1] = ["--input-format", "stream-json"]
+            content: list[dict[str, Any]] = []
+            for number, image in images:
+                content.append({"type": "text", "text": label(number)})
+                source = {"type": "base64", "media_type": image.media_type, "data": image.base64}
+                content.append({"type": "image", "source": source})
+            content.append({"type": "text", "text": prompt})
+            message = {"type": "user", "message": {"role": "user", "content": content}}
+            stdin = (json.dumps(message) + "\n").encode()
+        else:
+            stdin = prompt.encode()
+        return Invocation(argv=tuple(argv), env=env, stdin=stdin, files=files)
 
     def parser(self, request: ChatRequest, model: str) -> ClaudeParser:
         return ClaudeParser(stop_at_length=request.max_tokens is not None)

@@ -30,6 +30,7 @@ from typing import Any
 from ..config import ProviderConfig
 from ..errors import ApiError, ErrorKind, sanitize
 from ..events import Event, Failed, Finished, FinishReason, TextDelta, ThinkingDelta, Usage
+from ..images import label
 from ..prompt import render_prompt
 from ..request import ChatRequest
 from .base import PRIVATE_HOME, Invocation, ProviderDefaults, auth_from, build_env
@@ -169,7 +170,8 @@ class CodexProvider(ProviderDefaults):
         )
 
     def parser(self, request: ChatRequest, model: str) -> CodexParser:
-        return CodexParser(render_prompt(request.conversation))
+        images = tuple((label(n), image.data_url) for n, image in request.new_images())
+        return CodexParser(render_prompt(request.conversation), images)
 
     def parse_models(self, output: str) -> list[str]:
         """The listed (not hidden) models of ``codex debug models``' catalog, best first."""
@@ -226,8 +228,10 @@ def _request(id_: int, method: str, params: dict[str, Any]) -> bytes:
 class CodexParser:
     """The client half of the app-server dialogue, and its notifications as events."""
 
-    def __init__(self, prompt: str) -> None:
+    def __init__(self, prompt: str, images: tuple[tuple[str, str], ...] = ()) -> None:
         self._prompt = prompt
+        self._images = images
+        """(label, data URL) for each image to send with the prompt."""
         self._outbox: list[bytes] = []
         self._done = False
         self._usage = Usage()
@@ -260,7 +264,11 @@ class CodexParser:
             return self._end(_rpc_error(message["error"]))
         if message.get("id") == _THREAD:
             thread_id = ((message.get("result") or {}).get("thread") or {}).get("id")
-            turn = {"threadId": thread_id, "input": [{"type": "text", "text": self._prompt}]}
+            items: list[dict[str, Any]] = []
+            for name, url in self._images:  # each after its label, as "[Image #N]" names it
+                items += [{"type": "text", "text": name}, {"type": "image", "url": url}]
+            items.append({"type": "text", "text": self._prompt})
+            turn = {"threadId": thread_id, "input": items}
             self._outbox.append(_request(_TURN, "turn/start", turn))
         return []
 

@@ -40,7 +40,7 @@ import attrs
 from ..config import ProviderConfig
 from ..errors import ApiError, ErrorKind, sanitize
 from ..events import Event, Failed, Finished, FinishReason, TextDelta, Usage
-from ..prompt import render_prompt
+from ..prompt import at_file_prompt
 from ..request import ChatRequest
 from .base import PRIVATE_HOME, Invocation, ProviderDefaults, auth_from, build_env, node_preload
 from .failures import classify
@@ -93,7 +93,8 @@ class GeminiProvider(ProviderDefaults):  # it cannot list its models offline
         environ: Mapping[str, str],
         listing: str | None = None,
     ) -> Invocation:
-        files = {STDIO_PRELOAD_FILE: _STDIO_PRELOAD}
+        prompt, files = at_file_prompt(request)
+        files[STDIO_PRELOAD_FILE] = _STDIO_PRELOAD
         ours = {
             "GEMINI_CLI_TRUST_WORKSPACE": "true",  # or the workspace settings are ignored
             "NODE_OPTIONS": node_preload(workdir / STDIO_PRELOAD_FILE, settings.env),
@@ -143,7 +144,7 @@ class GeminiProvider(ProviderDefaults):  # it cannot list its models offline
         return Invocation(
             argv=tuple(argv),
             env=env,
-            stdin=_prompt(request).encode(),
+            stdin=prompt.encode(),
             files=files,
             stop_signal=_stop_signal(settings.home),
         )
@@ -236,19 +237,6 @@ def _stop_signal(home: str) -> int:
     ~/.gemini/projects.json, which other runs would otherwise wait ten seconds to break.
     """
     return signal.SIGKILL if home == "private" else signal.SIGTERM
-
-
-def _prompt(request: ChatRequest) -> str:
-    """The prompt as the CLI should read it: never as one of its slash commands.
-
-    The CLI runs a prompt starting with "/" as a command when one has that name ("/memory
-    add …" writes to its memory file, "/extensions install …" installs); a leading space is
-    the smallest change that keeps the text a question.
-    """
-    prompt = render_prompt(request.conversation)
-    if prompt.startswith("/") and not prompt.startswith(("//", "/*")):
-        return " " + prompt
-    return prompt
 
 
 @attrs.frozen

@@ -36,7 +36,7 @@ import attrs
 from ..config import ProviderConfig
 from ..errors import ApiError, ErrorKind, sanitize
 from ..events import Event, Failed, Finished, FinishReason, TextDelta, ThinkingDelta, Usage
-from ..prompt import render_prompt
+from ..prompt import at_file_prompt
 from ..request import ChatRequest
 from .base import PRIVATE_HOME, Invocation, ProviderDefaults, auth_from, build_env, node_preload
 from .failures import classify, openai_error_fields
@@ -201,7 +201,8 @@ class QwenProvider(ProviderDefaults):  # it cannot list its models offline
         environ: Mapping[str, str],
         listing: str | None = None,
     ) -> Invocation:
-        files = {TAP_FILE: _TAP}
+        prompt, files = at_file_prompt(request)
+        files[TAP_FILE] = _TAP
         ours = {
             "NODE_OPTIONS": node_preload(workdir / TAP_FILE, settings.env),
             # Where the CLI keeps its state (session records, usage log, its own update
@@ -238,7 +239,7 @@ class QwenProvider(ProviderDefaults):  # it cannot list its models offline
         if request.max_turns is not None:
             argv += ["--max-session-turns", str(request.max_turns)]
         argv += settings.args
-        return Invocation(argv=tuple(argv), env=env, stdin=_prompt(request).encode(), files=files)
+        return Invocation(argv=tuple(argv), env=env, stdin=prompt.encode(), files=files)
 
     def parser(self, request: ChatRequest, model: str) -> QwenParser:
         return QwenParser()
@@ -253,18 +254,6 @@ class QwenProvider(ProviderDefaults):  # it cannot list its models offline
             files=(),
             otherwise="none found: set OPENAI_API_KEY and OPENAI_BASE_URL",
         )
-
-
-def _prompt(request: ChatRequest) -> str:
-    """The prompt as the CLI should read it: never as one of its slash commands.
-
-    "/init" would write a QWEN.md, "/stats" would answer instead of the model; a leading
-    space is the smallest change that keeps the text a question.
-    """
-    prompt = render_prompt(request.conversation)
-    if prompt.startswith("/") and not prompt.startswith(("//", "/*")):
-        return " " + prompt
-    return prompt
 
 
 _FINISH_REASONS = {
