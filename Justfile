@@ -1,17 +1,19 @@
 # cliwrap tasks. Get `just` with `pip install rust-just` (or `pipx install rust-just`).
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
+# Arguments reach the commands as "$@", quoted as given: `just test -m "not real_cli"` works.
+set positional-arguments
 
 venv := ".venv"
 python := venv / "bin/python"
 
 # Serve the API on http://127.0.0.1:8000 (built-in defaults; pass e.g. `--config config.toml`)
 serve *args: setup clis
-    {{python}} -m cliwrap serve {{args}}
+    {{python}} -m cliwrap serve "$@"
 
 # Run the whole test suite (unit tests and the real pinned CLIs against stub backends)
 test *args: setup clis
-    {{python}} -m pytest {{args}}
+    {{python}} -m pytest "$@"
 
 # ruff (lint and format check) and mypy
 lint: setup
@@ -36,7 +38,7 @@ clis:
 
 # Time to first token, total time and disconnect-to-reaped latency; writes docs/benchmarks.md
 bench *args: setup clis
-    {{python}} -m bench {{args}}
+    {{python}} -m bench "$@"
 
 # Create the virtualenv and install cliwrap with its test and dev tools (once per pyproject change)
 setup:

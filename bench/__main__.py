@@ -36,9 +36,9 @@ import trio
 from trio_websocket import open_websocket_url
 
 from cliwrap.config import ProviderConfig
+from cliwrap.core.request import ChatRequest, Message
 from cliwrap.providers.base import find_command
 from cliwrap.providers.claude import ClaudeProvider
-from cliwrap.request import ChatRequest, Message
 from cliwrap.testing import (
     LiveServer,
     StubThread,

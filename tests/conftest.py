@@ -1,28 +1,26 @@
-"""Fixtures: the stub Anthropic backend, the pinned real CLI, and live cliwrap servers."""
+"""Fixtures every tier shares.
+
+The tier is the folder: ``unit/`` (no processes, no Node), ``runtime/`` (the fake process
+backend on trio's MockClock), ``integration/`` (real processes, a fake CLI script, no Node) and
+``real_cli/`` (the pinned CLIs against stub model backends). Tests under ``real_cli/`` are
+marked ``real_cli`` here, so ``-m "not real_cli"`` and ``just test tests/unit`` both work.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import gc
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import openai
 import pytest
 
-from cliwrap.providers.base import find_command
-from cliwrap.testing import (
-    LiveServer,
-    StubThread,
-    config_text,
-    group_alive,
-    handle_backends,
-    provider_tables,
-)
+REAL_CLI = Path(__file__).parent / "real_cli"
 
-CLAUDE = find_command("claude", {**os.environ, "PATH": ""})
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if REAL_CLI in item.path.parents:
+            item.add_marker(pytest.mark.real_cli)
 
 
 @pytest.fixture(autouse=True)
@@ -35,87 +33,3 @@ def _collect_garbage_after_each_test() -> Iterator[None]:
     """
     yield
     gc.collect()
-
-
-@pytest.fixture(scope="session")
-def claude_bin() -> Path:
-    """The pinned Claude Code from `just clis`; its absence fails the tests that need it."""
-    if CLAUDE is None:
-        pytest.fail("the pinned claude CLI is not installed: run `just clis`")
-    return CLAUDE
-
-
-@pytest.fixture(scope="session")
-def stub() -> Iterator[StubThread]:
-    """One stub server for all four model APIs (see cliwrap.testing.backends)."""
-    with StubThread(handle_backends) as stub:
-        yield stub
-
-
-@pytest.fixture(scope="session")
-def anthropic_stub(stub: StubThread) -> StubThread:
-    return stub
-
-
-ServerFactory = Callable[..., LiveServer]
-SdkFactory = Callable[..., openai.OpenAI]
-
-
-@pytest.fixture
-def sdk() -> Iterator[SdkFactory]:
-    """OpenAI SDK clients for live servers, closed when the test ends.
-
-    Closing them ourselves matters: a client caught in a reference cycle (a `pytest.raises`
-    traceback holds the frame that made it) is finalised by the garbage collector in no
-    particular order, so its pooled socket may be reported unclosed, in some later test,
-    before the client's own finaliser closes it.
-    """
-    with contextlib.ExitStack() as stack:
-
-        def make(server: LiveServer, api_key: str = "unused") -> openai.OpenAI:
-            client = openai.OpenAI(
-                base_url=server.base_url, api_key=api_key, max_retries=0, timeout=60
-            )
-            return stack.enter_context(client)
-
-        yield make
-
-
-@pytest.fixture(scope="session")
-def start_server(
-    tmp_path_factory: pytest.TempPathFactory, stub: StubThread, claude_bin: Path
-) -> Iterator[ServerFactory]:
-    """Start a cliwrap subprocess wired to the stub; sections override config tables."""
-    started: list[LiveServer] = []
-
-    def start(state_dir: Path | None = None, **sections: dict[str, Any]) -> LiveServer:
-        folder = tmp_path_factory.mktemp("server")
-        home = folder / "home"
-        home.mkdir()
-        state = state_dir or folder / "state"
-        tables: dict[str, dict[str, Any]] = {
-            "server": {"state_dir": str(state), "keepalive_interval": 15.0},
-            "limits": {"max_concurrent": 16, "max_queue": 64},
-            **provider_tables(stub.url, home),
-        }
-        for name, table in sections.items():
-            tables.setdefault(name.replace("__", "."), {}).update(table)
-        path = folder / "config.toml"
-        path.write_text(config_text(tables))
-        server = LiveServer(path, state)
-        server.start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        if server.process is not None and server.process.poll() is None:
-            server.kill()
-        leftovers = [g for g in server.pgids() if group_alive(g)]
-        assert not leftovers, f"CLI process groups left running: {leftovers}"
-
-
-@pytest.fixture(scope="session")
-def server(start_server: ServerFactory) -> LiveServer:
-    """One shared server with roomy limits, for tests that don't change the config."""
-    return start_server()

@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    from .server import serve as run_server
+    from .server.serve import serve as run_server
 
     try:
         trio.run(run_server, config)

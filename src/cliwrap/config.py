@@ -20,7 +20,7 @@ import attrs
 import cattrs
 from attrs import validators as v
 
-from .xmltools import KNOWN_TOOLS
+from .semantics.xmltools import KNOWN_TOOLS
 
 if sys.version_info >= (3, 11):
     import tomllib

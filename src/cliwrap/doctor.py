@@ -14,15 +14,15 @@ from pathlib import Path
 import attrs
 import trio
 
-from .app import Service
 from .config import Config, ProviderConfig
-from .errors import ApiError
-from .events import Failed, Finished, TextDelta
-from .inventory import CliInfo
-from .job import open_job
+from .core.errors import ApiError
+from .core.events import Failed, Finished, TextDelta
+from .core.request import ChatRequest, Message
 from .providers import PROVIDERS
-from .request import ChatRequest, Message
-from .routing import Route
+from .providers.routing import Route
+from .runtime.inventory import CliInfo
+from .runtime.job import open_job
+from .server.service import Service
 
 __all__ = ["Finding", "examine", "render_table"]
 

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 
 from cliwrap.config import ProviderConfig
+from cliwrap.core.request import ChatRequest, Message
 from cliwrap.providers.base import PRIVATE_HOME, Invocation, Provider
-from cliwrap.request import ChatRequest, Message
 
 __all__ = ["FAULTS", "HERE", "prepare", "save"]
 

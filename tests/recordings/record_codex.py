@@ -20,9 +20,9 @@ import tempfile
 from pathlib import Path
 
 from cliwrap.config import ProviderConfig
+from cliwrap.core.request import ChatRequest
 from cliwrap.providers.base import Invocation, find_command
 from cliwrap.providers.codex import CodexProvider
-from cliwrap.request import ChatRequest
 from cliwrap.testing import StubThread, codex_stub_args, handle_backends
 
 from .common import FAULTS, prepare, save

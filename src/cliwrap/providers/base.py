@@ -20,8 +20,8 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from ..config import ProviderConfig
-from ..events import Event
-from ..request import ChatRequest
+from ..core.events import Event
+from ..core.request import ChatRequest
 
 __all__ = [
     "PRIVATE_HOME",
@@ -257,7 +257,6 @@ def cli_dirs(environ: Mapping[str, str] = os.environ) -> list[Path]:
         dirs.append(Path(environ["CLIWRAP_CLIS_DIR"]))
     # A source checkout (editable install): <repo>/clis next to <repo>/src/cliwrap.
     dirs.append(Path(__file__).resolve().parents[3] / "clis")
-    dirs.append(Path.cwd() / "clis")
     return [d / "node_modules" / ".bin" for d in dirs]
 
 

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ProviderConfig
-from ..errors import ApiError, ErrorKind, sanitize
-from ..events import Event, Failed, Finished, FinishReason, TextDelta, ThinkingDelta, Usage
-from ..images import label
-from ..prompt import render_prompt
-from ..request import ChatRequest
+from ..core.errors import ApiError, ErrorKind, sanitize
+from ..core.events import Event, Failed, Finished, FinishReason, TextDelta, ThinkingDelta, Usage
+from ..core.images import label
+from ..core.request import ChatRequest
+from ..semantics.transcript import render_prompt
 from .base import Invocation, ProviderDefaults, auth_from, build_env
 from .failures import classify
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 
-from ..errors import ApiError, ErrorKind, sanitize
+from ..core.errors import ApiError, ErrorKind, sanitize
 
 __all__ = ["classify", "openai_error_fields"]
 

@@ -34,10 +34,10 @@ from typing import Any
 import attrs
 
 from ..config import ProviderConfig
-from ..errors import ApiError, ErrorKind, sanitize
-from ..events import Event, Failed, Finished, FinishReason, TextDelta, ThinkingDelta, Usage
-from ..prompt import at_file_prompt
-from ..request import ChatRequest
+from ..core.errors import ApiError, ErrorKind, sanitize
+from ..core.events import Event, Failed, Finished, FinishReason, TextDelta, ThinkingDelta, Usage
+from ..core.request import ChatRequest
+from ..semantics.transcript import at_file_prompt
 from .base import PRIVATE_HOME, Invocation, ProviderDefaults, auth_from, build_env, node_preload
 from .failures import classify, openai_error_fields
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import trio
 
-from ..process import group_members
+from ..runtime.groups import group_members
 
 __all__ = ["LiveServer", "group_alive"]
 

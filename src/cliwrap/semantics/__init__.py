@@ -1,0 +1,1 @@
+"""What a request means beyond plain chat, sans I/O: the prompt contract and answer filters."""

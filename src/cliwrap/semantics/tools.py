@@ -1,0 +1,202 @@
+"""Client tools (function calling) as a prompt contract, sans I/O.
+
+The CLIs run with every tool of their own switched off, and cliwrap never gives them the
+client's tools to run: the client's tools are described in the system prompt with one way to
+call them, a ``<tool_call>`` block holding ``{"name": ..., "arguments": {...}}``, and the
+answer is read against that contract as it streams. A block that parses, names an offered
+tool and carries a JSON object becomes a tool call; anything else stays text. Nothing can
+execute a client tool on the server, because no CLI is told the tool exists as a tool.
+
+Earlier turns go to the CLI in the same words: an assistant's calls as ``<tool_call>``
+blocks, a tool's result as a ``<tool_result>`` block, so the model reads its own history in
+the format it is asked to write.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from typing import Any
+
+import attrs
+
+from ..core.errors import ApiError, ErrorKind
+from ..core.events import Event, Finished, FinishReason, TextDelta, ToolCalled
+from ..core.request import ChatRequest, Message, Tool, ToolCall
+from .stops import overlap
+
+__all__ = ["ToolCallScanner", "checked_tool", "new_call_id", "with_contract"]
+
+OPEN = "<tool_call>"
+CLOSE = "</tool_call>"
+_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+
+
+def checked_tool(name: Any, description: Any, parameters: Any, where: str) -> Tool:
+    """A :class:`Tool` from a surface's fields, or a 400 naming the field at ``where``."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"{where}.name must be 1 to 128 letters, digits, '_', '-', '.' or ':' (got {name!r}).",
+            param=f"{where}.name",
+        )
+    if description is not None and not isinstance(description, str):
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"{where}.description must be a string.",
+            param=f"{where}.description",
+        )
+    if parameters is not None and not isinstance(parameters, dict):
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"{where}.parameters must be a JSON Schema object.",
+            param=f"{where}.parameters",
+        )
+    return Tool(name, description or "", parameters or {})
+
+
+def new_call_id() -> str:
+    return "call_" + secrets.token_hex(12)
+
+
+def with_contract(request: ChatRequest) -> ChatRequest:
+    """``request`` as plain text turns a CLI can take: the contract, calls and results."""
+    if not request.tools and not any(m.tool_calls or m.role == "tool" for m in request.messages):
+        return request
+    plain = attrs.evolve(request, messages=tuple(_plain(m) for m in request.messages))
+    return plain.with_system(_contract(request)) if request.offers_tools else plain
+
+
+def _plain(message: Message) -> Message:
+    if message.role == "tool":
+        label = f' name="{message.name}"' if message.name else ""
+        ident = f' id="{message.tool_call_id}"' if message.tool_call_id else ""
+        return Message("user", f"<tool_result{label}{ident}>\n{message.content}\n</tool_result>")
+    if message.tool_calls:
+        calls = "\n".join(_block(call.name, call.arguments) for call in message.tool_calls)
+        text = f"{message.content}\n{calls}" if message.content else calls
+        return Message(message.role, text)
+    return message
+
+
+def _block(name: str, arguments: str) -> str:
+    call = {"name": name, "arguments": json.loads(arguments or "{}")}
+    return f"{OPEN}\n{json.dumps(call, ensure_ascii=False)}\n{CLOSE}"
+
+
+def _contract(request: ChatRequest) -> str:
+    described = "\n".join(
+        json.dumps(
+            {"name": t.name, "description": t.description, "parameters": dict(t.parameters)},
+            ensure_ascii=False,
+        )
+        for t in request.tools
+    )
+    choice = request.tool_choice
+    if choice.mode == "required":
+        when = "You must call at least one of these tools in this answer."
+    elif choice.mode == "function":
+        when = f'You must call the tool "{choice.name}" in this answer, and no other tool.'
+    else:
+        when = "Call a tool when it helps answer; otherwise answer in plain text."
+    return (
+        "# Tools\n\n"
+        "The client offers you these tools, one JSON object per line with the tool's name, "
+        "description and the JSON Schema of its arguments:\n"
+        f"<tools>\n{described}\n</tools>\n\n"
+        "To call a tool, write a block exactly like this, with the arguments as a JSON object "
+        "that matches the tool's schema:\n"
+        f'{OPEN}\n{{"name": "TOOL_NAME", "arguments": {{"ARG": "VALUE"}}}}\n{CLOSE}\n\n'
+        "Write one block per call; several blocks call several tools. After your last block, "
+        "stop: the client runs the tools and sends the results back in <tool_result> blocks "
+        "in its next message. These are the only tools you have: use no built-in tool, and "
+        f"call these only with {OPEN} blocks.\n\n{when}"
+    )
+
+
+@attrs.define
+class ToolCallScanner:
+    """Finds ``<tool_call>`` blocks in the answer as it streams; a filter on the events.
+
+    Text streams on untouched until something that could be the start of a block arrives;
+    that much is held back until it is known either way. A whole block that is a valid call
+    becomes a :class:`ToolCalled` event; a broken one is let through as the text it was.
+    """
+
+    request: ChatRequest
+    _held: str = ""
+    _in_call: bool = False
+    _called: bool = False
+
+    def feed(self, event: Event) -> list[Event]:
+        if isinstance(event, TextDelta):
+            return self._text(event.text)
+        if isinstance(event, Finished):
+            out = self._flush()
+            reason = FinishReason.TOOL_CALLS if self._called else event.reason
+            return [*out, Finished(reason)]
+        return [event]
+
+    def _text(self, text: str) -> list[Event]:
+        self._held += text
+        out: list[Event] = []
+        while True:
+            if self._in_call:
+                end = self._held.find(CLOSE)
+                if end < 0:
+                    return out
+                body, self._held = self._held[:end], self._held[end + len(CLOSE) :]
+                self._in_call = False
+                out.append(self._call(body))
+                continue
+            start = self._held.find(OPEN)
+            if start >= 0:
+                before, self._held = self._held[:start], self._held[start + len(OPEN) :]
+                out += self._plain(before)
+                self._in_call = True
+                continue
+            cut = len(self._held) - overlap(self._held, OPEN)
+            ready, self._held = self._held[:cut], self._held[cut:]
+            out += self._plain(ready)
+            return out
+
+    def _plain(self, text: str) -> list[Event]:
+        if not text or (self._called and not text.strip()):
+            return []  # the blank lines between and after calls are not an answer
+        return [TextDelta(text)]
+
+    def _call(self, body: str) -> Event:
+        call = _parse_call(body, {t.name for t in self.request.tools})
+        if call is None:
+            return TextDelta(f"{OPEN}{body}{CLOSE}")
+        self._called = True
+        return ToolCalled(call)
+
+    def _flush(self) -> list[Event]:
+        held, self._held = self._held, ""
+        if self._in_call:
+            self._in_call = False
+            return self._plain(OPEN + held)  # an unclosed block is text
+        return self._plain(held)
+
+
+def _parse_call(body: str, names: set[str]) -> ToolCall | None:
+    text = body.strip()
+    if text.startswith("```"):  # a block the model fenced anyway
+        text = text.strip("`").removeprefix("json").strip()
+    try:
+        call: Any = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(call, dict) or call.get("name") not in names:
+        return None
+    arguments = call.get("arguments", {})
+    if isinstance(arguments, str):  # the OpenAI wire shape, which models also write
+        try:
+            arguments = json.loads(arguments)
+        except ValueError:
+            return None
+    if not isinstance(arguments, dict):
+        return None
+    return ToolCall(new_call_id(), call["name"], json.dumps(arguments, ensure_ascii=False))

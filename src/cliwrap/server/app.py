@@ -1,0 +1,232 @@
+"""The Quart-trio application: routes, authentication, limits and error shapes.
+
+Handlers are thin: parse the surface's request into a ChatRequest, route the model, check
+what can be refused before a response starts (auth, model, CLI installed, queue), then hand
+the run to a job: inside the handler for a JSON answer, inside the response body
+(:class:`~cliwrap.server.bodies.JobBody`) for a stream.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping
+from functools import partial
+from typing import Any
+
+import attrs
+from quart import Response, request, websocket
+from quart_trio import QuartTrio
+from werkzeug.datastructures import Headers
+from werkzeug.exceptions import HTTPException
+
+from .. import __version__
+from ..config import Config
+from ..core.errors import ApiError, ErrorKind
+from ..core.request import ChatRequest
+from ..providers import PROVIDERS
+from ..runtime.job import open_job, open_jobs
+from ..surfaces import anthropic_messages, openai_chat, openai_responses, params
+from . import openapi
+from .bodies import Collector, JobBody, StreamEncoder
+from .service import Service
+from .websocket_sessions import serve_websocket
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+_OPEN_PATHS = ("/health", "/openapi.json")
+
+
+def create_app(config: Config, environ: Mapping[str, str] | None = None) -> QuartTrio:
+    app = QuartTrio("cliwrap", static_folder=None)
+    # Our deadlines are the only timeouts: Quart's default would cut every stream at 60 s.
+    app.config["RESPONSE_TIMEOUT"] = None
+    app.config["MAX_CONTENT_LENGTH"] = config.limits.max_body_bytes
+    service = Service.from_config(config, environ)
+    app.extensions["cliwrap"] = service
+
+    @app.before_serving
+    async def take_inventory() -> None:
+        # Versions and model lists come from the CLIs themselves; ask them early.
+        app.add_background_task(service.inventory.all)
+
+    @app.before_request
+    async def authenticate() -> Response | None:
+        if request.path in _OPEN_PATHS:
+            return None
+        error = service.key_error(_presented_key(request.headers))
+        return None if error is None else _error(error)
+
+    @app.websocket("/v1/ws")
+    async def ws() -> None:
+        await serve_websocket(service, websocket, _presented_key(websocket.headers))
+
+    @app.get("/health")
+    async def health() -> Response:
+        runtime = service.runtime
+        return _json(
+            {
+                "status": "draining" if runtime.draining.is_set() else "ok",
+                "version": __version__,
+                "running": runtime.gate.running,
+                "waiting": runtime.gate.waiting,
+                "providers": {
+                    name: {"installed": service.installed(PROVIDERS[name], settings)}
+                    for name, settings in service.catalog.providers.items()
+                },
+            }
+        )
+
+    @app.get("/openapi.json")
+    async def openapi_json() -> Response:
+        return _json(openapi.document(__version__))
+
+    @app.get("/v1/models")
+    async def models() -> Response:
+        clis = await service.inventory.all()
+        discovered = {name: info.models for name, info in clis.items()}
+        return _json(
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "id": model,
+                        "object": "model",
+                        "created": 0,
+                        "owned_by": provider,
+                        "provider": provider,
+                        "installed": clis[provider].installed,
+                        "cli_version": clis[provider].version,
+                    }
+                    for model, provider in service.catalog.listed(discovered)
+                ],
+            }
+        )
+
+    async def answer(
+        chat: ChatRequest, encoder: StreamEncoder[Any], collector: Collector[Any]
+    ) -> Response:
+        """Run ``chat``: a stream through ``encoder``, or one body from ``collector``.
+
+        For ``n`` > 1 they take indexed events, from all the runs at once.
+        """
+        chat = attrs.evolve(chat, **params.from_headers(dict(request.headers)))
+        plans = await service.prepare(chat)
+        runtime = service.runtime
+        opened: Any = (
+            partial(open_job, runtime, plans[0])
+            if len(plans) == 1
+            else partial(open_jobs, runtime, plans)
+        )
+        if chat.stream:
+            return Response(
+                JobBody(opened, encoder),
+                content_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        async with opened() as events:
+            async for event in events:
+                collector.add(event)
+        return _json(collector.body())
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions() -> Response:
+        chat = openai_chat.parse_chat_request(await _json_body())
+        legacy = chat.legacy_functions
+        if chat.n > 1:
+            choices = openai_chat.ChoicesEncoder(chat.model, chat.n, chat.include_usage, legacy)
+            return await answer(
+                chat, choices, openai_chat.ChoicesCollector(chat.model, chat.n, legacy)
+            )
+        encoder = openai_chat.ChunkEncoder(
+            chat.model, include_usage=chat.include_usage, legacy_functions=legacy
+        )
+        return await answer(chat, encoder, openai_chat.Collector(chat.model, legacy))
+
+    @app.post("/v1/responses")
+    async def responses() -> Response:
+        chat = openai_responses.parse_responses_request(await _json_body())
+        encoder = openai_responses.ResponseEncoder(chat.model, chat.system_prompt)
+        collector = openai_responses.ResponseCollector(chat.model, chat.system_prompt)
+        return await answer(chat, encoder, collector)
+
+    @app.post("/v1/messages")
+    async def messages() -> Response:
+        chat = anthropic_messages.parse_messages_request(await _json_body())
+        encoder = anthropic_messages.MessageEncoder(chat.model)
+        return await answer(chat, encoder, anthropic_messages.MessageCollector(chat.model))
+
+    @app.post("/v1/messages/count_tokens")
+    async def count_tokens() -> Response:
+        body = await _json_body()
+        if isinstance(body, dict):
+            body = {"max_tokens": 1, **body}  # count_tokens takes no max_tokens
+        chat = anthropic_messages.parse_messages_request(body)
+        return _json({"input_tokens": anthropic_messages.count_tokens(chat)})
+
+    @app.errorhandler(ApiError)
+    async def api_error(error: ApiError) -> Response:
+        return _error(error)
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Response:
+        kinds = {
+            404: ErrorKind.NOT_FOUND,
+            405: ErrorKind.METHOD_NOT_ALLOWED,
+            413: ErrorKind.REQUEST_TOO_LARGE,
+        }
+        kind = kinds.get(error.code or 500, ErrorKind.INVALID_REQUEST)
+        message = {
+            404: f"No route {request.method} {request.path}.",
+            405: f"{request.method} is not allowed on {request.path}.",
+            413: f"The request body is larger than {config.limits.max_body_bytes} bytes.",
+        }.get(error.code or 500, error.description or "Bad request.")
+        return _error(ApiError(kind, message))
+
+    @app.errorhandler(Exception)
+    async def unexpected(error: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path, exc_info=error)
+        return _error(ApiError(ErrorKind.INTERNAL, "Internal server error; see the server log."))
+
+    return app
+
+
+def _presented_key(headers: Headers) -> str | None:
+    auth = headers.get("Authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return headers.get("X-Api-Key") or None
+
+
+async def _json_body() -> Any:
+    data = await request.get_data(cache=False)
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"The request body is not valid JSON: {exc}.",
+        ) from None
+
+
+def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body, ensure_ascii=False),
+        status=status,
+        content_type="application/json",
+        headers=dict(headers or {}),
+    )
+
+
+def _error(error: ApiError) -> Response:
+    """The error in the shape of the surface that was asked (Anthropic's under /v1/messages)."""
+    headers = {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    if request.path.startswith("/v1/messages"):
+        return _json(anthropic_messages.error_body(error), error.status, headers)
+    return _json(openai_chat.error_body(error), error.status, headers)

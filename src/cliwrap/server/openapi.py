@@ -1,0 +1,886 @@
+"""The OpenAPI 3.1 description of every route, served at ``GET /openapi.json``.
+
+Written out by hand rather than derived, because the surfaces parse requests by hand (to
+answer as OpenAI and Anthropic do, in their wording and shapes): there are no models to
+derive it from. What keeps it true is ``tests/test_openapi.py``: the document must be valid
+OpenAPI, name exactly the app's routes, and every body, SSE event and WebSocket frame the
+live server sends in those tests must validate against the schema documented for it.
+
+OpenAPI 3.1 has no words for an SSE stream's events or a WebSocket's frames. The
+``text/event-stream`` media types carry the schema of one event's ``data`` in
+``x-sse-data``, and the WebSocket route names its frames' schemas in ``x-websocket``.
+Request schemas describe what cliwrap reads and checks; other fields are allowed, because
+OpenAI clients send many that compatible servers are expected to ignore.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.errors import ErrorKind
+from ..core.events import FinishReason
+from ..core.request import EFFORTS
+from ..surfaces.anthropic_messages import STOP_REASONS
+from ..surfaces.openai_chat import MAX_CHOICES
+
+__all__ = ["document"]
+
+Schema = dict[str, Any]
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(required: dict[str, Schema], optional: dict[str, Schema] | None = None) -> Schema:
+    """A closed object: these properties, the ``required`` ones always present."""
+    return {
+        "type": "object",
+        "required": list(required),
+        "properties": {**required, **(optional or {})},
+        "additionalProperties": False,
+    }
+
+
+def _request(required: dict[str, Schema], optional: dict[str, Schema]) -> Schema:
+    """A request body: what cliwrap reads; unknown fields are accepted and ignored."""
+    return {**_obj(required, optional), "additionalProperties": True}
+
+
+def _const(value: str) -> Schema:
+    return {"const": value}
+
+
+def _event(name: str, **fields: Schema) -> Schema:
+    """A streamed event object whose ``type`` is its name."""
+    return _obj({"type": _const(name), **fields})
+
+
+STRING: Schema = {"type": "string"}
+INTEGER: Schema = {"type": "integer", "minimum": 0}
+NULL: Schema = {"type": "null"}
+BOOLEAN: Schema = {"type": "boolean"}
+OBJECT: Schema = {"type": "object"}
+
+
+def _nullable(schema: Schema) -> Schema:
+    return {"anyOf": [schema, NULL]}
+
+
+def _enum(values: list[str]) -> Schema:
+    return {"type": "string", "enum": values}
+
+
+FINISH_REASONS = [reason.value for reason in FinishReason]
+CHAT_FINISH_REASONS = [*FINISH_REASONS, "function_call"]
+"""``function_call`` answers clients of the legacy ``functions`` parameter."""
+EFFORT: Schema = {"type": "string", "enum": list(EFFORTS)}
+TOKENS: Schema = {"type": "integer", "minimum": 1}
+TEMPERATURE: Schema = {"type": "number", "minimum": 0, "maximum": 2}
+TOP_P: Schema = {"type": "number", "minimum": 0, "maximum": 1}
+TOOL_NAME: Schema = {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$"}
+ARGUMENTS_TEXT: Schema = {"type": "string", "description": "A JSON object, as text."}
+OPENAI_CODES = sorted({k.openai_code for k in ErrorKind if k.openai_code})
+OPENAI_TYPES = sorted({k.openai_type for k in ErrorKind})
+ANTHROPIC_TYPES = sorted({k.anthropic_type for k in ErrorKind})
+TEXT_PART = _obj({"type": _const("text"), "text": STRING})
+IMAGE_URL: Schema = {
+    "type": "string",
+    "description": "A base64 data: URL (PNG, JPEG, GIF or WebP, at most 3.75 MB; 20 per "
+    "request), or an http(s) URL when the server's [images] allow_urls is on.",
+}
+IMAGE_URL_PART = _request(
+    {
+        "type": _const("image_url"),
+        "image_url": {"anyOf": [IMAGE_URL, _request({"url": IMAGE_URL}, {"detail": STRING})]},
+    },
+    {},
+)
+
+
+def _chat_schemas() -> dict[str, Schema]:
+    usage = _obj(
+        {
+            "prompt_tokens": INTEGER,
+            "completion_tokens": INTEGER,
+            "total_tokens": INTEGER,
+            "prompt_tokens_details": _obj({"cached_tokens": INTEGER}),
+        },
+        {"cost_usd": {"type": "number", "description": "The CLI's own cost figure."}},
+    )
+    base = {
+        "id": {"type": "string", "pattern": "^chatcmpl-"},
+        "created": INTEGER,
+        "model": STRING,
+        "system_fingerprint": NULL,
+    }
+    function = _request(
+        {"name": TOOL_NAME},
+        {"description": STRING, "parameters": {**OBJECT, "description": "A JSON Schema."}},
+    )
+    call = {
+        "id": STRING,
+        "type": _const("function"),
+        "function": _obj({"name": STRING, "arguments": ARGUMENTS_TEXT}),
+    }
+    named = _request({"name": STRING}, {})
+    return {
+        "ChatMessage": _request(
+            {
+                "role": _enum(["system", "developer", "user", "assistant", "tool", "function"]),
+                "content": {
+                    "description": "A string, or text and (in user messages) image parts.",
+                    "anyOf": [
+                        STRING,
+                        {"type": "array", "items": {"oneOf": [TEXT_PART, IMAGE_URL_PART]}},
+                        NULL,
+                    ],
+                },
+            },
+            {
+                "name": STRING,
+                "tool_calls": {"type": "array", "items": _request({"function": function}, {})},
+                "tool_call_id": STRING,
+                "function_call": _request({"name": STRING}, {"arguments": ARGUMENTS_TEXT}),
+            },
+        ),
+        "ChatToolCall": _obj(call),
+        "ChatCompletionRequest": _request(
+            {
+                "model": {**STRING, "minLength": 1, "examples": ["sonnet"]},
+                "messages": {"type": "array", "minItems": 1, "items": _ref("ChatMessage")},
+            },
+            {
+                "stream": _nullable(BOOLEAN),
+                "stream_options": _nullable({**OBJECT, "properties": {"include_usage": BOOLEAN}}),
+                "n": {
+                    "description": "Answers wanted, each from a run of its own (1 on /v1/ws).",
+                    "anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_CHOICES}, NULL],
+                },
+                "max_tokens": _nullable(TOKENS),
+                "max_completion_tokens": _nullable(TOKENS),
+                "reasoning_effort": _nullable(EFFORT),
+                "temperature": _nullable(TEMPERATURE),
+                "top_p": _nullable(TOP_P),
+                "stop": {
+                    "anyOf": [
+                        {**STRING, "minLength": 1},
+                        {"type": "array", "maxItems": 4, "items": {**STRING, "minLength": 1}},
+                        NULL,
+                    ]
+                },
+                "tools": {
+                    "type": "array",
+                    "items": _request({"type": _const("function"), "function": function}, {}),
+                },
+                "tool_choice": {
+                    "anyOf": [
+                        _enum(["none", "auto", "required"]),
+                        _request({"type": _const("function"), "function": named}, {}),
+                    ]
+                },
+                "functions": {
+                    "description": "Legacy: answered with `function_call`.",
+                    "type": "array",
+                    "items": function,
+                },
+                "function_call": {
+                    "anyOf": [_enum(["none", "auto"]), _request({"name": STRING}, {})]
+                },
+                "response_format": {
+                    "oneOf": [
+                        _request({"type": _enum(["text", "json_object"])}, {}),
+                        _request(
+                            {
+                                "type": _const("json_schema"),
+                                "json_schema": _request({"schema": OBJECT}, {"name": STRING}),
+                            },
+                            {},
+                        ),
+                    ]
+                },
+            },
+        ),
+        "ChatUsage": usage,
+        "ChatCompletion": _obj(
+            {
+                **base,
+                "object": _const("chat.completion"),
+                "choices": {
+                    "type": "array",
+                    "items": _obj(
+                        {
+                            "index": INTEGER,
+                            "message": _obj(
+                                {"role": _const("assistant"), "content": _nullable(STRING)},
+                                {
+                                    "reasoning_content": STRING,
+                                    "tool_calls": {"type": "array", "items": _ref("ChatToolCall")},
+                                    "function_call": _obj(
+                                        {"name": STRING, "arguments": ARGUMENTS_TEXT}
+                                    ),
+                                },
+                            ),
+                            "finish_reason": _enum(CHAT_FINISH_REASONS),
+                            "logprobs": NULL,
+                        }
+                    ),
+                },
+                "usage": _ref("ChatUsage"),
+            }
+        ),
+        "ChatCompletionChunk": _obj(
+            {
+                **base,
+                "object": _const("chat.completion.chunk"),
+                "choices": {
+                    "type": "array",
+                    "items": _obj(
+                        {
+                            "index": INTEGER,
+                            "delta": _obj(
+                                {},
+                                {
+                                    "role": _const("assistant"),
+                                    "content": STRING,
+                                    "reasoning_content": STRING,
+                                    "tool_calls": {
+                                        "type": "array",
+                                        "items": _obj({"index": INTEGER, **call}),
+                                    },
+                                    "function_call": _obj(
+                                        {"name": STRING, "arguments": ARGUMENTS_TEXT}
+                                    ),
+                                },
+                            ),
+                            "finish_reason": _nullable(_enum(CHAT_FINISH_REASONS)),
+                            "logprobs": NULL,
+                        }
+                    ),
+                },
+            },
+            {"usage": _nullable(_ref("ChatUsage"))},
+        ),
+        "ChatStreamData": {
+            "description": "One `data:` of a chat completions stream; the last is `[DONE]`.",
+            "oneOf": [_ref("ChatCompletionChunk"), _ref("OpenAIError"), _const("[DONE]")],
+        },
+    }
+
+
+def _responses_schemas() -> dict[str, Schema]:
+    output_text = _obj(
+        {"type": _const("output_text"), "text": STRING, "annotations": {"type": "array"}}
+    )
+    summary_text = _obj({"type": _const("summary_text"), "text": STRING})
+    where = {"item_id": STRING, "output_index": INTEGER, "sequence_number": INTEGER}
+    response_event = {"response": _ref("Response"), "sequence_number": INTEGER}
+    events = {
+        "response.created": response_event,
+        "response.in_progress": response_event,
+        "response.completed": response_event,
+        "response.incomplete": response_event,
+        "response.failed": response_event,
+        "response.output_item.added": {
+            "output_index": INTEGER,
+            "item": _ref("ResponseOutputItem"),
+            "sequence_number": INTEGER,
+        },
+        "response.output_item.done": {
+            "output_index": INTEGER,
+            "item": _ref("ResponseOutputItem"),
+            "sequence_number": INTEGER,
+        },
+        "response.content_part.added": {**where, "content_index": INTEGER, "part": output_text},
+        "response.content_part.done": {**where, "content_index": INTEGER, "part": output_text},
+        "response.output_text.delta": {**where, "content_index": INTEGER, "delta": STRING},
+        "response.output_text.done": {**where, "content_index": INTEGER, "text": STRING},
+        "response.reasoning_summary_part.added": {
+            **where,
+            "summary_index": INTEGER,
+            "part": summary_text,
+        },
+        "response.reasoning_summary_part.done": {
+            **where,
+            "summary_index": INTEGER,
+            "part": summary_text,
+        },
+        "response.reasoning_summary_text.delta": {
+            **where,
+            "summary_index": INTEGER,
+            "delta": STRING,
+        },
+        "response.reasoning_summary_text.done": {
+            **where,
+            "summary_index": INTEGER,
+            "text": STRING,
+        },
+        "response.function_call_arguments.delta": {**where, "delta": STRING},
+        "response.function_call_arguments.done": {**where, "arguments": ARGUMENTS_TEXT},
+    }
+    text_part = {
+        "oneOf": [
+            _request({"type": _enum(["input_text", "output_text", "text"]), "text": STRING}, {}),
+            _request({"type": _const("input_image"), "image_url": IMAGE_URL}, {"detail": STRING}),
+        ]
+    }
+    return {
+        "ResponsesInputItem": {
+            "oneOf": [
+                _request(
+                    {
+                        "role": _enum(["system", "developer", "user", "assistant"]),
+                        "content": {
+                            "anyOf": [STRING, {"type": "array", "items": text_part}],
+                        },
+                    },
+                    {"type": _const("message")},
+                ),
+                {
+                    "description": "An earlier turn's reasoning, accepted and left out.",
+                    **_request({"type": _const("reasoning")}, {}),
+                },
+                _request(
+                    {
+                        "type": _const("function_call"),
+                        "call_id": STRING,
+                        "name": STRING,
+                        "arguments": ARGUMENTS_TEXT,
+                    },
+                    {},
+                ),
+                _request(
+                    {"type": _const("function_call_output"), "call_id": STRING, "output": STRING},
+                    {},
+                ),
+            ]
+        },
+        "ResponsesRequest": _request(
+            {
+                "model": {**STRING, "minLength": 1, "examples": ["gpt-5.5"]},
+                "input": {
+                    "anyOf": [
+                        STRING,
+                        {"type": "array", "minItems": 1, "items": _ref("ResponsesInputItem")},
+                    ]
+                },
+            },
+            {
+                "instructions": _nullable(STRING),
+                "stream": _nullable(BOOLEAN),
+                "max_output_tokens": _nullable(TOKENS),
+                "reasoning": _request({}, {"effort": _nullable(EFFORT)}),
+                "temperature": _nullable(TEMPERATURE),
+                "top_p": _nullable(TOP_P),
+                "tools": {
+                    "type": "array",
+                    "items": _request(
+                        {"type": _const("function"), "name": TOOL_NAME},
+                        {"description": STRING, "parameters": OBJECT},
+                    ),
+                },
+                "tool_choice": {
+                    "anyOf": [
+                        _enum(["none", "auto", "required"]),
+                        _request({"type": _const("function"), "name": STRING}, {}),
+                    ]
+                },
+                "text": _request(
+                    {},
+                    {
+                        "format": {
+                            "oneOf": [
+                                _request({"type": _enum(["text", "json_object"])}, {}),
+                                _request(
+                                    {"type": _const("json_schema"), "schema": OBJECT},
+                                    {"name": STRING},
+                                ),
+                            ]
+                        }
+                    },
+                ),
+                "previous_response_id": {
+                    "description": "Not supported: cliwrap stores no responses.",
+                    **NULL,
+                },
+            },
+        ),
+        "ResponseOutputItem": {
+            "oneOf": [
+                _obj(
+                    {
+                        "id": {"type": "string", "pattern": "^fc_"},
+                        "type": _const("function_call"),
+                        "status": _enum(["in_progress", "completed"]),
+                        "call_id": STRING,
+                        "name": STRING,
+                        "arguments": {"type": "string"},
+                    }
+                ),
+                _obj(
+                    {
+                        "id": {"type": "string", "pattern": "^rs_"},
+                        "type": _const("reasoning"),
+                        "summary": {"type": "array", "items": summary_text},
+                    }
+                ),
+                _obj(
+                    {
+                        "id": {"type": "string", "pattern": "^msg_"},
+                        "type": _const("message"),
+                        "status": _enum(["in_progress", "completed", "incomplete"]),
+                        "role": _const("assistant"),
+                        "content": {"type": "array", "items": output_text},
+                    }
+                ),
+            ]
+        },
+        "Response": _obj(
+            {
+                "id": {"type": "string", "pattern": "^resp_"},
+                "object": _const("response"),
+                "created_at": INTEGER,
+                "status": _enum(["in_progress", "completed", "incomplete", "failed"]),
+                "error": _nullable(_obj({"code": STRING, "message": STRING})),
+                "incomplete_details": _nullable(_obj({"reason": _const("max_output_tokens")})),
+                "instructions": _nullable(STRING),
+                "model": STRING,
+                "output": {"type": "array", "items": _ref("ResponseOutputItem")},
+                "parallel_tool_calls": BOOLEAN,
+                "tool_choice": STRING,
+                "tools": {"type": "array", "maxItems": 0},
+                "usage": _nullable(
+                    _obj(
+                        {
+                            "input_tokens": INTEGER,
+                            "input_tokens_details": _obj({"cached_tokens": INTEGER}),
+                            "output_tokens": INTEGER,
+                            "output_tokens_details": _obj({"reasoning_tokens": INTEGER}),
+                            "total_tokens": INTEGER,
+                        }
+                    )
+                ),
+                "metadata": OBJECT,
+            }
+        ),
+        "ResponseStreamEvent": {
+            "description": "One event of a Responses stream; its SSE `event:` is its type.",
+            "oneOf": [_event(name, **fields) for name, fields in events.items()],
+        },
+    }
+
+
+def _anthropic_schemas() -> dict[str, Schema]:
+    thinking = _obj({"type": _const("thinking"), "thinking": STRING, "signature": STRING})
+    blocks = {
+        "type": "array",
+        "items": {
+            "oneOf": [
+                _request({"type": _const("text"), "text": STRING}, {}),
+                _request({"type": _enum(["thinking", "redacted_thinking"])}, {}),
+                _request(
+                    {
+                        "type": _const("image"),
+                        "source": {
+                            "oneOf": [
+                                _request(
+                                    {"type": _const("base64"), "data": STRING},
+                                    {"media_type": STRING},
+                                ),
+                                _request({"type": _const("url"), "url": IMAGE_URL}, {}),
+                            ]
+                        },
+                    },
+                    {},
+                ),
+                _request(
+                    {"type": _const("tool_use"), "id": STRING, "name": STRING, "input": OBJECT},
+                    {},
+                ),
+                _request(
+                    {"type": _const("tool_result"), "tool_use_id": STRING},
+                    {
+                        "content": {"anyOf": [STRING, {"type": "array", "items": TEXT_PART}]},
+                        "is_error": BOOLEAN,
+                    },
+                ),
+            ]
+        },
+    }
+    tool_use = _obj({"type": _const("tool_use"), "id": STRING, "name": STRING, "input": OBJECT})
+    text = _obj({"type": _const("text"), "text": STRING})
+    usage = _obj(
+        {
+            "input_tokens": INTEGER,
+            "output_tokens": INTEGER,
+            "cache_creation_input_tokens": INTEGER,
+            "cache_read_input_tokens": INTEGER,
+        }
+    )
+    stop_reasons = sorted({*STOP_REASONS.values(), "stop_sequence"})
+    message_fields: dict[str, Schema] = {
+        "messages": {
+            "type": "array",
+            "minItems": 1,
+            "items": _request(
+                {"role": _enum(["user", "assistant"]), "content": {"anyOf": [STRING, blocks]}},
+                {},
+            ),
+        },
+        "system": {"anyOf": [STRING, {"type": "array", "items": TEXT_PART}]},
+    }
+    model: Schema = {**STRING, "minLength": 1, "examples": ["sonnet"]}
+    return {
+        "MessagesRequest": _request(
+            {
+                "model": model,
+                "max_tokens": {"type": "integer", "minimum": 1},
+                "messages": message_fields["messages"],
+            },
+            {
+                "system": message_fields["system"],
+                "stop_sequences": {"type": "array", "items": STRING},
+                "metadata": _obj({}, {"user_id": _nullable(STRING)}),
+                "stream": _nullable(BOOLEAN),
+                "tools": {
+                    "type": "array",
+                    "items": _request(
+                        {"name": TOOL_NAME},
+                        {"description": STRING, "input_schema": OBJECT, "type": _const("custom")},
+                    ),
+                },
+                "tool_choice": {
+                    "oneOf": [
+                        _request({"type": _enum(["auto", "any", "none"])}, {}),
+                        _request({"type": _const("tool"), "name": STRING}, {}),
+                    ]
+                },
+                "output_format": _request({"type": _const("json_schema"), "schema": OBJECT}, {}),
+                "thinking": {
+                    "oneOf": [
+                        _request(
+                            {
+                                "type": _const("enabled"),
+                                "budget_tokens": {"type": "integer", "minimum": 1024},
+                            },
+                            {},
+                        ),
+                        _request({"type": _enum(["disabled", "adaptive"])}, {}),
+                    ]
+                },
+                "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+                "top_p": TOP_P,
+            },
+        ),
+        "CountTokensRequest": _request(
+            {"model": model, "messages": message_fields["messages"]},
+            {"system": message_fields["system"]},
+        ),
+        "CountTokensResponse": _obj(
+            {"input_tokens": {**INTEGER, "description": "An estimate: ~4 characters a token."}}
+        ),
+        "AnthropicUsage": usage,
+        "Message": _obj(
+            {
+                "id": {"type": "string", "pattern": "^msg_"},
+                "type": _const("message"),
+                "role": _const("assistant"),
+                "model": STRING,
+                "content": {
+                    "type": "array",
+                    "items": {"oneOf": [thinking, text, tool_use]},
+                },
+                "stop_reason": _nullable(_enum(stop_reasons)),
+                "stop_sequence": _nullable(STRING),
+                "usage": _ref("AnthropicUsage"),
+            }
+        ),
+        "MessageStreamEvent": {
+            "description": "One event of a Messages stream; its SSE `event:` is its type.",
+            "oneOf": [
+                _event("message_start", message=_ref("Message")),
+                _event(
+                    "content_block_start",
+                    index=INTEGER,
+                    content_block={"oneOf": [thinking, text, tool_use]},
+                ),
+                _event("ping"),
+                _event(
+                    "content_block_delta",
+                    index=INTEGER,
+                    delta={
+                        "oneOf": [
+                            _obj({"type": _const("text_delta"), "text": STRING}),
+                            _obj({"type": _const("thinking_delta"), "thinking": STRING}),
+                            _obj({"type": _const("signature_delta"), "signature": STRING}),
+                            _obj({"type": _const("input_json_delta"), "partial_json": STRING}),
+                        ]
+                    },
+                ),
+                _event("content_block_stop", index=INTEGER),
+                _event(
+                    "message_delta",
+                    delta=_obj(
+                        {"stop_reason": _enum(stop_reasons), "stop_sequence": _nullable(STRING)}
+                    ),
+                    usage=_ref("AnthropicUsage"),
+                ),
+                _event("message_stop"),
+                _ref("AnthropicError"),
+            ],
+        },
+    }
+
+
+def _websocket_schemas() -> dict[str, Schema]:
+    id_ = {"type": "string", "minLength": 1, "maxLength": 200}
+
+    def frame(name: str, **fields: Schema) -> Schema:
+        return _obj({"type": _const(name), "id": id_, **fields})
+
+    return {
+        "WebSocketClientFrame": {
+            "oneOf": [
+                _request(
+                    {
+                        "type": _const("request"),
+                        "id": id_,
+                        "body": _ref("ChatCompletionRequest"),
+                    },
+                    {},
+                ),
+                _request({"type": _const("cancel"), "id": id_}, {}),
+                _request({"type": _const("auth"), "api_key": STRING}, {}),
+            ]
+        },
+        "WebSocketServerFrame": {
+            "oneOf": [
+                _obj({"type": _const("authenticated")}),
+                frame("start", model=STRING),
+                frame("delta", content=STRING),
+                frame("reasoning", content=STRING),
+                frame("progress", mark=STRING),
+                frame("keepalive"),
+                frame("usage", usage=_ref("ChatUsage")),
+                frame(
+                    "tool_call",
+                    call=_obj({"id": STRING, "name": STRING, "arguments": ARGUMENTS_TEXT}),
+                ),
+                frame("done", finish_reason=_enum([*FINISH_REASONS, "cancelled"])),
+                _obj(
+                    {
+                        "type": _const("error"),
+                        "id": _nullable(id_),
+                        "status": INTEGER,
+                        "error": _ref("OpenAIErrorObject"),
+                    }
+                ),
+            ]
+        },
+    }
+
+
+def _common_schemas() -> dict[str, Schema]:
+    return {
+        "OpenAIError": _obj({"error": _ref("OpenAIErrorObject")}),
+        "OpenAIErrorObject": _obj(
+            {
+                "message": STRING,
+                "type": _enum(OPENAI_TYPES),
+                "param": _nullable(STRING),
+                "code": _nullable(_enum(OPENAI_CODES)),
+            }
+        ),
+        "AnthropicError": _obj(
+            {
+                "type": _const("error"),
+                "error": _obj({"type": _enum(ANTHROPIC_TYPES), "message": STRING}),
+            }
+        ),
+        "ModelList": _obj(
+            {
+                "object": _const("list"),
+                "data": {
+                    "type": "array",
+                    "items": _obj(
+                        {
+                            "id": STRING,
+                            "object": _const("model"),
+                            "created": INTEGER,
+                            "owned_by": STRING,
+                            "provider": STRING,
+                            "installed": BOOLEAN,
+                            "cli_version": _nullable(STRING),
+                        }
+                    ),
+                },
+            }
+        ),
+        "Health": _obj(
+            {
+                "status": _enum(["ok", "draining"]),
+                "version": STRING,
+                "running": INTEGER,
+                "waiting": INTEGER,
+                "providers": {
+                    "type": "object",
+                    "additionalProperties": _obj({"installed": BOOLEAN}),
+                },
+            }
+        ),
+    }
+
+
+def _json(schema: str) -> Schema:
+    return {"application/json": {"schema": _ref(schema)}}
+
+
+def _stream(data: str) -> Schema:
+    return {
+        "text/event-stream": {
+            "schema": {"type": "string"},
+            "x-sse-data": _ref(data),
+        }
+    }
+
+
+def _errors(schema: str, statuses: list[int]) -> dict[str, Schema]:
+    return {
+        str(status): {"description": "An error.", "content": _json(schema)} for status in statuses
+    }
+
+
+RUN_ERRORS = [400, 401, 404, 413, 429, 502, 503, 504]
+
+
+def _run(summary: str, request: str, answer: str, stream: str, errors: str) -> Schema:
+    """A POST that runs a CLI: JSON body in, a JSON answer or an SSE stream out."""
+    return {
+        "post": {
+            "summary": summary,
+            "security": [{"bearer": []}, {"apiKey": []}, {}],
+            "parameters": [
+                {"name": "X-Reasoning-Effort", "in": "header", "schema": EFFORT},
+                {"name": "X-Thinking-Budget", "in": "header", "schema": INTEGER},
+                {"name": "X-Max-Turns", "in": "header", "schema": TOKENS},
+            ],
+            "requestBody": {"required": True, "content": _json(request)},
+            "responses": {
+                "200": {
+                    "description": "The answer, or with `stream: true` its event stream.",
+                    "content": {**_json(answer), **_stream(stream)},
+                },
+                **_errors(errors, RUN_ERRORS),
+            },
+        }
+    }
+
+
+def document(version: str) -> dict[str, Any]:
+    """The OpenAPI document for this server at ``version``."""
+    return {
+        "openapi": "3.1.1",
+        "info": {
+            "title": "cliwrap",
+            "version": version,
+            "description": (
+                "OpenAI- and Anthropic-compatible API over the Claude Code, Gemini CLI, "
+                "Qwen Code and Codex CLI command-line tools. SSE streams name the schema of "
+                "each event's data in `x-sse-data`; the WebSocket route names its frames' "
+                "schemas in `x-websocket`."
+            ),
+        },
+        "paths": {
+            "/v1/chat/completions": _run(
+                "OpenAI Chat Completions",
+                "ChatCompletionRequest",
+                "ChatCompletion",
+                "ChatStreamData",
+                "OpenAIError",
+            ),
+            "/v1/responses": _run(
+                "OpenAI Responses",
+                "ResponsesRequest",
+                "Response",
+                "ResponseStreamEvent",
+                "OpenAIError",
+            ),
+            "/v1/messages": _run(
+                "Anthropic Messages",
+                "MessagesRequest",
+                "Message",
+                "MessageStreamEvent",
+                "AnthropicError",
+            ),
+            "/v1/messages/count_tokens": {
+                "post": {
+                    "summary": "Anthropic token count (an estimate)",
+                    "security": [{"bearer": []}, {"apiKey": []}, {}],
+                    "requestBody": {"required": True, "content": _json("CountTokensRequest")},
+                    "responses": {
+                        "200": {
+                            "description": "The estimate.",
+                            "content": _json("CountTokensResponse"),
+                        },
+                        **_errors("AnthropicError", [400, 401, 413]),
+                    },
+                }
+            },
+            "/v1/models": {
+                "get": {
+                    "summary": "The models each CLI serves, with install state",
+                    "security": [{"bearer": []}, {"apiKey": []}, {}],
+                    "responses": {
+                        "200": {"description": "The models.", "content": _json("ModelList")},
+                        **_errors("OpenAIError", [401]),
+                    },
+                }
+            },
+            "/v1/ws": {
+                "get": {
+                    "summary": "WebSocket: several runs on one connection",
+                    "description": (
+                        "Upgrade to a WebSocket carrying JSON text frames: the client sends "
+                        "`WebSocketClientFrame`s and the server answers with "
+                        "`WebSocketServerFrame`s carrying the request's id."
+                    ),
+                    "security": [{"bearer": []}, {"apiKey": []}, {}],
+                    "responses": {"101": {"description": "Switching to the WebSocket."}},
+                    "x-websocket": {
+                        "client": _ref("WebSocketClientFrame"),
+                        "server": _ref("WebSocketServerFrame"),
+                    },
+                }
+            },
+            "/health": {
+                "get": {
+                    "summary": "Liveness and load (no key needed)",
+                    "responses": {"200": {"description": "Status.", "content": _json("Health")}},
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document (no key needed)",
+                    "responses": {
+                        "200": {
+                            "description": "The OpenAPI document.",
+                            "content": {"application/json": {"schema": OBJECT}},
+                        }
+                    },
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+            },
+            "schemas": {
+                **_common_schemas(),
+                **_chat_schemas(),
+                **_responses_schemas(),
+                **_anthropic_schemas(),
+                **_websocket_schemas(),
+            },
+        },
+    }

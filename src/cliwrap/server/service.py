@@ -1,0 +1,136 @@
+"""The composition root: everything a request needs, built once from the config.
+
+:class:`Service` wires the config to the runtime (admission, ledger, deadlines, drain), the
+routing catalog, the providers and the inventory. The Quart app, the WebSocket sessions and
+``cliwrap doctor`` all use it; none of them builds any of it again.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ..config import Config, ProviderConfig
+from ..core.errors import ApiError, ErrorKind
+from ..core.request import ChatRequest
+from ..providers import PROVIDERS, Provider, find_command
+from ..providers.routing import Catalog, Route
+from ..runtime.admission import Gate
+from ..runtime.image_fetch import fetch_images
+from ..runtime.inventory import Inventory
+from ..runtime.job import JobPlan, Runtime
+from ..runtime.ledger import Ledger
+from ..semantics.chain import semantics_for
+
+__all__ = ["Service", "ledger_for"]
+
+
+@attrs.frozen
+class Service:
+    """Everything the routes share, built once from the config."""
+
+    config: Config
+    runtime: Runtime
+    catalog: Catalog
+    environ: Mapping[str, str]
+    inventory: Inventory
+
+    @classmethod
+    def from_config(cls, config: Config, environ: Mapping[str, str] | None = None) -> Service:
+        enabled = {name: p for name, p in config.providers.items() if p.enabled}
+        environ = dict(os.environ if environ is None else environ)
+        ledger = ledger_for(config)
+        return cls(
+            config=config,
+            runtime=Runtime(
+                gate=Gate(config.limits.max_concurrent, config.limits.max_queue),
+                ledger=ledger,
+                deadlines=config.deadlines,
+                keepalive_interval=config.server.keepalive_interval,
+                shutdown_grace=config.server.shutdown_grace,
+            ),
+            catalog=Catalog(enabled, {name: PROVIDERS[name].prefixes for name in enabled}),
+            environ=environ,
+            inventory=Inventory(enabled, environ, ledger_for(config, "probes")),
+        )
+
+    async def prepare(self, chat: ChatRequest) -> list[JobPlan]:
+        """The plans for ``chat`` (one per answer asked for, ``n``), once it is known to be
+        routable, installed and admissible."""
+        route = await self.route(chat.model)
+        if self.runtime.draining.is_set():
+            raise ApiError(ErrorKind.SHUTTING_DOWN, "The server is shutting down.")
+        chat = await fetch_images(chat, self.config.images)
+        plans = [await self.plan(chat, route) for _ in range(chat.n)]
+        self.runtime.gate.check()
+        return plans
+
+    def key_error(self, given: str | None) -> ApiError | None:
+        """Why a client presenting ``given`` may not in (None: it may)."""
+        keys = self.config.server.api_keys
+        if not keys:
+            return None
+        if given is None:
+            return ApiError(
+                ErrorKind.AUTHENTICATION,
+                "Missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key'.",
+            )
+        # Compare against every key, always, in constant time per key.
+        matches = [hmac.compare_digest(given.encode(), key.encode()) for key in keys]
+        if not any(matches):
+            return ApiError(ErrorKind.AUTHENTICATION, "Incorrect API key provided.")
+        return None
+
+    async def route(self, name: str) -> Route:
+        """Where ``name`` goes; the CLIs' own model lists are consulted only if needed."""
+        try:
+            return self.catalog.resolve(name)
+        except ApiError:
+            clis = await self.inventory.all()  # cached
+            return self.catalog.resolve(name, {n: info.models for n, info in clis.items()})
+
+    async def plan(self, chat: ChatRequest, route: Route) -> JobPlan:
+        """Everything needed to run ``chat`` on ``route``; 503 if its CLI is not installed."""
+        provider = PROVIDERS[route.provider]
+        settings = self.catalog.providers[route.provider]
+        command = find_command(settings.command, self.environ)
+        if command is None:
+            raise ApiError(
+                ErrorKind.CLI_MISSING,
+                f"The {provider.name} CLI ({settings.command!r}) is not installed; "
+                f"{provider.install_hint}.",
+            )
+        settings = attrs.evolve(settings, command=str(command))
+        listing = (await self.inventory.get(route.provider)).listing  # cached
+
+        planned = semantics_for(chat, self.config.xml_tools, limits_output=provider.limits_output)
+        for_cli = planned.request
+
+        def build(workdir: Path) -> Any:
+            return provider.invocation(
+                for_cli, route.model, workdir, settings, self.environ, listing
+            )
+
+        return JobPlan(
+            build=build,
+            parser=provider.parser(for_cli, route.model),
+            progress=route.progress,
+            filters=planned.filters,
+        )
+
+    def installed(self, provider: Provider, settings: ProviderConfig) -> bool:
+        return find_command(settings.command, self.environ) is not None
+
+
+def ledger_for(config: Config, kind: str = "runs") -> Ledger:
+    """The ledger of CLI runs, or of the short inventory probes (``kind="probes"``).
+
+    Kept apart so that what a ledger lists is what its readers expect: requests in flight.
+    """
+    folder = config.state_path / "process-groups"
+    return Ledger(folder if kind == "runs" else folder / kind)

@@ -1,0 +1,426 @@
+"""The Anthropic Messages surface (``POST /v1/messages``): parsing and encoding, sans I/O.
+
+One more adapter around the canonical request and event stream: a Messages request becomes a
+:class:`~cliwrap.core.request.ChatRequest`, and the job's events become a ``message`` object or
+Anthropic's stream of named SSE events, in the order its SDKs expect: ``message_start``,
+then per content block ``content_block_start`` / ``content_block_delta``\\* /
+``content_block_stop`` (a ``ping`` after the first block starts), then ``message_delta`` with
+the stop reason and usage, and ``message_stop``. Validation follows the API's rules and its
+``invalid_request_error`` wording.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from ..core.errors import ApiError, ErrorKind
+from ..core.events import FinishReason, Usage
+from ..core.images import Album, Image, RemoteImage, from_base64, from_url
+from ..core.request import ChatRequest, Message, ResponseFormat, Role, Tool, ToolCall, ToolChoice
+from ..semantics.structured import parse_format
+from ..semantics.tools import checked_tool
+from . import params, sse
+from .rendering import EventEncoder, Gathered
+
+__all__ = [
+    "STOP_REASONS",
+    "MessageCollector",
+    "MessageEncoder",
+    "count_tokens",
+    "error_body",
+    "parse_messages_request",
+]
+
+_ROLES: dict[str, Role] = {"user": "user", "assistant": "assistant"}
+_TOOL_BLOCKS = ("tool_use", "tool_result")
+_CHOICES = {"auto": ToolChoice("auto"), "any": ToolChoice("required"), "none": ToolChoice("none")}
+STOP_REASONS = {
+    FinishReason.STOP: "end_turn",
+    FinishReason.LENGTH: "max_tokens",
+    FinishReason.TOOL_CALLS: "tool_use",
+    FinishReason.CONTENT_FILTER: "refusal",
+}
+
+
+def _invalid(message: str) -> ApiError:
+    return ApiError(ErrorKind.INVALID_REQUEST, message)
+
+
+def error_body(error: ApiError) -> dict[str, Any]:
+    """Anthropic's error envelope."""
+    return {"type": "error", "error": {"type": error.kind.anthropic_type, "message": error.message}}
+
+
+def parse_messages_request(body: Any) -> ChatRequest:
+    """A :class:`ChatRequest` from a Messages request body, or a 400 saying what is wrong."""
+    if not isinstance(body, dict):
+        raise _invalid("The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _invalid("model: Field required")
+    max_tokens = body.get("max_tokens")
+    if max_tokens is None:
+        raise _invalid("max_tokens: Field required")
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise _invalid("max_tokens: Input should be a valid integer greater than or equal to 1")
+    raw = body.get("messages")
+    if not isinstance(raw, list) or not raw:
+        raise _invalid("messages: at least one message is required")
+    album = Album()
+    messages = [turn for i, m in enumerate(raw) for turn in _message(m, f"messages.{i}", album)]
+    if not any(m.role in ("user", "tool") for m in messages):
+        raise _invalid("messages: at least one user message is required")
+    system = _system(body.get("system"))
+    stop = body.get("stop_sequences")
+    if stop is not None and (
+        not isinstance(stop, list) or not all(isinstance(s, str) for s in stop)
+    ):
+        raise _invalid("stop_sequences: Input should be a valid list of strings")
+    metadata = body.get("metadata")
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise _invalid("metadata: Input should be a valid dictionary")
+        user_id = metadata.get("user_id")
+        if user_id is not None and not isinstance(user_id, str):
+            raise _invalid("metadata.user_id: Input should be a valid string")
+        if set(metadata) - {"user_id"}:
+            extra = sorted(set(metadata) - {"user_id"})[0]
+            raise _invalid(f"metadata.{extra}: Extra inputs are not permitted")
+    stream = body.get("stream", False)
+    if stream is not None and not isinstance(stream, bool):
+        raise _invalid("stream: Input should be a valid boolean")
+    head = (Message("system", system),) if system else ()
+    offered, choice = _tools(body)
+    spec = body.get("output_format")
+    if spec is not None and not isinstance(spec, dict):
+        raise _invalid("output_format: Input should be a valid dictionary")
+    return ChatRequest(
+        model=model,
+        messages=(*head, *messages),
+        stream=bool(stream),
+        tools=offered,
+        tool_choice=choice,
+        response_format=_output_format(spec or {}),
+        stop=tuple(stop or ()),
+        max_tokens=max_tokens,
+        thinking_budget=_thinking_budget(body.get("thinking")),
+        temperature=_checked(params.number, body.get("temperature"), 0, 1, "temperature"),
+        top_p=_checked(params.number, body.get("top_p"), 0, 1, "top_p"),
+    )
+
+
+def _thinking_budget(thinking: Any) -> int | None:
+    """``thinking: {"type": "enabled", "budget_tokens": N}``: N (disabled: 0)."""
+    if thinking is None:
+        return None
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
+    if kind == "disabled":
+        return 0
+    if kind == "adaptive":
+        return None
+    if kind != "enabled":
+        raise _invalid("thinking.type: Input should be 'enabled', 'disabled' or 'adaptive'")
+    budget = thinking.get("budget_tokens")
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1024:
+        raise _invalid("thinking.budget_tokens: Input should be an integer of at least 1024")
+    return budget
+
+
+def _checked(check: Callable[..., Any], *args: Any) -> Any:
+    """A shared parameter check, its error worded as Anthropic words them."""
+    try:
+        return check(*args)
+    except ApiError as error:
+        raise _invalid(f"{error.param}: {error.message}") from None
+
+
+def _output_format(spec: dict[str, Any]) -> ResponseFormat | None:
+    """Anthropic's structured outputs (``output_format``: a ``json_schema`` and its schema)."""
+    if not spec:
+        return None
+    if spec.get("type") != "json_schema":
+        raise _invalid("output_format.type: Input should be 'json_schema'")
+    try:
+        return parse_format("json_schema", spec.get("schema"), None, "output_format")
+    except ApiError as error:
+        raise _invalid(error.message.replace("'", "")) from None
+
+
+def _message(raw: Any, where: str, album: Album) -> list[Message]:
+    """One Messages turn as canonical turns: its tool results each become a ``tool`` turn."""
+    if not isinstance(raw, dict):
+        raise _invalid(f"{where}: Input should be a valid dictionary")
+    role = _ROLES.get(raw.get("role", ""))
+    if role is None:
+        raise _invalid(f"{where}.role: Input should be 'user' or 'assistant'")
+    if "content" not in raw:
+        raise _invalid(f"{where}.content: Field required")
+    content = raw["content"]
+    blocks = content if isinstance(content, list) else []
+    uses = [b for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"]
+    results = [b for b in blocks if isinstance(b, dict) and b.get("type") == "tool_result"]
+    rest = [b for b in blocks if not (isinstance(b, dict) and b.get("type") in _TOOL_BLOCKS)]
+    before = len(album.images)
+    seen = album if role == "user" else None
+    text = _text(content if isinstance(content, str) else rest, f"{where}.content", seen)
+    if role == "assistant":
+        calls = tuple(_call(b, f"{where}.content") for b in uses)
+        return [Message("assistant", text, tool_calls=calls)]
+    if uses:
+        raise _invalid(f"{where}.content: tool_use blocks belong in assistant turns")
+    turns = [_result(b, f"{where}.content") for b in results]
+    if text or not turns:
+        turns.append(Message("user", text, images=album.since(before)))
+    return turns
+
+
+def _call(block: dict[str, Any], where: str) -> ToolCall:
+    ident, name, arguments = block.get("id"), block.get("name"), block.get("input", {})
+    if not isinstance(ident, str) or not isinstance(name, str) or not isinstance(arguments, dict):
+        raise _invalid(f"{where}: a tool_use block needs 'id', 'name' and an 'input' object")
+    return ToolCall(ident, name, json.dumps(arguments, ensure_ascii=False))
+
+
+def _result(block: dict[str, Any], where: str) -> Message:
+    ident = block.get("tool_use_id")
+    if not isinstance(ident, str):
+        raise _invalid(f"{where}: a tool_result block needs 'tool_use_id'")
+    text = _text(block.get("content") or "", f"{where}.tool_result")
+    if block.get("is_error"):
+        text = f"(the tool failed) {text}"
+    return Message("tool", text, tool_call_id=ident)
+
+
+def _tools(body: dict[str, Any]) -> tuple[tuple[Tool, ...], ToolChoice]:
+    raw, choice = body.get("tools"), body.get("tool_choice")
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list):
+        raise _invalid("tools: Input should be a valid list")
+    offered = []
+    for i, tool in enumerate(raw):
+        if not isinstance(tool, dict):
+            raise _invalid(f"tools.{i}: Input should be a valid dictionary")
+        if tool.get("type") not in (None, "custom"):
+            raise _invalid(f"tools.{i}: server tools ({tool['type']!r}) are not supported")
+        try:
+            offered.append(
+                checked_tool(
+                    tool.get("name"), tool.get("description"), tool.get("input_schema"), "x"
+                )
+            )
+        except ApiError as error:
+            raise _invalid(f"tools.{i}: {error.message.removeprefix('x.')}") from None
+    if choice is None:
+        return tuple(offered), ToolChoice()
+    kind = choice.get("type") if isinstance(choice, dict) else None
+    if kind in _CHOICES:
+        return tuple(offered), _CHOICES[kind]
+    name = choice.get("name") if isinstance(choice, dict) else None
+    if kind != "tool" or name not in {t.name for t in offered}:
+        raise _invalid(
+            "tool_choice: expected {'type': 'auto' | 'any' | 'none'} or "
+            "{'type': 'tool', 'name': <one of the tools>}"
+        )
+    return tuple(offered), ToolChoice("function", name)
+
+
+def _system(system: Any) -> str:
+    if system is None:
+        return ""
+    if isinstance(system, list) and not all(
+        isinstance(b, dict) and b.get("type") == "text" for b in system
+    ):
+        raise _invalid("system: blocks must be text blocks")
+    return _text(system, "system")
+
+
+def _text(content: Any, where: str, album: Album | None = None) -> str:
+    """The text of a string or a list of content blocks; images (in user turns) go to
+    ``album``, leaving their label in the text."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise _invalid(f"{where}: Input should be a valid string or list of content blocks")
+    texts = []
+    for i, block in enumerate(content):
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "text" and isinstance(block.get("text"), str):
+            texts.append(block["text"])
+        elif kind in ("thinking", "redacted_thinking"):
+            continue  # earlier turns' thinking, which clients send back; not for the prompt
+        elif kind == "image" and album is not None:
+            texts.append(album.add(_image(block.get("source"), f"{where}.{i}.source")))
+        elif kind is None:
+            raise _invalid(f"{where}.{i}: Input should be a valid content block")
+        else:
+            raise _invalid(f"{where}.{i}: content blocks of type '{kind}' are not supported yet")
+    return "\n".join(texts)
+
+
+def _image(source: Any, where: str) -> Image | RemoteImage:
+    if not isinstance(source, dict):
+        raise _invalid(f"{where}: Input should be a valid dictionary")
+    try:
+        if source.get("type") == "base64":
+            return from_base64(source.get("data"), where)
+        return from_url(source.get("url"), where)
+    except ApiError as error:
+        raise _invalid(error.message) from None
+
+
+def count_tokens(request: ChatRequest) -> int:
+    """An estimate of the prompt's tokens (~4 characters each): the CLIs count nothing ahead."""
+    characters = sum(len(m.content) + 8 for m in request.messages)
+    return max(1, round(characters / 4))
+
+
+def _stopped(reason: FinishReason, stop_sequence: str | None) -> dict[str, Any]:
+    if stop_sequence is not None:
+        return {"stop_reason": "stop_sequence", "stop_sequence": stop_sequence}
+    return {"stop_reason": STOP_REASONS[reason], "stop_sequence": None}
+
+
+def tool_use_block(call: ToolCall) -> dict[str, Any]:
+    return {
+        "type": "tool_use",
+        "id": call.id,
+        "name": call.name,
+        "input": json.loads(call.arguments),
+    }
+
+
+def _new_id() -> str:
+    return "msg_" + secrets.token_hex(12)
+
+
+def _usage(usage: Usage) -> dict[str, Any]:
+    return {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cache_creation_input_tokens": usage.cache_write_tokens,
+        "cache_read_input_tokens": usage.cache_read_tokens,
+    }
+
+
+@attrs.define
+class MessageCollector(Gathered):
+    """Gathers events into one ``message`` object (the non-streaming answer)."""
+
+    def body(self) -> dict[str, Any]:
+        reason = self.outcome()
+        content: list[dict[str, Any]] = []
+        if self.thinking:
+            content.append({"type": "thinking", "thinking": self.thinking, "signature": ""})
+        if self.text or not self.calls:
+            content.append({"type": "text", "text": self.text})
+        content += [tool_use_block(call) for call in self.calls]
+        return {
+            "id": _new_id(),
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": content,
+            **_stopped(reason, self.stop_sequence),
+            "usage": _usage(self.usage),
+        }
+
+
+@attrs.define
+class MessageEncoder(EventEncoder):
+    """Turns events into Anthropic's named SSE events (see the module's docstring).
+
+    Thinking and text go in blocks of their own, a new block whenever the kind changes;
+    progress marks (``-progress`` models) are text before the answer; keepalives are
+    ``ping`` events; a failure after the start is an ``error`` event, as the API sends it.
+    """
+
+    model: str
+    _id: str = attrs.field(init=False, factory=_new_id)
+    _block: str | None = attrs.field(init=False, default=None)
+    """The open block's type."""
+    _index: int = attrs.field(init=False, default=-1)
+    _pinged: bool = attrs.field(init=False, default=False)
+
+    def start(self) -> bytes:
+        message: dict[str, Any] = {
+            "id": self._id,
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": _usage(Usage()),
+        }
+        return self._event("message_start", message=message)
+
+    def _keepalive(self) -> bytes:
+        return self._event("ping")
+
+    def _content(self, text: str) -> bytes:
+        return self._delta("text", text)
+
+    def _thinking(self, text: str) -> bytes:
+        return self._delta("thinking", text)
+
+    def _failed(self, error: ApiError) -> bytes:
+        return sse.event("error", error_body(error))
+
+    def _delta(self, kind: str, text: str) -> bytes:
+        out = b""
+        if self._block != kind:
+            out += self._close() + self._open(kind)
+        field, delta = (
+            ("thinking", "thinking_delta") if kind == "thinking" else ("text", "text_delta")
+        )
+        return out + self._event(
+            "content_block_delta", index=self._index, delta={"type": delta, field: text}
+        )
+
+    def _tool_call(self, call: ToolCall, index: int) -> bytes:
+        out = self._close() + self._open("tool_use", {**tool_use_block(call), "input": {}})
+        delta = {"type": "input_json_delta", "partial_json": call.arguments}
+        out += self._event("content_block_delta", index=self._index, delta=delta)
+        return out + self._close()
+
+    def _open(self, kind: str, block: dict[str, Any] | None = None) -> bytes:
+        self._block = kind
+        self._index += 1
+        if block is None:
+            block = (
+                {"type": "thinking", "thinking": "", "signature": ""}
+                if kind == "thinking"
+                else {"type": "text", "text": ""}
+            )
+        out = self._event("content_block_start", index=self._index, content_block=block)
+        if not self._pinged:
+            self._pinged = True
+            out += self._event("ping")
+        return out
+
+    def _close(self) -> bytes:
+        if self._block is None:
+            return b""
+        out = b""
+        if self._block == "thinking":
+            signature = {"type": "signature_delta", "signature": ""}
+            out = self._event("content_block_delta", index=self._index, delta=signature)
+        self._block = None
+        return out + self._event("content_block_stop", index=self._index)
+
+    def _finish(self, reason: FinishReason) -> bytes:
+        out = b"" if self._index >= 0 else self._open("text")  # an answer has a text block
+        out += self._close()
+        delta = _stopped(reason, self.stop_sequence)
+        out += self._event("message_delta", delta=delta, usage=_usage(self.usage))
+        return out + self._event("message_stop")
+
+    @staticmethod
+    def _event(name: str, **fields: Any) -> bytes:
+        return sse.event(name, {"type": name, **fields})

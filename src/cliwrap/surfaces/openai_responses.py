@@ -1,0 +1,408 @@
+"""The OpenAI Responses surface (``POST /v1/responses``): parsing and encoding, sans I/O.
+
+A Responses request becomes a :class:`~cliwrap.core.request.ChatRequest`; the job's events become
+a ``response`` object, or the Responses event stream: ``response.created``,
+``response.in_progress``, then per output item ``response.output_item.added``, its part
+added, its deltas (``response.reasoning_summary_text.delta`` for thinking,
+``response.output_text.delta`` for the answer), the part and the item done, and finally
+``response.completed`` (``response.incomplete`` when the output limit cut it) with usage.
+A failure after the stream began is ``response.failed``. Every event carries a
+``sequence_number``, as the API's do.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import time
+from typing import Any
+
+import attrs
+
+from ..core.errors import ApiError, ErrorKind
+from ..core.events import FinishReason, Usage
+from ..core.images import Album, from_url
+from ..core.request import ChatRequest, Message, Tool, ToolCall, ToolChoice
+from ..semantics.structured import parse_format
+from ..semantics.tools import checked_tool
+from . import params, sse
+from .openai_chat import ROLES
+from .rendering import EventEncoder, Gathered
+
+__all__ = ["ResponseCollector", "ResponseEncoder", "parse_responses_request"]
+
+_TEXT_PARTS = ("input_text", "output_text", "text")
+
+
+def _invalid(message: str, param: str | None = None) -> ApiError:
+    return ApiError(ErrorKind.INVALID_REQUEST, message, param=param)
+
+
+def parse_responses_request(body: Any) -> ChatRequest:
+    """A :class:`ChatRequest` from a Responses request body, or a 400 saying what is wrong."""
+    if not isinstance(body, dict):
+        raise _invalid("The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _invalid("Missing required parameter: 'model'.", "model")
+    if body.get("previous_response_id") is not None:
+        raise _invalid(
+            "previous_response_id is not supported: cliwrap stores no responses; "
+            "send the conversation in 'input'.",
+            "previous_response_id",
+        )
+    instructions = body.get("instructions")
+    if instructions is not None and not isinstance(instructions, str):
+        raise _invalid("Invalid type for 'instructions': expected a string.", "instructions")
+    messages = _input(body.get("input"))
+    if not any(m.role in ("user", "tool") for m in messages):
+        raise _invalid("'input' must contain a user message.", "input")
+    stream = body.get("stream", False)
+    if stream is not None and not isinstance(stream, bool):
+        raise _invalid("Invalid type for 'stream': expected a boolean.", "stream")
+    head = (Message("system", instructions),) if instructions else ()
+    offered, choice = _tools(body)
+    text: Any = body.get("text") if isinstance(body.get("text"), dict) else {}
+    spec: Any = text.get("format") if isinstance(text.get("format"), dict) else {}
+    reasoning: Any = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
+    return ChatRequest(
+        model=model,
+        messages=(*head, *messages),
+        stream=bool(stream),
+        tools=offered,
+        tool_choice=choice,
+        response_format=parse_format(
+            spec.get("type"), spec.get("schema"), spec.get("name"), "text.format"
+        ),
+        max_tokens=params.positive_int(body.get("max_output_tokens"), "max_output_tokens"),
+        reasoning_effort=params.effort(reasoning.get("effort"), "reasoning.effort"),
+        temperature=params.number(body.get("temperature"), 0, 2, "temperature"),
+        top_p=params.number(body.get("top_p"), 0, 1, "top_p"),
+    )
+
+
+def _input(raw: Any) -> tuple[Message, ...]:
+    album = Album()
+    if isinstance(raw, str):
+        return (Message("user", raw),)
+    if not isinstance(raw, list) or not raw:
+        raise _invalid("Missing required parameter: 'input'.", "input")
+    messages = []
+    for i, item in enumerate(raw):
+        where = f"input[{i}]"
+        if not isinstance(item, dict):
+            raise _invalid(f"Invalid type for '{where}': expected an object.", where)
+        kind = item.get("type", "message")
+        if kind == "reasoning":
+            continue  # an earlier turn's reasoning, sent back by clients; not for the prompt
+        if kind == "function_call":
+            messages.append(Message("assistant", "", tool_calls=(_call(item, where),)))
+            continue
+        if kind == "function_call_output":
+            output = item.get("output")
+            if not isinstance(item.get("call_id"), str) or not isinstance(output, str):
+                raise _invalid(
+                    f"Invalid '{where}': a function_call_output needs 'call_id' and 'output'.",
+                    where,
+                )
+            messages.append(Message("tool", output, tool_call_id=item["call_id"]))
+            continue
+        if kind != "message":
+            raise _invalid(f"Input items of type '{kind}' are not supported yet.", where)
+        role = ROLES.get(item.get("role", ""))
+        if role is None:
+            raise _invalid(
+                f"Invalid value for '{where}.role': expected one of system, developer, "
+                "user or assistant.",
+                f"{where}.role",
+            )
+        before = len(album.images)
+        text = _content(item.get("content"), f"{where}.content", album if role == "user" else None)
+        messages.append(Message(role, text, images=album.since(before)))
+    return tuple(messages)
+
+
+def _call(item: dict[str, Any], where: str) -> ToolCall:
+    ident, name, arguments = item.get("call_id"), item.get("name"), item.get("arguments")
+    if not (isinstance(ident, str) and isinstance(name, str) and isinstance(arguments, str)):
+        raise _invalid(
+            f"Invalid '{where}': a function_call needs 'call_id', 'name' and 'arguments'.", where
+        )
+    return ToolCall(ident, name, arguments)
+
+
+def _tools(body: dict[str, Any]) -> tuple[tuple[Tool, ...], ToolChoice]:
+    raw, choice = body.get("tools") or [], body.get("tool_choice")
+    if not isinstance(raw, list):
+        raise _invalid("Invalid type for 'tools': expected an array.", "tools")
+    offered = []
+    for i, tool in enumerate(raw):
+        where = f"tools[{i}]"
+        if not isinstance(tool, dict) or tool.get("type") != "function":
+            kind = tool.get("type") if isinstance(tool, dict) else None
+            raise _invalid(f"Tools of type {kind!r} are not supported; use 'function'.", where)
+        offered.append(
+            checked_tool(tool.get("name"), tool.get("description"), tool.get("parameters"), where)
+        )
+    if choice is None:
+        return tuple(offered), ToolChoice()
+    if choice in ("auto", "none", "required"):
+        return tuple(offered), ToolChoice(choice)
+    name = choice.get("name") if isinstance(choice, dict) else None
+    if name not in {t.name for t in offered}:
+        raise _invalid(
+            "Invalid value for 'tool_choice': expected 'auto', 'none', 'required' or "
+            "{'type': 'function', 'name': <one of the tools>}.",
+            "tool_choice",
+        )
+    return tuple(offered), ToolChoice("function", name)
+
+
+def _content(content: Any, where: str, album: Album | None) -> str:
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise _invalid(f"Invalid type for '{where}': expected a string or an array.", where)
+    texts = []
+    for i, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind in _TEXT_PARTS and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif kind == "input_image" and album is not None:
+            texts.append(album.add(from_url(part.get("image_url"), f"{where}[{i}].image_url")))
+        else:
+            raise _invalid(
+                f"Content parts of type '{kind}' are not supported yet.", f"{where}[{i}]"
+            )
+    return "\n".join(texts)
+
+
+def _usage(usage: Usage) -> dict[str, Any]:
+    return {
+        "input_tokens": usage.prompt_tokens,
+        "input_tokens_details": {"cached_tokens": usage.cache_read_tokens},
+        "output_tokens": usage.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": usage.prompt_tokens + usage.output_tokens,
+    }
+
+
+def _error(error: ApiError) -> dict[str, Any]:
+    return {"code": error.kind.openai_code or error.kind.openai_type, "message": error.message}
+
+
+@attrs.define
+class _Shape:
+    """What a response object is made of, whether it is built at once or streamed."""
+
+    model: str
+    instructions: str | None
+    id: str = attrs.field(factory=lambda: "resp_" + secrets.token_hex(12))
+    created_at: int = attrs.field(factory=lambda: int(time.time()))
+    reasoning_id: str = attrs.field(factory=lambda: "rs_" + secrets.token_hex(12))
+    message_id: str = attrs.field(factory=lambda: "msg_" + secrets.token_hex(12))
+
+    def response(
+        self,
+        status: str,
+        output: list[dict[str, Any]],
+        usage: Usage | None = None,
+        error: ApiError | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "response",
+            "created_at": self.created_at,
+            "status": status,
+            "error": _error(error) if error else None,
+            "incomplete_details": (
+                {"reason": "max_output_tokens"} if status == "incomplete" else None
+            ),
+            "instructions": self.instructions,
+            "model": self.model,
+            "output": output,
+            "parallel_tool_calls": False,
+            "tool_choice": "auto",
+            "tools": [],
+            "usage": _usage(usage) if usage else None,
+            "metadata": {},
+        }
+
+    def reasoning(self, text: str) -> dict[str, Any]:
+        summary = [{"type": "summary_text", "text": text}] if text else []
+        return {"id": self.reasoning_id, "type": "reasoning", "summary": summary}
+
+    def function_call(self, call: ToolCall, status: str = "completed") -> dict[str, Any]:
+        return {
+            "id": "fc_" + call.id.removeprefix("call_"),
+            "type": "function_call",
+            "status": status,
+            "call_id": call.id,
+            "name": call.name,
+            "arguments": call.arguments,
+        }
+
+    def message(self, text: str | None, status: str) -> dict[str, Any]:
+        content = [] if text is None else [_text_part(text)]
+        return {
+            "id": self.message_id,
+            "type": "message",
+            "status": status,
+            "role": "assistant",
+            "content": content,
+        }
+
+
+def _text_part(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": []}
+
+
+def _status(reason: FinishReason) -> str:
+    return "incomplete" if reason is FinishReason.LENGTH else "completed"
+
+
+@attrs.define
+class ResponseCollector(Gathered):
+    """Gathers events into one ``response`` object (the non-streaming answer)."""
+
+    instructions: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        status = _status(self.outcome())
+        shape = _Shape(self.model, self.instructions)
+        output = [shape.reasoning(self.thinking)] if self.thinking else []
+        if self.text or not self.calls:
+            output.append(shape.message(self.text, status))
+        output += [shape.function_call(call) for call in self.calls]
+        return shape.response(status, output, self.usage)
+
+
+@attrs.define
+class ResponseEncoder(EventEncoder):
+    """Turns events into the Responses event stream (see the module's docstring)."""
+
+    model: str
+    instructions: str | None = None
+    _shape: _Shape = attrs.field(init=False)
+    _sequence: itertools.count[int] = attrs.field(init=False, factory=itertools.count)
+    _open: str | None = attrs.field(init=False, default=None)
+    """The output item being streamed: "reasoning" or "message"."""
+    _output: list[dict[str, Any]] = attrs.field(init=False, factory=list)
+    _text: list[str] = attrs.field(init=False, factory=list)
+
+    def __attrs_post_init__(self) -> None:
+        self._shape = _Shape(self.model, self.instructions)
+
+    def start(self) -> bytes:
+        response = self._shape.response("in_progress", [])
+        return self._event("response.created", response=response) + self._event(
+            "response.in_progress", response=response
+        )
+
+    def _keepalive(self) -> bytes:
+        return sse.KEEPALIVE
+
+    def _content(self, text: str) -> bytes:
+        return self._delta("message", text)
+
+    def _thinking(self, text: str) -> bytes:
+        return self._delta("reasoning", text)
+
+    def _tool_call(self, call: ToolCall, index: int) -> bytes:
+        out = self._close("completed")
+        item = self._shape.function_call(call)
+        where = {"item_id": item["id"], "output_index": len(self._output)}
+        added = {**item, "status": "in_progress", "arguments": ""}
+        out += self._event(
+            "response.output_item.added", output_index=where["output_index"], item=added
+        )
+        out += self._event("response.function_call_arguments.delta", **where, delta=call.arguments)
+        out += self._event(
+            "response.function_call_arguments.done", **where, arguments=call.arguments
+        )
+        out += self._event(
+            "response.output_item.done", output_index=where["output_index"], item=item
+        )
+        self._output.append(item)
+        return out
+
+    def _failed(self, error: ApiError) -> bytes:
+        response = self._shape.response("failed", self._output, error=error)
+        return self._event("response.failed", response=response)
+
+    def _delta(self, kind: str, text: str) -> bytes:
+        out = b""
+        if self._open != kind:
+            out += self._close("completed") + self._start_item(kind)
+        self._text.append(text)
+        where = self._where()
+        if kind == "reasoning":
+            return out + self._event(
+                "response.reasoning_summary_text.delta", **where, summary_index=0, delta=text
+            )
+        return out + self._event("response.output_text.delta", **where, content_index=0, delta=text)
+
+    def _where(self) -> dict[str, Any]:
+        item_id = self._shape.reasoning_id if self._open == "reasoning" else self._shape.message_id
+        return {"item_id": item_id, "output_index": len(self._output)}
+
+    def _start_item(self, kind: str) -> bytes:
+        self._open = kind
+        self._text = []
+        where = self._where()
+        if kind == "reasoning":
+            item = self._shape.reasoning("")
+            added = "response.reasoning_summary_part.added"
+            part: dict[str, Any] = {
+                "summary_index": 0,
+                "part": {"type": "summary_text", "text": ""},
+            }
+        else:
+            item = self._shape.message(None, "in_progress")
+            added = "response.content_part.added"
+            part = {"content_index": 0, "part": _text_part("")}
+        out = self._event(
+            "response.output_item.added", output_index=where["output_index"], item=item
+        )
+        return out + self._event(added, **where, **part)
+
+    def _close(self, status: str) -> bytes:
+        if self._open is None:
+            return b""
+        where = self._where()
+        text = "".join(self._text)
+        if self._open == "reasoning":
+            item = self._shape.reasoning(text)
+            part = {"type": "summary_text", "text": text}
+            out = self._event(
+                "response.reasoning_summary_text.done", **where, summary_index=0, text=text
+            ) + self._event(
+                "response.reasoning_summary_part.done", **where, summary_index=0, part=part
+            )
+        else:
+            item = self._shape.message(text, status)
+            out = self._event(
+                "response.output_text.done", **where, content_index=0, text=text
+            ) + self._event(
+                "response.content_part.done", **where, content_index=0, part=_text_part(text)
+            )
+        out += self._event(
+            "response.output_item.done", output_index=where["output_index"], item=item
+        )
+        self._output.append(item)
+        self._open = None
+        return out
+
+    def _finish(self, reason: FinishReason) -> bytes:
+        status = _status(reason)
+        out = b""
+        answered = any(item["type"] in ("message", "function_call") for item in self._output)
+        if not answered and self._open != "message":
+            out += self._close("completed") + self._start_item("message")
+        out += self._close(status)
+        name = "response.incomplete" if status == "incomplete" else "response.completed"
+        response = self._shape.response(status, self._output, self.usage)
+        return out + self._event(name, response=response)
+
+    def _event(self, name: str, **fields: Any) -> bytes:
+        return sse.event(name, {"type": name, "sequence_number": next(self._sequence), **fields})

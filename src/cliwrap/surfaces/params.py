@@ -1,0 +1,73 @@
+"""Checks for the generation parameters every surface takes under its own names, sans I/O.
+
+Each returns the value (None when absent) or raises a 400 naming the parameter, so that
+``max_tokens``, ``max_output_tokens`` and ``max_completion_tokens`` are checked one way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..core.errors import ApiError, ErrorKind
+from ..core.request import EFFORTS, Effort
+
+__all__ = ["HEADERS", "effort", "from_headers", "number", "positive_int"]
+
+HEADERS = {
+    "X-Reasoning-Effort": "reasoning_effort",
+    "X-Thinking-Budget": "thinking_budget",
+    "X-Max-Turns": "max_turns",
+}
+"""Per-request headers for what some clients cannot put in the body; they win over it."""
+
+
+def _invalid(message: str, param: str) -> ApiError:
+    return ApiError(ErrorKind.INVALID_REQUEST, message, param=param)
+
+
+def positive_int(value: Any, param: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _invalid(f"'{param}' must be a whole number of at least 1.", param)
+    return value
+
+
+def number(value: Any, low: float, high: float, param: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise _invalid(f"'{param}' must be a number from {low:g} to {high:g}.", param)
+    return float(value)
+
+
+def effort(value: Any, param: str) -> Effort | None:
+    if value is None:
+        return None
+    for known in EFFORTS:
+        if value == known:
+            return known
+    raise _invalid(f"'{param}' must be one of {', '.join(EFFORTS)}.", param)
+
+
+def from_headers(headers: Mapping[str, str]) -> dict[str, Any]:
+    """The request fields the :data:`HEADERS` present set, checked (names in any case)."""
+    present = {name.lower(): value for name, value in headers.items()}
+    fields: dict[str, Any] = {}
+    for header, field in HEADERS.items():
+        value = present.get(header.lower())
+        if value is None:
+            continue
+        if field == "reasoning_effort":
+            fields[field] = effort(value.strip().lower(), header)
+            continue
+        try:
+            whole = int(value)
+        except ValueError:
+            raise _invalid(f"'{header}' must be a whole number.", header) from None
+        if field == "thinking_budget" and whole == 0:
+            fields[field] = 0  # no thinking
+        else:
+            fields[field] = positive_int(whole, header)
+    return fields

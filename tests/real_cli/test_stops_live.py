@@ -1,0 +1,64 @@
+"""Stop sequences: the filter at every split of the answer, and through the SDKs on real CLIs."""
+
+from __future__ import annotations
+
+import time
+
+import anthropic
+import pytest
+
+from cliwrap.core.events import Event, Finished, TextDelta, Usage
+from cliwrap.semantics.stops import StopSequences
+from cliwrap.testing import LiveServer
+
+from .conftest import SdkFactory
+
+
+def run(stops: tuple[str, ...], pieces: list[str]) -> tuple[str, list[Event]]:
+    """The text that went out, and the other events, in order."""
+    cut = StopSequences(stops)
+    events = [out for piece in pieces for out in cut.feed(TextDelta(piece))]
+    events += cut.feed(Usage()) + cut.feed(Finished())
+    text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    return text, [e for e in events if not isinstance(e, TextDelta)]
+
+
+ANSWER = "alpha beta <END> gamma"
+
+
+SLOW = "[[reply:one two END three four five six seven eight nine]] [[chunk:4]] [[delay:0.4]]"
+"""About 5 s of answer after the stop sequence, if the CLI were left to finish it."""
+
+
+@pytest.mark.parametrize("model", ["sonnet", "qwen3-coder-plus"])
+def test_openai_stop_cuts_the_answer_and_ends_the_run(
+    model: str, server: LiveServer, sdk: SdkFactory
+) -> None:
+    client = sdk(server)
+    started = time.monotonic()
+    reply = client.chat.completions.create(
+        model=model, stop=["END", "nine"], messages=[{"role": "user", "content": SLOW}]
+    )
+    assert time.monotonic() - started < 4.5, "the run went on after the stop sequence"
+    assert reply.choices[0].message.content == "one two "
+    assert reply.choices[0].finish_reason == "stop"
+    stream = client.chat.completions.create(
+        model=model, stop="END", stream=True, messages=[{"role": "user", "content": SLOW}]
+    )
+    chunks = [c.choices[0] for c in stream if c.choices]
+    assert "".join(c.delta.content or "" for c in chunks) == "one two "
+    assert chunks[-1].finish_reason == "stop"
+
+
+def test_anthropic_stop_sequences_say_which_one(server: LiveServer) -> None:
+    with anthropic.Anthropic(base_url=server.url, api_key="unused", max_retries=0) as client:
+        message = client.messages.create(
+            model="gpt-5.5",
+            max_tokens=64,
+            stop_sequences=["END"],
+            messages=[{"role": "user", "content": SLOW}],
+        )
+    assert message.content[-1].type == "text"
+    assert message.content[-1].text == "one two "
+    assert message.stop_reason == "stop_sequence"
+    assert message.stop_sequence == "END"

@@ -1,0 +1,58 @@
+"""Roo Code / Cline XML tools: detection by score on their prompts' real shapes, no false
+positives on talk about XML, and the tags intact in answers from the real CLIs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cliwrap.config import XmlToolsConfig
+from cliwrap.testing import LiveServer, StubThread
+
+from .conftest import SdkFactory
+from .test_cli_matrix import CLIS, Cli, marker, model_requests, system_text
+
+PROMPTS = Path(__file__).parents[1] / "prompts"
+ROO = (PROMPTS / "roo_code.md").read_text()
+CLINE = (PROMPTS / "cline.md").read_text()
+THRESHOLD = XmlToolsConfig().threshold
+
+ORDINARY = [
+    "You are a helpful assistant. Explain HTML: the <div> and <span> tags, and how </p> closes"
+    " a paragraph. XML-ish markup such as <note><to>Tove</to></note> is fine to discuss.",
+    "You are an expert in XML. When asked, write XML documents like <catalog><book id='1'>"
+    "<title>Dune</title></book></catalog>, and explain XSLT and XPath.",
+    "## Style guide\nAnswer briefly.\n## read_me\nMention that <read_me> files exist.",
+    "",
+]
+
+
+TOOL_USE = (
+    "I'll read the file first.\n\n<read_file>\n<args>\n  <file>\n    <path>src/app.py</path>\n"
+    "  </file>\n</args>\n</read_file>"
+)
+
+
+@pytest.mark.parametrize("cli", [CLIS[0], CLIS[1]], ids=str)
+def test_xml_tool_tags_come_back_intact(
+    cli: Cli, server: LiveServer, sdk: SdkFactory, stub: StubThread
+) -> None:
+    tag = marker()
+    messages: Any = [
+        {"role": "system", "content": ROO},
+        {"role": "user", "content": f"<task>fix it {tag}</task> [[reply:{TOOL_USE}]] [[chunk:3]]"},
+    ]
+    client = sdk(server)
+    reply = client.chat.completions.create(model=cli.model, messages=messages)
+    assert reply.choices[0].message.content == TOOL_USE
+    stream = client.chat.completions.create(
+        model=cli.model + "-progress",
+        messages=messages,
+        stream=True,
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text.endswith(TOOL_USE)
+    sent = model_requests(stub, cli, tag)[0]
+    assert "write its XML tags directly in your answer" in system_text(cli, sent.body)

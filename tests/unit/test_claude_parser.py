@@ -1,0 +1,137 @@
+"""The Claude Code line parser, on output recorded from the real CLI (tests/recordings)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cliwrap.core.errors import ErrorKind
+from cliwrap.core.events import (
+    Event,
+    Failed,
+    Finished,
+    FinishReason,
+    TextDelta,
+    ThinkingDelta,
+    Usage,
+)
+from cliwrap.providers.claude import ClaudeParser
+
+RECORDINGS = Path(__file__).parents[1] / "recordings" / "claude"
+
+
+def replay(name: str) -> list[Event]:
+    parser = ClaudeParser()
+    events: list[Event] = []
+    for line in (RECORDINGS / f"{name}.jsonl").read_bytes().splitlines():
+        events.extend(parser.feed(line))
+    status = json.loads((RECORDINGS / f"{name}.status").read_text())["returncode"]
+    events.extend(parser.finish(status, ""))
+    return events
+
+
+def test_text_and_thinking_arrive_as_deltas_then_usage_and_finish() -> None:
+    events = replay("thinking_and_text")
+    thinking = [e.text for e in events if isinstance(e, ThinkingDelta)]
+    text = [e.text for e in events if isinstance(e, TextDelta)]
+    assert "".join(thinking) == "Let me think."
+    assert "".join(text) == "Hi! How can I help?"
+    assert len(text) > 1, "token-level deltas, not one block"
+    usage, finished = events[-2:]
+    assert isinstance(usage, Usage)
+    assert usage.output_tokens > 0
+    assert usage.cost_usd
+    assert finished == Finished(FinishReason.STOP)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("auth_error", ErrorKind.AUTHENTICATION),
+        ("rate_limit", ErrorKind.RATE_LIMIT),
+        ("overloaded", ErrorKind.OVERLOADED),
+        ("server_error", ErrorKind.CLI_FAILED),
+        ("bad_request", ErrorKind.INVALID_REQUEST),
+        ("connection_dropped", ErrorKind.CLI_FAILED),
+    ],
+)
+def test_failures_are_classified(name: str, kind: ErrorKind) -> None:
+    events = replay(name)
+    assert len(events) == 1
+    (failed,) = events
+    assert isinstance(failed, Failed)
+    assert failed.error.kind is kind
+    assert "API Error" in failed.error.message
+
+
+def test_a_whole_message_without_deltas_is_still_delivered() -> None:
+    events = replay("stream_dropped_then_fallback")
+    assert (
+        "".join(e.text for e in events if isinstance(e, TextDelta)) == "one two three four five six"
+    )
+    assert events[-1] == Finished()
+
+
+def test_output_token_limit_finishes_with_length() -> None:
+    assert replay("max_tokens")[-1] == Finished(FinishReason.LENGTH)
+
+
+def test_whole_messages_do_not_repeat_streamed_text() -> None:
+    events = replay("thinking_and_text")
+    assert sum(isinstance(e, TextDelta) for e in events) == len(
+        [e for e in events if isinstance(e, TextDelta)]
+    )
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)).count("Hi!") == 1
+
+
+def test_fallback_after_a_broken_stream_adds_only_the_unsaid_part() -> None:
+    parser = ClaudeParser()
+
+    def line(obj: object) -> bytes:
+        return json.dumps(obj).encode()
+
+    parser.feed(
+        line({"type": "stream_event", "event": {"type": "message_start", "message": {"id": "m1"}}})
+    )
+    said = parser.feed(
+        line(
+            {
+                "type": "stream_event",
+                "event": {
+                    "type": "content_block_delta",
+                    "delta": {"type": "text_delta", "text": "one two "},
+                },
+            }
+        )
+    )
+    rest = parser.feed(
+        line(
+            {
+                "type": "assistant",
+                "message": {"id": "m2", "content": [{"type": "text", "text": "one two three"}]},
+            }
+        )
+    )
+    assert said == [TextDelta("one two ")]
+    assert rest == [TextDelta("three")]
+
+
+def test_exit_without_a_result_is_a_cli_failure_with_stderr() -> None:
+    parser = ClaudeParser()
+    assert parser.feed(b"not json") == []
+    (failed,) = parser.finish(1, "Error: something broke\n")
+    assert isinstance(failed, Failed)
+    assert failed.error.kind is ErrorKind.CLI_FAILED
+    assert "something broke" in failed.error.message
+
+
+def test_sub_agent_lines_are_ignored() -> None:
+    parser = ClaudeParser()
+    line = {
+        "type": "stream_event",
+        "parent_tool_use_id": "toolu_1",
+        "event": {"type": "content_block_delta", "delta": {"type": "text_delta", "text": "inner"}},
+    }
+    assert parser.feed(json.dumps(line).encode()) == []

@@ -1,0 +1,103 @@
+"""Model names to routes, over every provider's real defaults, prefixes and aliases."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from cliwrap.config import load_config
+from cliwrap.core.errors import ApiError, ErrorKind
+from cliwrap.providers import PROVIDERS
+from cliwrap.providers.routing import Catalog, Route
+
+CONFIG = load_config(environ={}, provider_defaults={n: p.defaults for n, p in PROVIDERS.items()})
+PROVIDER_SETTINGS = dict(CONFIG.providers)
+PROVIDER_SETTINGS["claude"] = attrs.evolve(
+    PROVIDER_SETTINGS["claude"], model_map={"gpt-4o": "sonnet", "gpt-4o-mini": "haiku"}
+)
+CATALOG = Catalog(PROVIDER_SETTINGS, {name: p.prefixes for name, p in PROVIDERS.items()})
+
+
+@pytest.mark.parametrize(
+    ("name", "route"),
+    [
+        # Claude Code: aliases, full ids, the model_map
+        ("sonnet", Route("claude", "sonnet")),
+        ("opus", Route("claude", "opus")),
+        ("haiku", Route("claude", "haiku")),
+        ("opus-progress", Route("claude", "opus", progress=True)),
+        ("claude-sonnet-4-6", Route("claude", "claude-sonnet-4-6")),
+        ("claude-opus-4-1-20250805-progress", Route("claude", "claude-opus-4-1-20250805", True)),
+        ("gpt-4o", Route("claude", "sonnet")),
+        ("gpt-4o-mini-progress", Route("claude", "haiku", progress=True)),
+        # Gemini CLI
+        ("gemini-2.5-pro", Route("gemini", "gemini-2.5-pro")),
+        ("gemini-3-pro-preview", Route("gemini", "gemini-3-pro-preview")),
+        ("gemini-2.5-flash-progress", Route("gemini", "gemini-2.5-flash", progress=True)),
+        # Qwen Code: qwen-* and qwen3-*; qwen-auto lets the CLI choose
+        ("qwen3-coder-plus", Route("qwen", "qwen3-coder-plus")),
+        ("qwen3.7-max-progress", Route("qwen", "qwen3.7-max", progress=True)),
+        ("qwen-max", Route("qwen", "qwen-max")),
+        ("qwen-auto", Route("qwen", "qwen-auto")),
+        ("qwen", Route("qwen", "qwen-auto")),
+        ("qwen/my-finetune", Route("qwen", "my-finetune")),
+        # Codex CLI: codex-* and gpt-5*; codex-auto lets the CLI choose
+        ("gpt-5.5", Route("codex", "gpt-5.5")),
+        ("gpt-5.6-sol-progress", Route("codex", "gpt-5.6-sol", progress=True)),
+        ("codex-mini-latest", Route("codex", "codex-mini-latest")),
+        ("codex-auto", Route("codex", "codex-auto")),
+        ("codex", Route("codex", "codex-auto")),
+        ("codex/o4-mini", Route("codex", "o4-mini")),
+        # provider/model always works, and a bare provider name is its default model
+        ("claude/haiku", Route("claude", "haiku")),
+        ("gemini/anything-new", Route("gemini", "anything-new")),
+        ("gemini/anything-new-progress", Route("gemini", "anything-new", progress=True)),
+        ("claude/", Route("claude", "sonnet")),
+        ("claude", Route("claude", "sonnet")),
+        ("gemini", Route("gemini", PROVIDER_SETTINGS["gemini"].default_model)),
+    ],
+)
+def test_resolve(name: str, route: Route) -> None:
+    assert CATALOG.resolve(name) == route
+
+
+def test_model_map_applies_first() -> None:
+    providers = dict(PROVIDER_SETTINGS)
+    providers["claude"] = attrs.evolve(providers["claude"], model_map={"gemini-2.5-pro": "opus"})
+    catalog = Catalog(providers, CATALOG.prefixes)
+    assert catalog.resolve("gemini-2.5-pro") == Route("claude", "opus")
+
+
+@pytest.mark.parametrize(
+    "name", ["gpt-4.1", "llama-3", "foo/bar", "-progress", "", "qwen2.5-coder", "gpt-6.1-sol"]
+)
+def test_unknown_models_are_404_model_not_found(name: str) -> None:
+    with pytest.raises(ApiError) as caught:
+        CATALOG.resolve(name)
+    assert caught.value.kind is ErrorKind.MODEL_NOT_FOUND
+    assert caught.value.status == 404
+    assert caught.value.param == "model"
+
+
+def test_a_model_a_cli_listed_routes_to_it() -> None:
+    discovered = {"codex": ["gpt-6.1-sol"], "gemini": ["gemini-9-ultra"]}
+    assert CATALOG.resolve("gpt-6.1-sol", discovered) == Route("codex", "gpt-6.1-sol")
+    assert CATALOG.resolve("gpt-6.1-sol-progress", discovered).progress
+    with pytest.raises(ApiError):
+        CATALOG.resolve("gpt-7", discovered)
+
+
+def test_listing_has_each_model_and_its_progress_variant() -> None:
+    listed = list(CATALOG.listed({"gemini": ["gemini-9-ultra", "gemini-2.5-pro"]}))
+    names = [name for name, _ in listed]
+    assert names[:2] == ["opus", "opus-progress"]
+    assert ("gpt-4o-progress", "claude") in listed
+    assert ("gemini-9-ultra", "gemini") in listed  # discovered by the CLI
+    assert ("gemini-9-ultra-progress", "gemini") in listed
+    assert len(names) == len(set(names))
+    assert {provider for _, provider in listed} == set(PROVIDERS)
+
+
+def test_disabled_providers_do_not_route() -> None:
+    with pytest.raises(ApiError):
+        Catalog({}, {"claude": ("claude-",)}).resolve("claude-sonnet-4-6")
