@@ -166,7 +166,9 @@ class ClaudeParser:
     """
 
     def __init__(self, *, stop_at_length: bool = False) -> None:
-        self._streamed: dict[str, str] = {}  # message id ─► text streamed for it
+        # Message id ─► the text deltas streamed for it, joined only if a fallback message
+        # needs them: adding each delta to one string copied the answer so far every time.
+        self._streamed: dict[str, list[str]] = {}
         self._current: str | None = None
         self._stop_reason: str | None = None
         self._message_usage: dict[str, Any] = {}
@@ -208,13 +210,13 @@ class ClaudeParser:
         if kind == "message_start":
             message = event.get("message") or {}
             self._current = str(message.get("id", ""))
-            self._streamed[self._current] = ""
+            self._streamed[self._current] = []
             self._message_usage = dict(message.get("usage") or {})
         elif kind == "content_block_delta":
             delta = event.get("delta") or {}
             if delta.get("type") == "text_delta" and delta.get("text"):
                 if self._current is not None:
-                    self._streamed[self._current] += delta["text"]
+                    self._streamed[self._current].append(delta["text"])
                 return [TextDelta(delta["text"])]
             if delta.get("type") == "thinking_delta" and delta.get("thinking"):
                 return [ThinkingDelta(delta["thinking"])]
@@ -230,20 +232,14 @@ class ClaudeParser:
         if str(message.get("id", "")) in self._streamed or message.get("model") == "<synthetic>":
             return []  # already streamed, or the CLI's own error text (the result reports it)
         events: list[Event] = []
+        broken = "".join(self._streamed.get(self._current or "", ()))
         for block in message.get("content") or []:
             if block.get("type") == "thinking" and block.get("thinking"):
                 events.append(ThinkingDelta(block["thinking"]))
             elif block.get("type") == "text" and block.get("text"):
-                events.append(TextDelta(self._unsaid(block["text"])))
-        self._streamed[str(message.get("id", ""))] = ""
+                events.append(TextDelta(_unsaid(block["text"], broken)))
+        self._streamed[str(message.get("id", ""))] = []
         return [e for e in events if not (isinstance(e, TextDelta) and not e.text)]
-
-    def _unsaid(self, text: str) -> str:
-        """What a fallback message adds to a stream that broke off (all of it, if it differs)."""
-        broken = self._streamed.get(self._current or "", "")
-        if broken and text.startswith(broken):
-            return text[len(broken) :]
-        return text
 
     def _result(self, data: dict[str, Any]) -> list[Event]:
         self._done = True
@@ -266,6 +262,13 @@ class ClaudeParser:
             data.get("stop_reason") or self._stop_reason or "", FinishReason.STOP
         )
         return [usage, Finished(reason)]
+
+
+def _unsaid(text: str, broken: str) -> str:
+    """What a fallback message adds to a stream that broke off (all of it, if it differs)."""
+    if broken and text.startswith(broken):
+        return text[len(broken) :]
+    return text
 
 
 def _usage(data: dict[str, Any]) -> Usage:
