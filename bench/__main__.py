@@ -8,8 +8,9 @@ Runs against the stub model backends on 127.0.0.1 with the pinned CLIs:
 * for every CLI, time to first token, total time and disconnect ─► gone through cliwrap,
   and a WebSocket ``cancel`` frame ─► gone.
 
-Medians and p99 over ``--runs`` runs (default 20) go to docs/benchmarks.md with the machine
-described. ``just bench`` runs it.
+Medians and p99 over ``--runs`` runs (default 20) go to their section of docs/benchmarks.md
+with the machine described. ``just bench`` runs it; ``python -m bench.linear`` measures what a
+long answer and a long line cost.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import signal
 import statistics
@@ -49,8 +49,9 @@ from cliwrap.testing import (
     provider_tables,
 )
 
+from .report import DOC, cpu, write_section
+
 PROMPT = "[[reply:The quick brown fox jumps over the lazy dog, again and again.]] [[chunk:6]]"
-ROOT = Path(__file__).resolve().parents[1]
 MODELS = {
     "claude": "sonnet",
     "gemini": "gemini-2.5-flash",
@@ -196,28 +197,16 @@ def measure(fn: Callable[[], Any], runs: int) -> list[Any]:
 
 
 def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    memory = int(Path("/proc/meminfo").read_text().split()[1]) // 1024 // 1024
     claude = subprocess.run(
         [str(find_command("claude")), "--version"], capture_output=True, text=True, check=False
     ).stdout.strip()
-    return (
-        f"{os.cpu_count()} cores ({cpu}), {memory} GiB, {platform.system()} "
-        f"{platform.release()}, Python {platform.python_version()}, Claude Code {claude}"
-    )
+    return f"{cpu()}, Claude Code {claude}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--out", type=Path, default=DOC)
     args = parser.parse_args()
     with StubThread(handle_backends) as stub, tempfile.TemporaryDirectory() as folder:
         home = Path(folder) / "home"
@@ -262,8 +251,6 @@ def main() -> None:
         - rows["time to first token, claude directly"]["median"]
     )
     lines = [
-        "# Benchmarks",
-        "",
         f"Measured {date.today().isoformat()} with `just bench` ({args.runs} runs each after one "
         "warm-up, stub model backends on 127.0.0.1, streaming requests through httpx).",
         "",
@@ -318,8 +305,7 @@ def main() -> None:
         ),
         "",
     ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines))
+    write_section(args.out, "end-to-end", "\n".join(lines))
     print("\n".join(lines))
 
 
