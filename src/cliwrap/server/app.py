@@ -48,11 +48,6 @@ def create_app(config: Config, environ: Mapping[str, str] | None = None) -> Quar
     service = Service.from_config(config, environ)
     app.extensions["cliwrap"] = service
 
-    @app.before_serving
-    async def take_inventory() -> None:
-        # Versions and model lists come from the CLIs themselves; ask them early.
-        app.add_background_task(service.inventory.all)
-
     @app.before_request
     async def authenticate() -> Response | None:
         if request.path in _OPEN_PATHS:
