@@ -17,7 +17,7 @@ import attrs
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["ApiError", "ErrorKind", "error_leaves", "sanitize"]
+__all__ = ["ApiError", "ErrorKind", "error_leaves", "redact", "sanitize"]
 
 
 class ErrorKind(enum.Enum):
@@ -105,6 +105,12 @@ _ADDRESS = re.compile(
 """A host and port (``127.0.0.1:8080``, ``api.example.com:443``, ``[::1]:9000``)."""
 
 
+def redact(text: str) -> str:
+    """``text`` with every credential sanitize knows replaced by ``[redacted]``: for the
+    server's own log, which may name paths and addresses but never a secret."""
+    return _SECRETS.sub("[redacted]", text)
+
+
 def sanitize(text: str, limit: int = 600) -> str:
     """Make a CLI's message fit to show a client: no colour codes, no secrets, no server
     paths or backend addresses, bounded length.
@@ -115,8 +121,7 @@ def sanitize(text: str, limit: int = 600) -> str:
     Secrets become ``[redacted]``, URLs ``[url]``, paths ``[path]`` and host:port pairs
     ``[address]``, so what is left still reads as the CLI's message.
     """
-    text = _ANSI.sub("", text)
-    text = _SECRETS.sub("[redacted]", text)
+    text = redact(_ANSI.sub("", text))
     text = _URL.sub("[url]", text)
     text = _PATH.sub("[path]", text)
     text = _ADDRESS.sub("[address]", text)
