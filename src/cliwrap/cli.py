@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from functools import partial
@@ -19,6 +20,9 @@ __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Until the server takes SIGINT over, Ctrl-C simply ends the process: nothing is
+    # started yet, and a KeyboardInterrupt traceback helps nobody.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     parser = argparse.ArgumentParser(
         prog="cliwrap",
         description="OpenAI- and Anthropic-compatible API server in front of AI coding CLIs.",
@@ -57,7 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cliwrap: {exc}", file=sys.stderr)
         return 2
     if args.command == "doctor":
-        return _doctor(config, probe=args.probe, as_json=args.json)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # trio cancels the probes
+        try:
+            return _doctor(config, probe=args.probe, as_json=args.json)
+        except KeyboardInterrupt:
+            return 130
     logging.basicConfig(
         level=config.server.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -70,8 +78,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"cliwrap: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
     except OSError as exc:
         print(
             f"cliwrap: cannot listen on {config.server.host}:{config.server.port}: {exc.strerror}",

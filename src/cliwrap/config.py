@@ -62,6 +62,12 @@ class ServerConfig:
     log_level: str = attrs.field(
         default="info", validator=v.in_(("debug", "info", "warning", "error"))
     )
+    backlog: int = attrs.field(default=1024, validator=v.and_(v.ge(1), v.le(65535)))
+    """Connections the kernel queues before the server accepts them."""
+    access_log: bool = True
+    """One line per request on the ``cliwrap.access`` logger."""
+    log_format: str = attrs.field(default="logfmt", validator=v.in_(("logfmt", "json")))
+    """The access log's lines: ``key=value`` pairs (logfmt) or one JSON object."""
 
 
 @attrs.frozen

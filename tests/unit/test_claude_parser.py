@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from cliwrap.config import ProviderConfig
 from cliwrap.core.errors import ErrorKind
 from cliwrap.core.events import (
     Event,
@@ -17,7 +20,9 @@ from cliwrap.core.events import (
     ThinkingDelta,
     Usage,
 )
-from cliwrap.providers.claude import ClaudeParser
+from cliwrap.core.request import ChatRequest, Message
+from cliwrap.providers.base import PRIVATE_HOME
+from cliwrap.providers.claude import ClaudeParser, ClaudeProvider
 
 RECORDINGS = Path(__file__).parents[1] / "recordings" / "claude"
 
@@ -135,3 +140,39 @@ def test_sub_agent_lines_are_ignored() -> None:
         "event": {"type": "content_block_delta", "delta": {"type": "text_delta", "text": "inner"}},
     }
     assert parser.feed(json.dumps(line).encode()) == []
+
+
+# The invocation's HOME
+
+WORKDIR = Path("/tmp/cliwrap-run-x")
+SERVER_ENV = {
+    "PATH": "/bin",
+    "HOME": "/home/me",
+    "CLAUDE_CONFIG_DIR": "/home/me/.config/claude",
+    "XDG_CONFIG_HOME": "/home/me/.config",
+}
+
+
+def claude_env(**settings: Any) -> Mapping[str, str]:
+    request = ChatRequest("sonnet", (Message("user", "hi"),))
+    config = ProviderConfig(command="claude", **settings)
+    return ClaudeProvider().invocation(request, "sonnet", WORKDIR, config, SERVER_ENV).env
+
+
+def test_a_private_home_keeps_claude_code_out_of_your_configuration() -> None:
+    env = claude_env(home="private")
+    assert env["HOME"] == str(WORKDIR / PRIVATE_HOME)
+    assert env["CLAUDE_CONFIG_DIR"] == str(WORKDIR / PRIVATE_HOME / ".claude")
+    assert "XDG_CONFIG_HOME" not in env
+
+
+def test_your_home_is_claude_codes_by_default() -> None:
+    env = claude_env()
+    assert env["HOME"] == "/home/me"
+    assert env["CLAUDE_CONFIG_DIR"] == "/home/me/.config/claude"
+
+
+def test_a_configured_config_dir_wins_over_the_private_one() -> None:
+    env = claude_env(home="private", env={"CLAUDE_CONFIG_DIR": "/srv/claude"})
+    assert env["HOME"] == str(WORKDIR / PRIVATE_HOME)
+    assert env["CLAUDE_CONFIG_DIR"] == "/srv/claude"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
+
 from cliwrap.core.errors import ErrorKind, sanitize
 from cliwrap.core.progress import marks
 from cliwrap.core.request import Message
@@ -57,3 +59,46 @@ def test_sanitize_removes_secrets_and_colour() -> None:
     )
     assert text == "failed with key [redacted] and [redacted]"
     assert len(sanitize("x" * 5000)) == 600
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (
+            "proxy http://alice:s3cr3t@proxy.corp:3128 refused",
+            "proxy [url] refused",
+        ),
+        ("Authorization: Bearer eyJhbGciOi.JIUzI1NiJ9.abc", "Authorization: [redacted]"),
+        ("token ya29.a0AfH6SMBx-abcdefghijklmnop expired", "token [redacted] expired"),
+        ("bad credentials ghp_abcdefghijklmnopqrstuvwxyz012345", "bad credentials [redacted]"),
+        ("oauth gho_ABCDEFGHIJKLMNOPQRSTuvwxyz987", "oauth [redacted]"),
+        ("pat github_pat_11ABCDEFG0123456789_abcdefghijklmnop", "pat [redacted]"),
+        ("key AKIAIOSFODNN7EXAMPLE is not valid", "key [redacted] is not valid"),
+        ("session ASIAY34FZKBOKMUTVV7A expired", "session [redacted] expired"),
+        (
+            "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY in profile",
+            "[redacted] in profile",
+        ),
+        (
+            "cannot read /home/me/.claude/settings.json: EACCES",
+            "cannot read [path]: EACCES",
+        ),
+        ("wrote ~/.gemini/tmp/abc/logs.json.", "wrote [path]."),
+        (
+            "connect ECONNREFUSED 127.0.0.1:8080 (api.internal.example:443, [::1]:9000)",
+            "connect ECONNREFUSED [address] ([address], [address])",
+        ),
+        (
+            "request to https://api.anthropic.com/v1/messages?beta=true failed.",
+            "request to [url] failed.",
+        ),
+        ("fetch failed: localhost:3000 closed", "fetch failed: [address] closed"),
+    ],
+)
+def test_sanitize_hides_credentials_paths_and_addresses(message: str, expected: str) -> None:
+    assert sanitize(message) == expected
+
+
+def test_sanitize_keeps_ordinary_messages() -> None:
+    message = "API Error: 429 rate limited, retry in 12s (quota 1/2 used at 10:30)"
+    assert sanitize(message) == message

@@ -17,7 +17,7 @@ import attrs
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["ApiError", "ErrorKind", "error_leaves", "sanitize"]
+__all__ = ["ApiError", "ErrorKind", "error_leaves", "redact", "sanitize"]
 
 
 class ErrorKind(enum.Enum):
@@ -80,19 +80,51 @@ class ApiError(Exception):
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _SECRETS = re.compile(
-    r"(sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}|(?i:bearer)\s+[A-Za-z0-9._\-]{8,}"
-    r"|(?i:(?:api[_-]?key|token|secret|password)[\"']?\s*[:=]\s*)[\"']?[^\s\"',}]{6,})"
+    "|".join(
+        (
+            r"sk-[A-Za-z0-9_\-]{8,}",  # OpenAI, Anthropic
+            r"AIza[0-9A-Za-z_\-]{20,}",  # Google API keys
+            r"ya29\.[0-9A-Za-z_\-.]{10,}",  # Google OAuth access tokens
+            r"\b(?:gh[opsu]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})",  # GitHub
+            r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",  # AWS access key ids
+            r"(?i:\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/\-]{8,}=*",  # Authorization values
+            # key = value, key: "value" (aws_secret_access_key, api_key, x-api-key, token…)
+            r"(?i:[\w\-]*(?:secret_access_key|api[_-]?key|token|secret|password|passwd)"
+            r"[\"']?\s*[:=]\s*)[\"']?[^\s\"',}]{6,}",
+        )
+    )
 )
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s\"'<>()\[\]{}]*[^\s\"'<>()\[\]{}.,;:!?]")
+"""Any URL, credentials in it or not (a proxy's ``http://user:pass@host``)."""
+_PATH = re.compile(r"(?<![\w.:/~\]])~?(?:/[\w.@+\-]*[\w@+\-]){2,}/?")
+"""An absolute path of two or more parts (``/home/me/.claude``, ``~/.gemini/settings.json``)."""
+_ADDRESS = re.compile(
+    r"(?<![\w.\-])(?:localhost|\[[0-9A-Fa-f:.]+\]|\d{1,3}(?:\.\d{1,3}){3}"
+    r"|(?:[A-Za-z0-9\-]+\.)+[A-Za-z]{2,})(?::\d{1,5})\b"
+)
+"""A host and port (``127.0.0.1:8080``, ``api.example.com:443``, ``[::1]:9000``)."""
+
+
+def redact(text: str) -> str:
+    """``text`` with every credential sanitize knows replaced by ``[redacted]``: for the
+    server's own log, which may name paths and addresses but never a secret."""
+    return _SECRETS.sub("[redacted]", text)
 
 
 def sanitize(text: str, limit: int = 600) -> str:
-    """Make a CLI's message fit to show a client: no colour codes, no secrets, bounded length.
+    """Make a CLI's message fit to show a client: no colour codes, no secrets, no server
+    paths or backend addresses, bounded length.
 
-    CLIs echo request headers and keys in some failure messages; a message we forward must
-    never carry one.
+    CLIs echo request headers, keys and proxy settings in some failure messages, and name
+    the files and the backend they tried; a message we forward must never carry a
+    credential nor tell a client where the server keeps its files or which backend it uses.
+    Secrets become ``[redacted]``, URLs ``[url]``, paths ``[path]`` and host:port pairs
+    ``[address]``, so what is left still reads as the CLI's message.
     """
-    text = _ANSI.sub("", text)
-    text = _SECRETS.sub("[redacted]", text)
+    text = redact(_ANSI.sub("", text))
+    text = _URL.sub("[url]", text)
+    text = _PATH.sub("[path]", text)
+    text = _ADDRESS.sub("[address]", text)
     text = " ".join(text.split())
     if len(text) > limit:
         text = text[: limit - 1] + "…"

@@ -18,7 +18,7 @@ from ..core.events import Event, Failed, Finished, FinishReason, TextDelta, Thin
 from ..core.images import label
 from ..core.request import ChatRequest
 from ..semantics.transcript import render_prompt
-from .base import Invocation, ProviderDefaults, auth_from, build_env
+from .base import PRIVATE_HOME, Invocation, ProviderDefaults, auth_from, build_env
 from .failures import classify
 
 __all__ = ["ClaudeParser", "ClaudeProvider"]
@@ -114,6 +114,11 @@ class ClaudeProvider(ProviderDefaults):
             ours["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(request.max_tokens)
         if request.thinking_budget is not None:
             ours["MAX_THINKING_TOKENS"] = str(request.thinking_budget)
+        if settings.home == "private":
+            # Claude Code keeps its settings, logins and .claude.json in CLAUDE_CONFIG_DIR,
+            # else ~/.claude: point it into the private HOME too, or a CLAUDE_CONFIG_DIR
+            # passed through from the server's environment would lead back to yours.
+            ours["CLAUDE_CONFIG_DIR"] = str(workdir / PRIVATE_HOME / ".claude")
         argv += settings.args
         env = build_env(
             environ,
@@ -121,6 +126,7 @@ class ClaudeProvider(ProviderDefaults):
             defaults=self.env_defaults,
             extra={**ours, **settings.env},
             workdir=workdir,
+            home=settings.home,
         )
         prompt = render_prompt(request.conversation)
         images = request.new_images()

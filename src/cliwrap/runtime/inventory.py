@@ -9,9 +9,7 @@ probes run like any CLI run: own process group, ledger, a deadline, a private di
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -21,10 +19,10 @@ import trio
 from ..config import ProviderConfig
 from ..providers import PROVIDERS, build_env, find_command
 from ..providers.base import PRIVATE_HOME
-from .ledger import WORKDIR_PREFIX, Ledger
+from .ledger import Ledger
 from .processes import run_in_group
 
-__all__ = ["TTL", "CliInfo", "Inventory", "capture"]
+__all__ = ["TTL", "CliInfo", "Inventory", "Probe", "capture", "probe"]
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +89,7 @@ async def probe(
     path = find_command(settings.command, environ)
     if path is None:
         return CliInfo(name, None, problem=f"not installed: {provider.install_hint}")
-    workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX + "probe-"))
+    workdir = await trio.to_thread.run_sync(ledger.make_workdir, "probe")
     try:
         with trio.fail_after(_PROBE_TIMEOUT):
             return await _ask(name, path, settings, environ, ledger, workdir)
@@ -99,7 +97,7 @@ async def probe(
         return CliInfo(name, path, problem=f"no answer within {_PROBE_TIMEOUT:g} s")
     finally:
         with trio.CancelScope(shield=True):
-            await trio.to_thread.run_sync(partial(shutil.rmtree, workdir, ignore_errors=True))
+            await trio.to_thread.run_sync(ledger.remove_workdir, workdir)
 
 
 async def _ask(
@@ -137,8 +135,21 @@ async def _ask(
     return CliInfo(name, path, version, models, listing, problem)
 
 
+probe_cli = probe
+
+Probe = Callable[[str], Awaitable[CliInfo]]
+"""Asks one provider's CLI (by name) what it is; :func:`probe` by default, a fake in tests."""
+
+
 class Inventory:
-    """Cached :class:`CliInfo` for every enabled provider."""
+    """Cached :class:`CliInfo` for every enabled provider, refreshed without holding anyone.
+
+    Only the very first answer for a provider is waited for. After that an expired answer
+    is still returned at once, and a refresh starts in the background (stale while
+    revalidate), one per provider at a time. Background refreshes run in :meth:`run`'s
+    nursery (the server starts it); without it, as in ``cliwrap doctor``'s single round, an
+    expired answer is refreshed in place.
+    """
 
     def __init__(
         self,
@@ -146,27 +157,45 @@ class Inventory:
         environ: Mapping[str, str],
         ledger: Ledger,
         ttl: float = TTL,
+        probe: Probe | None = None,
     ) -> None:
         self._providers = providers
-        self._environ = environ
-        self._ledger = ledger
+
+        async def ask_the_cli(name: str) -> CliInfo:
+            return await probe_cli(name, providers[name], environ, ledger)
+
+        self._probe: Probe = probe or ask_the_cli
         self._ttl = ttl
         self._known: dict[str, tuple[float, CliInfo]] = {}
         self._locks = {name: trio.Lock() for name in providers}
+        self._refreshing: set[str] = set()
+        self._nursery: trio.Nursery | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Probe every provider in the background, then keep refreshing until cancelled."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            try:
+                for name in self._providers:
+                    if name not in self._known:
+                        self._refresh_soon(name)
+                task_status.started()
+                await trio.sleep_forever()
+            finally:
+                self._nursery = None
 
     async def get(self, name: str) -> CliInfo:
-        async with self._locks[name]:
-            cached = self._known.get(name)
-            if cached is not None and trio.current_time() - cached[0] < self._ttl:
-                return cached[1]
-            info = await probe(name, self._providers[name], self._environ, self._ledger)
-            if info.problem:
-                log.info("%s: %s", name, info.problem)
-            self._known[name] = (trio.current_time(), info)
-            return info
+        cached = self._known.get(name)
+        if cached is None:
+            return await self._refresh(name)  # the first answer is worth waiting for
+        if not self._fresh(cached):
+            if self._nursery is None:
+                return await self._refresh(name)
+            self._refresh_soon(name)
+        return cached[1]
 
     async def all(self) -> dict[str, CliInfo]:
-        """Every provider's info, probed concurrently where not cached."""
+        """Every provider's info, probed concurrently where not known yet."""
         found: dict[str, CliInfo] = {}
 
         async def one(name: str) -> None:
@@ -176,3 +205,31 @@ class Inventory:
             for name in self._providers:
                 nursery.start_soon(one, name)
         return {name: found[name] for name in self._providers}
+
+    def _refresh_soon(self, name: str) -> None:
+        assert self._nursery is not None
+        if name not in self._refreshing:
+            self._refreshing.add(name)
+            self._nursery.start_soon(self._refresh_in_background, name)
+
+    async def _refresh_in_background(self, name: str) -> None:
+        try:
+            await self._refresh(name)
+        except Exception:  # a broken probe keeps the answer we had; the server goes on
+            log.exception("%s: could not refresh what is installed", name)
+        finally:
+            self._refreshing.discard(name)
+
+    async def _refresh(self, name: str) -> CliInfo:
+        async with self._locks[name]:
+            cached = self._known.get(name)
+            if cached is not None and self._fresh(cached):
+                return cached[1]  # refreshed while we waited for the lock
+            info = await self._probe(name)
+            if info.problem:
+                log.info("%s: %s", name, info.problem)
+            self._known[name] = (trio.current_time(), info)
+            return info
+
+    def _fresh(self, cached: tuple[float, CliInfo]) -> bool:
+        return trio.current_time() - cached[0] < self._ttl

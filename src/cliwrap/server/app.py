@@ -29,6 +29,7 @@ from ..providers import PROVIDERS
 from ..runtime.job import open_job, open_jobs
 from ..surfaces import anthropic_messages, openai_chat, openai_responses, params
 from . import openapi
+from .access_log import AccessLog, record_of
 from .bodies import Collector, JobBody, StreamEncoder
 from .service import Service
 from .websocket_sessions import serve_websocket
@@ -47,11 +48,10 @@ def create_app(config: Config, environ: Mapping[str, str] | None = None) -> Quar
     app.config["MAX_CONTENT_LENGTH"] = config.limits.max_body_bytes
     service = Service.from_config(config, environ)
     app.extensions["cliwrap"] = service
-
-    @app.before_serving
-    async def take_inventory() -> None:
-        # Versions and model lists come from the CLIs themselves; ask them early.
-        app.add_background_task(service.inventory.all)
+    # Middleware wraps the ASGI callable (Quart's seam for it; typed as a method).
+    app.asgi_app = AccessLog(  # type: ignore[method-assign,assignment]
+        app.asgi_app, enabled=config.server.access_log, log_format=config.server.log_format
+    )
 
     @app.before_request
     async def authenticate() -> Response | None:
@@ -114,6 +114,10 @@ def create_app(config: Config, environ: Mapping[str, str] | None = None) -> Quar
         For ``n`` > 1 they take indexed events, from all the runs at once.
         """
         chat = attrs.evolve(chat, **params.from_headers(dict(request.headers)))
+        record = record_of(request.scope)
+        if record is not None:  # for the access log
+            record.model = chat.model
+            record.provider = (await service.route(chat.model)).provider
         plans = await service.prepare(chat)
         runtime = service.runtime
         opened: Any = (
