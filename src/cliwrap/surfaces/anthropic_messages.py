@@ -175,6 +175,8 @@ def _message(raw: Any, where: str, album: Album) -> list[Message]:
     if uses:
         raise _invalid(f"{where}.content: tool_use blocks belong in assistant turns")
     turns = [_result(b, f"{where}.content") for b in results]
+    if not turns and not text.strip():  # no CLI takes an empty prompt
+        raise _invalid(f"{where}.content: user messages must not be empty")
     if text or not turns:
         turns.append(Message("user", text, images=album.since(before)))
     return turns

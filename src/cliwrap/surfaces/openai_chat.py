@@ -189,6 +189,8 @@ def _message(raw: Any, where: str, album: Album) -> Message:
         )
     before = len(album.images)
     content = _content(raw.get("content"), f"{where}.content", role, album)
+    if role == "user" and not content.strip():  # no CLI takes an empty prompt
+        raise _invalid(f"{where}.content must not be empty.", f"{where}.content")
     if role != "assistant":
         return Message(role, content, images=album.since(before))
     return Message(role, content, tool_calls=_calls(raw, where))

@@ -85,6 +85,8 @@ def parse_responses_request(body: Any) -> ChatRequest:
 def _input(raw: Any) -> tuple[Message, ...]:
     album = Album()
     if isinstance(raw, str):
+        if not raw.strip():  # no CLI takes an empty prompt
+            raise _invalid("Invalid value for 'input': it must not be empty.", "input")
         return (Message("user", raw),)
     if not isinstance(raw, list) or not raw:
         raise _invalid("Missing required parameter: 'input'.", "input")
@@ -119,6 +121,11 @@ def _input(raw: Any) -> tuple[Message, ...]:
             )
         before = len(album.images)
         text = _content(item.get("content"), f"{where}.content", album if role == "user" else None)
+        if role == "user" and not text.strip():
+            raise _invalid(
+                f"Invalid value for '{where}.content': a user message must not be empty.",
+                f"{where}.content",
+            )
         messages.append(Message(role, text, images=album.since(before)))
     return tuple(messages)
 
