@@ -249,3 +249,19 @@ async def test_non_json_function_call_arguments(tmp_path: Path) -> None:
     }
     status, answer = await post(tmp_path, "/v1/responses", body)
     assert_400_in_shape("/v1/responses", status, answer)
+
+
+async def test_error_handlers_answer_outside_a_request(tmp_path: Path) -> None:
+    """Quart can call an error handler with no request (an app-context task): the error
+    still gets a body, in OpenAI's shape."""
+    from quart import Response
+    from werkzeug.exceptions import MethodNotAllowed
+
+    settings = attrs.evolve(BASE, server=ServerConfig(state_dir=str(tmp_path)))
+    app = create_app(settings, {"PATH": "/nonexistent"})
+    async with app.app_context():
+        response = await app.handle_user_exception(MethodNotAllowed(["GET", "HEAD"]))
+    assert isinstance(response, Response)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, HEAD"
+    assert (await response.get_json())["error"]["code"] == "method_not_allowed"
