@@ -77,6 +77,10 @@ class Limits:
     max_queue: int = attrs.field(default=32, validator=v.ge(0))
     """Requests that may wait for a free CLI slot; beyond that, 429."""
     max_body_bytes: int = attrs.field(default=32 * 1024 * 1024, validator=v.ge(1024))
+    max_input_chars: int = attrs.field(default=4_000_000, validator=v.ge(1))
+    """The most characters of input (messages, tool calls and tool definitions) one request
+    may carry; beyond it, a 400 ``context_length_exceeded`` before any CLI runs. The default
+    is about a million tokens, the largest context window of any of the CLIs' models."""
 
 
 @attrs.frozen

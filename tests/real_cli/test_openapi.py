@@ -71,6 +71,13 @@ def test_it_names_exactly_the_routes_the_app_serves() -> None:
     assert served == documented
 
 
+def test_every_path_documents_405_with_allow() -> None:
+    for path, item in DOC["paths"].items():
+        for method, operation in item.items():
+            answer = operation["responses"]["405"]
+            assert "Allow" in answer["headers"], (path, method)
+
+
 def test_the_documented_headers_are_the_ones_the_server_reads() -> None:
     for path in ("/v1/chat/completions", "/v1/responses", "/v1/messages"):
         documented = {p["name"] for p in DOC["paths"][path]["post"]["parameters"]}

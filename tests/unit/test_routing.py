@@ -101,3 +101,30 @@ def test_listing_has_each_model_and_its_progress_variant() -> None:
 def test_disabled_providers_do_not_route() -> None:
     with pytest.raises(ApiError):
         Catalog({}, {"claude": ("claude-",)}).resolve("claude-sonnet-4-6")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "gemini/--yolo",
+        "claude/-p",
+        "codex/--dangerously-bypass-approvals-and-sandbox-progress",
+        "claude\x00x",
+        "claude/so nnet",
+        "claude/sonnet\n",
+        "gemini/\tflash",
+        "claude/" + "x" * 300,
+    ],
+)
+def test_names_that_could_be_taken_for_options_or_hold_controls_are_400(name: str) -> None:
+    with pytest.raises(ApiError) as caught:
+        CATALOG.resolve(name)
+    assert caught.value.kind is ErrorKind.INVALID_REQUEST
+    assert caught.value.param == "model"
+
+
+def test_a_model_name_is_quoted_in_errors_cut_short() -> None:
+    with pytest.raises(ApiError) as caught:
+        CATALOG.resolve("nope-" + "y" * 200)
+    assert caught.value.status == 404
+    assert len(caught.value.message) < 200

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import urllib.parse
 
 import attrs
 
@@ -88,11 +89,36 @@ def from_url(url: object, where: str) -> Image | RemoteImage:
     if not isinstance(url, str):
         raise _invalid(f"{where} must be a data: URL or an http(s) URL.", where)
     if url.startswith(("http://", "https://")):
+        if not _fetchable(url):
+            raise _invalid(f"{where} is not a valid http(s) URL.", where)
         return RemoteImage(url)
     found = _DATA_URL.match(url)
     if found is None:
         raise _invalid(f"{where} must be a base64 data: URL (data:image/png;base64,...).", where)
     return from_base64(found.group(3), where)
+
+
+_HOST = re.compile(
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?"
+)
+
+
+def _fetchable(url: str) -> bool:
+    """Whether ``url`` is an http(s) URL an HTTP client can take: a host name (ASCII;
+    IDNA hosts as ``xn--``) or an IP literal, a port that is a number, no whitespace or
+    control characters. Anything else is the client's mistake, said as a 400 now rather
+    than found by the fetch."""
+    if len(url) > 8192 or not url.isprintable() or any(c.isspace() for c in url):
+        return False
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    host = parts.hostname or ""
+    if host.startswith("[") or ":" in host:  # urlsplit checked the IPv6 literal
+        return True
+    return bool(_HOST.fullmatch(host))
 
 
 def checked(data: bytes, where: str) -> Image:

@@ -6,6 +6,7 @@ Surfaces build a :class:`ChatRequest`; providers read it. Validation belongs to 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -113,6 +114,18 @@ class ChatRequest:
     def with_system(self, text: str) -> ChatRequest:
         """This request with ``text`` added to the system prompt, after what is there."""
         return attrs.evolve(self, messages=(*self.messages, Message("system", text)))
+
+    @property
+    def input_characters(self) -> int:
+        """How much input the request carries: what every prompt is built from (the
+        messages, earlier tool calls, the tools offered), in characters."""
+        size = 0
+        for message in self.messages:
+            size += len(message.content)
+            size += sum(len(c.name) + len(c.arguments) for c in message.tool_calls)
+        for tool in self.tools:
+            size += len(tool.name) + len(tool.description) + len(json.dumps(tool.parameters))
+        return size
 
     @property
     def offers_tools(self) -> bool:

@@ -6,15 +6,46 @@ Pure: a :class:`Catalog` built once from the config answers every lookup.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from typing import NoReturn
 
 import attrs
 
 from ..config import ProviderConfig
 from ..core.errors import ApiError, ErrorKind
+from ..core.fields import shown
 
-__all__ = ["PROGRESS_SUFFIX", "Catalog", "Route"]
+__all__ = ["MAX_MODEL_NAME", "PROGRESS_SUFFIX", "Catalog", "Route", "check_model_name"]
 
 PROGRESS_SUFFIX = "-progress"
+MAX_MODEL_NAME = 256
+"""The longest model name taken: the names of every CLI's models are far shorter."""
+
+
+def check_model_name(name: str, param: str = "model") -> None:
+    """A 400 naming ``param`` unless ``name`` could be a model's name.
+
+    A model name ends up as a CLI argument (``--model NAME``, ``-m NAME``): whitespace or a
+    control character (NUL above all) has no place in any model's name, and a CLI model
+    that starts with ``-`` could be taken for an option (``gemini/--yolo``).
+    """
+    _check(name, param)
+    if name.startswith("-"):
+        _refuse(name, "must not start with '-' (it could be taken for a CLI option)", param)
+
+
+def _check(name: str, param: str) -> None:
+    if len(name) > MAX_MODEL_NAME:
+        _refuse(name, f"must be at most {MAX_MODEL_NAME} characters", param)
+    if not name.isprintable() or any(c.isspace() for c in name):
+        _refuse(name, "must not contain whitespace or control characters", param)
+
+
+def _refuse(name: str, problem: str, param: str) -> NoReturn:
+    raise ApiError(
+        ErrorKind.INVALID_REQUEST,
+        f"The model name {shown(name)} is not valid: a model name {problem}.",
+        param=param,
+    )
 
 
 @attrs.frozen
@@ -38,8 +69,10 @@ class Catalog:
         In order: the ``-progress`` suffix comes off; a ``model_map`` alias; an explicit
         ``provider/model``; a bare provider name (its default model); a configured model;
         a provider's name prefix (``claude-…``); a model a CLI listed (``discovered``), so
-        that everything ``/v1/models`` offers can be asked for.
+        that everything ``/v1/models`` offers can be asked for. A name that could be taken
+        for a CLI option, or holds whitespace or control characters, is a 400.
         """
+        _check(name, "model")  # what reaches the CLI is checked whole below
         progress = name.endswith(PROGRESS_SUFFIX)
         base = name[: -len(PROGRESS_SUFFIX)] if progress else name
         route = self._lookup(base)
@@ -49,10 +82,11 @@ class Catalog:
         if route is None:
             raise ApiError(
                 ErrorKind.MODEL_NOT_FOUND,
-                f"The model '{name}' does not exist or no enabled CLI serves it. "
+                f"The model {shown(name)} does not exist or no enabled CLI serves it. "
                 "GET /v1/models lists the models this server offers.",
                 param="model",
             )
+        check_model_name(route.model)
         return attrs.evolve(route, progress=progress)
 
     def _lookup(self, name: str) -> Route | None:

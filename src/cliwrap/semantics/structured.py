@@ -19,6 +19,7 @@ import jsonschema
 
 from ..core.errors import ApiError, ErrorKind
 from ..core.events import Event, Failed, Finished, FinishReason, TextDelta
+from ..core.fields import shown
 from ..core.request import ResponseFormat
 
 __all__ = ["JsonAnswer", "instruction", "parse_format"]
@@ -33,7 +34,7 @@ def parse_format(kind: Any, schema: Any, name: Any, param: str) -> ResponseForma
     if kind != "json_schema":
         raise ApiError(
             ErrorKind.INVALID_REQUEST,
-            f"'{param}.type' must be 'text', 'json_object' or 'json_schema' (got {kind!r}).",
+            f"'{param}.type' must be 'text', 'json_object' or 'json_schema' (got {shown(kind)}).",
             param=f"{param}.type",
         )
     checked = _check_schema(schema, f"{param}.schema")
@@ -46,6 +47,10 @@ def _check_schema(schema: Any, param: str) -> Mapping[str, Any]:
         raise ApiError(ErrorKind.INVALID_REQUEST, f"'{param}' must be an object.", param=param)
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
+    except RecursionError:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST, f"'{param}' is nested too deeply.", param=param
+        ) from None
     except jsonschema.SchemaError as error:
         raise ApiError(
             ErrorKind.INVALID_REQUEST,

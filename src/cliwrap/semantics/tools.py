@@ -23,10 +23,18 @@ import attrs
 
 from ..core.errors import ApiError, ErrorKind
 from ..core.events import Event, Finished, FinishReason, TextDelta, ToolCalled
+from ..core.fields import shown
 from ..core.request import ChatRequest, Message, Tool, ToolCall
 from .stops import overlap
 
-__all__ = ["ToolCallScanner", "checked_tool", "new_call_id", "with_contract"]
+__all__ = [
+    "ToolCallScanner",
+    "checked_arguments",
+    "checked_tool",
+    "is_json_object",
+    "new_call_id",
+    "with_contract",
+]
 
 OPEN = "<tool_call>"
 CLOSE = "</tool_call>"
@@ -35,10 +43,11 @@ _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 def checked_tool(name: Any, description: Any, parameters: Any, where: str) -> Tool:
     """A :class:`Tool` from a surface's fields, or a 400 naming the field at ``where``."""
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ApiError(
             ErrorKind.INVALID_REQUEST,
-            f"{where}.name must be 1 to 128 letters, digits, '_', '-', '.' or ':' (got {name!r}).",
+            f"{where}.name must be 1 to 128 letters, digits, '_', '-', '.' or ':' "
+            f"(got {shown(name)}).",
             param=f"{where}.name",
         )
     if description is not None and not isinstance(description, str):
@@ -54,6 +63,26 @@ def checked_tool(name: Any, description: Any, parameters: Any, where: str) -> To
             param=f"{where}.parameters",
         )
     return Tool(name, description or "", parameters or {})
+
+
+def is_json_object(text: str) -> bool:
+    """Whether ``text`` is one JSON object (nested too deeply to read: it is not)."""
+    try:
+        return isinstance(json.loads(text), dict)
+    except (ValueError, RecursionError):
+        return False
+
+
+def checked_arguments(arguments: object, param: str) -> str:
+    """A call's ``arguments`` (a JSON object, as text, as OpenAI sends them), or a 400
+    naming ``param``: every CLI is shown them, and Anthropic clients get them back parsed."""
+    if not isinstance(arguments, str) or not is_json_object(arguments):
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"{param} must be a JSON object, as text.",
+            param=param,
+        )
+    return arguments
 
 
 def new_call_id() -> str:

@@ -16,10 +16,11 @@ from functools import partial
 from typing import Any
 
 import attrs
-from quart import Response, request, websocket
+import trio
+from quart import Response, has_request_context, has_websocket_context, request, websocket
 from quart_trio import QuartTrio
 from werkzeug.datastructures import Headers
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from .. import __version__
 from ..config import Config
@@ -27,10 +28,11 @@ from ..core.errors import ApiError, ErrorKind
 from ..core.request import ChatRequest
 from ..providers import PROVIDERS
 from ..runtime.job import open_job, open_jobs
-from ..surfaces import anthropic_messages, openai_chat, openai_responses, params
+from ..surfaces import anthropic_messages, json_body, openai_chat, openai_responses, params
 from . import openapi
 from .access_log import AccessLog, record_of
 from .bodies import Collector, JobBody, StreamEncoder
+from .early_responses import FinishRequestBodies
 from .service import Service
 from .websocket_sessions import serve_websocket
 
@@ -48,9 +50,13 @@ def create_app(config: Config, environ: Mapping[str, str] | None = None) -> Quar
     app.config["MAX_CONTENT_LENGTH"] = config.limits.max_body_bytes
     service = Service.from_config(config, environ)
     app.extensions["cliwrap"] = service
-    # Middleware wraps the ASGI callable (Quart's seam for it; typed as a method).
+    # Middleware wraps the ASGI callable (Quart's seam for it; typed as a method). Inside:
+    # a 401, 404, 405 or 413 comes before the body is read: keep its connection usable.
+    # Outside: one access-log line per request, when its response has really ended.
     app.asgi_app = AccessLog(  # type: ignore[method-assign,assignment]
-        app.asgi_app, enabled=config.server.access_log, log_format=config.server.log_format
+        FinishRequestBodies(app.asgi_app),
+        enabled=config.server.access_log,
+        log_format=config.server.log_format,
     )
 
     @app.before_request
@@ -183,16 +189,20 @@ def create_app(config: Config, environ: Mapping[str, str] | None = None) -> Quar
             413: ErrorKind.REQUEST_TOO_LARGE,
         }
         kind = kinds.get(error.code or 500, ErrorKind.INVALID_REQUEST)
+        method, path = _asked()
         message = {
-            404: f"No route {request.method} {request.path}.",
-            405: f"{request.method} is not allowed on {request.path}.",
+            404: f"No route {method} {path}.",
+            405: f"{method} is not allowed on {path}.",
             413: f"The request body is larger than {config.limits.max_body_bytes} bytes.",
         }.get(error.code or 500, error.description or "Bad request.")
-        return _error(ApiError(kind, message))
+        headers = {}
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            headers["Allow"] = ", ".join(sorted(error.valid_methods))
+        return _error(ApiError(kind, message), headers)
 
     @app.errorhandler(Exception)
     async def unexpected(error: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.path, exc_info=error)
+        log.exception("unhandled error on %s %s", *_asked(), exc_info=error)
         return _error(ApiError(ErrorKind.INTERNAL, "Internal server error; see the server log."))
 
     return app
@@ -206,15 +216,16 @@ def _presented_key(headers: Headers) -> str | None:
     return headers.get("X-Api-Key") or None
 
 
+_DECODE_IN_THREAD = 256 * 1024
+"""Bodies larger than this (in bytes) are decoded in a worker thread: a 30 MB body takes
+a good part of a second to decode, and the event loop serves everyone else meanwhile."""
+
+
 async def _json_body() -> Any:
     data = await request.get_data(cache=False)
-    try:
-        return json.loads(data)
-    except ValueError as exc:
-        raise ApiError(
-            ErrorKind.INVALID_REQUEST,
-            f"The request body is not valid JSON: {exc}.",
-        ) from None
+    if len(data) > _DECODE_IN_THREAD:
+        return await trio.to_thread.run_sync(json_body.decode, data)
+    return json_body.decode(data)
 
 
 def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -226,11 +237,22 @@ def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None
     )
 
 
-def _error(error: ApiError) -> Response:
-    """The error in the shape of the surface that was asked (Anthropic's under /v1/messages)."""
-    headers = {}
+def _asked() -> tuple[str, str]:
+    """The method and path being answered; empty outside a request (or WebSocket) context,
+    where an error handler can run too."""
+    if has_request_context():
+        return request.method, request.path
+    if has_websocket_context():
+        return "GET", websocket.path
+    return "", ""
+
+
+def _error(error: ApiError, headers: Mapping[str, str] | None = None) -> Response:
+    """The error in the shape of the surface that was asked (Anthropic's under /v1/messages,
+    OpenAI's everywhere else and outside a request)."""
+    headers = dict(headers or {})
     if error.retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
-    if request.path.startswith("/v1/messages"):
+    if _asked()[1].startswith("/v1/messages"):
         return _json(anthropic_messages.error_body(error), error.status, headers)
     return _json(openai_chat.error_body(error), error.status, headers)

@@ -744,10 +744,39 @@ def _stream(data: str) -> Schema:
     }
 
 
-def _errors(schema: str, statuses: list[int]) -> dict[str, Schema]:
-    return {
-        str(status): {"description": "An error.", "content": _json(schema)} for status in statuses
+_WHEN = {
+    400: (
+        "Invalid request: not JSON (nesting deeper than 64, NaN, Infinity, a NUL character or "
+        "an unpaired surrogate in any string included), a missing or wrong field (`param` "
+        "names it), an empty user message, a model name that could be taken for a CLI option "
+        "or holds whitespace or control characters; `context_length_exceeded` for input over "
+        "`limits.max_input_chars`, or a prompt the CLI's backend found too long."
+    ),
+    401: "Missing or wrong API key, or the CLI's own login failed.",
+    404: "No such model (`model_not_found`), or no such route.",
+    405: "The path does not take this method; `Allow` lists those it takes.",
+    413: "The body is larger than `limits.max_body_bytes`.",
+    429: "The backend's rate limit, or all slots busy and the queue full (`Retry-After`).",
+    502: "The CLI or its backend failed, or the answer is not the JSON asked for.",
+    503: "The CLI is not installed, the backend is overloaded, or the server is draining.",
+    504: "A deadline passed (first output, idle or total).",
+}
+_ALLOW = {
+    "Allow": {
+        "description": "The methods the path takes.",
+        "schema": {"type": "string"},
     }
+}
+
+
+def _errors(schema: str, statuses: list[int]) -> dict[str, Schema]:
+    """The error responses, each in ``schema``; every path can answer 405."""
+    responses: dict[str, Schema] = {}
+    for status in sorted({*statuses, 405}):
+        responses[str(status)] = {"description": _WHEN[status], "content": _json(schema)}
+        if status == 405:
+            responses[str(status)]["headers"] = _ALLOW
+    return responses
 
 
 RUN_ERRORS = [400, 401, 404, 413, 429, 502, 503, 504]
@@ -845,7 +874,10 @@ def document(version: str) -> dict[str, Any]:
                         "`WebSocketServerFrame`s carrying the request's id."
                     ),
                     "security": [{"bearer": []}, {"apiKey": []}, {}],
-                    "responses": {"101": {"description": "Switching to the WebSocket."}},
+                    "responses": {
+                        "101": {"description": "Switching to the WebSocket."},
+                        **_errors("OpenAIError", []),
+                    },
                     "x-websocket": {
                         "client": _ref("WebSocketClientFrame"),
                         "server": _ref("WebSocketServerFrame"),
@@ -855,7 +887,10 @@ def document(version: str) -> dict[str, Any]:
             "/health": {
                 "get": {
                     "summary": "Liveness and load (no key needed)",
-                    "responses": {"200": {"description": "Status.", "content": _json("Health")}},
+                    "responses": {
+                        "200": {"description": "Status.", "content": _json("Health")},
+                        **_errors("OpenAIError", []),
+                    },
                 }
             },
             "/openapi.json": {
@@ -865,7 +900,8 @@ def document(version: str) -> dict[str, Any]:
                         "200": {
                             "description": "The OpenAPI document.",
                             "content": {"application/json": {"schema": OBJECT}},
-                        }
+                        },
+                        **_errors("OpenAIError", []),
                     },
                 }
             },

@@ -27,7 +27,7 @@ from ..runtime.job import JobPlan, Runtime
 from ..runtime.ledger import Ledger
 from ..semantics.chain import semantics_for
 
-__all__ = ["Service", "ledger_for"]
+__all__ = ["Service", "check_input_size", "ledger_for"]
 
 
 @attrs.frozen
@@ -62,6 +62,7 @@ class Service:
     async def prepare(self, chat: ChatRequest) -> list[JobPlan]:
         """The plans for ``chat`` (one per answer asked for, ``n``), once it is known to be
         routable, installed and admissible."""
+        check_input_size(chat, self.config.limits.max_input_chars)
         route = await self.route(chat.model)
         if self.runtime.draining.is_set():
             raise ApiError(ErrorKind.SHUTTING_DOWN, "The server is shutting down.")
@@ -125,6 +126,20 @@ class Service:
 
     def installed(self, provider: Provider, settings: ProviderConfig) -> bool:
         return find_command(settings.command, self.environ) is not None
+
+
+def check_input_size(chat: ChatRequest, limit: int) -> None:
+    """A 400 ``context_length_exceeded`` if ``chat`` carries more than ``limit`` characters
+    of input (``limits.max_input_chars``): said at once, rather than by a CLI after a slot,
+    a process and a model call were spent on it."""
+    size = chat.input_characters
+    if size > limit:
+        raise ApiError(
+            ErrorKind.CONTEXT_TOO_LONG,
+            f"The request's input is {size} characters; this server takes at most {limit} "
+            "(limits.max_input_chars).",
+            param="messages",
+        )
 
 
 def ledger_for(config: Config, kind: str = "runs") -> Ledger:

@@ -20,6 +20,7 @@ import attrs
 
 from ..core.errors import ApiError, ErrorKind
 from ..core.events import FinishReason, Usage
+from ..core.fields import is_one_of, named, shown
 from ..core.images import Album, Image, RemoteImage, from_base64, from_url
 from ..core.request import ChatRequest, Message, ResponseFormat, Role, Tool, ToolCall, ToolChoice
 from ..semantics.structured import parse_format
@@ -155,7 +156,7 @@ def _message(raw: Any, where: str, album: Album) -> list[Message]:
     """One Messages turn as canonical turns: its tool results each become a ``tool`` turn."""
     if not isinstance(raw, dict):
         raise _invalid(f"{where}: Input should be a valid dictionary")
-    role = _ROLES.get(raw.get("role", ""))
+    role = named(_ROLES, raw.get("role"))
     if role is None:
         raise _invalid(f"{where}.role: Input should be 'user' or 'assistant'")
     if "content" not in raw:
@@ -174,6 +175,8 @@ def _message(raw: Any, where: str, album: Album) -> list[Message]:
     if uses:
         raise _invalid(f"{where}.content: tool_use blocks belong in assistant turns")
     turns = [_result(b, f"{where}.content") for b in results]
+    if not turns and not text.strip():  # no CLI takes an empty prompt
+        raise _invalid(f"{where}.content: user messages must not be empty")
     if text or not turns:
         turns.append(Message("user", text, images=album.since(before)))
     return turns
@@ -207,7 +210,7 @@ def _tools(body: dict[str, Any]) -> tuple[tuple[Tool, ...], ToolChoice]:
         if not isinstance(tool, dict):
             raise _invalid(f"tools.{i}: Input should be a valid dictionary")
         if tool.get("type") not in (None, "custom"):
-            raise _invalid(f"tools.{i}: server tools ({tool['type']!r}) are not supported")
+            raise _invalid(f"tools.{i}: server tools ({shown(tool['type'])}) are not supported")
         try:
             offered.append(
                 checked_tool(
@@ -219,10 +222,11 @@ def _tools(body: dict[str, Any]) -> tuple[tuple[Tool, ...], ToolChoice]:
     if choice is None:
         return tuple(offered), ToolChoice()
     kind = choice.get("type") if isinstance(choice, dict) else None
-    if kind in _CHOICES:
-        return tuple(offered), _CHOICES[kind]
+    simple = named(_CHOICES, kind)
+    if simple is not None:
+        return tuple(offered), simple
     name = choice.get("name") if isinstance(choice, dict) else None
-    if kind != "tool" or name not in {t.name for t in offered}:
+    if kind != "tool" or not is_one_of(name, {t.name for t in offered}):
         raise _invalid(
             "tool_choice: expected {'type': 'auto' | 'any' | 'none'} or "
             "{'type': 'tool', 'name': <one of the tools>}"
@@ -259,7 +263,9 @@ def _text(content: Any, where: str, album: Album | None = None) -> str:
         elif kind is None:
             raise _invalid(f"{where}.{i}: Input should be a valid content block")
         else:
-            raise _invalid(f"{where}.{i}: content blocks of type '{kind}' are not supported yet")
+            raise _invalid(
+                f"{where}.{i}: content blocks of type {shown(kind)} are not supported yet"
+            )
     return "\n".join(texts)
 
 

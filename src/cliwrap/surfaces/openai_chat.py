@@ -6,7 +6,6 @@ does not use are accepted and ignored, as OpenAI clients expect of compatible se
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from typing import Any
@@ -15,10 +14,11 @@ import attrs
 
 from ..core.errors import ApiError, ErrorKind
 from ..core.events import Failed, FinishReason, Indexed, Keepalive, Usage
+from ..core.fields import is_one_of, named, shown
 from ..core.images import Album, from_url
 from ..core.request import ChatRequest, Message, ResponseFormat, Role, Tool, ToolCall, ToolChoice
 from ..semantics.structured import parse_format
-from ..semantics.tools import checked_tool, new_call_id
+from ..semantics.tools import checked_arguments, checked_tool, new_call_id
 from . import params, sse
 from .rendering import EventEncoder, Gathered
 
@@ -164,14 +164,14 @@ def _choice(body: dict[str, Any], offered: tuple[Tool, ...], legacy: bool) -> To
         if raw != "none" and not offered:
             raise _invalid(f"'{param}' is only allowed when tools are specified.", param)
         return ToolChoice(raw)
-    named = raw.get("name") if legacy and isinstance(raw, dict) else None
+    chosen = raw.get("name") if legacy and isinstance(raw, dict) else None
     if not legacy and isinstance(raw, dict) and isinstance(raw.get("function"), dict):
-        named = raw["function"].get("name")
-    if not isinstance(named, str):
+        chosen = raw["function"].get("name")
+    if not isinstance(chosen, str):
         raise _invalid(f"'{param}' must be 'none', 'auto', 'required' or a named function.", param)
-    if named not in {t.name for t in offered}:
-        raise _invalid(f"'{param}' names {named!r}, which is not among the tools.", param)
-    return ToolChoice("function", named)
+    if not is_one_of(chosen, {t.name for t in offered}):
+        raise _invalid(f"'{param}' names {shown(chosen)}, which is not among the tools.", param)
+    return ToolChoice("function", chosen)
 
 
 def _message(raw: Any, where: str, album: Album) -> Message:
@@ -180,15 +180,17 @@ def _message(raw: Any, where: str, album: Album) -> Message:
     kind = raw.get("role", "")
     if kind in ("tool", "function"):
         return _result(raw, where)
-    role = ROLES.get(kind)
+    role = named(ROLES, kind)
     if role is None:
         raise _invalid(
             f"{where}.role must be one of system, developer, user, assistant or tool "
-            f"(got {kind!r}).",
+            f"(got {shown(kind)}).",
             f"{where}.role",
         )
     before = len(album.images)
     content = _content(raw.get("content"), f"{where}.content", role, album)
+    if role == "user" and not content.strip():  # no CLI takes an empty prompt
+        raise _invalid(f"{where}.content must not be empty.", f"{where}.content")
     if role != "assistant":
         return Message(role, content, images=album.since(before))
     return Message(role, content, tool_calls=_calls(raw, where))
@@ -221,12 +223,7 @@ def _calls(raw: dict[str, Any], where: str) -> tuple[ToolCall, ...]:
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             raise _invalid(f"{at}.function must have a name.", f"{at}.function")
-        arguments = function.get("arguments") or "{}"
-        if not isinstance(arguments, str) or not _is_json_object(arguments):
-            raise _invalid(
-                f"{at}.function.arguments must be a JSON object, as text.",
-                f"{at}.function.arguments",
-            )
+        arguments = checked_arguments(function.get("arguments") or "{}", f"{at}.function.arguments")
         ident = call.get("id")
         calls.append(
             ToolCall(
@@ -234,13 +231,6 @@ def _calls(raw: dict[str, Any], where: str) -> tuple[ToolCall, ...]:
             )
         )
     return tuple(calls)
-
-
-def _is_json_object(text: str) -> bool:
-    try:
-        return isinstance(json.loads(text), dict)
-    except ValueError:
-        return False
 
 
 def _content(content: Any, where: str, role: Role, album: Album | None) -> str:

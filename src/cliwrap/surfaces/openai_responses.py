@@ -21,10 +21,11 @@ import attrs
 
 from ..core.errors import ApiError, ErrorKind
 from ..core.events import FinishReason, Usage
+from ..core.fields import is_one_of, named, shown
 from ..core.images import Album, from_url
 from ..core.request import ChatRequest, Message, Tool, ToolCall, ToolChoice
 from ..semantics.structured import parse_format
-from ..semantics.tools import checked_tool
+from ..semantics.tools import checked_arguments, checked_tool
 from . import params, sse
 from .openai_chat import ROLES
 from .rendering import EventEncoder, Gathered
@@ -84,6 +85,8 @@ def parse_responses_request(body: Any) -> ChatRequest:
 def _input(raw: Any) -> tuple[Message, ...]:
     album = Album()
     if isinstance(raw, str):
+        if not raw.strip():  # no CLI takes an empty prompt
+            raise _invalid("Invalid value for 'input': it must not be empty.", "input")
         return (Message("user", raw),)
     if not isinstance(raw, list) or not raw:
         raise _invalid("Missing required parameter: 'input'.", "input")
@@ -108,8 +111,8 @@ def _input(raw: Any) -> tuple[Message, ...]:
             messages.append(Message("tool", output, tool_call_id=item["call_id"]))
             continue
         if kind != "message":
-            raise _invalid(f"Input items of type '{kind}' are not supported yet.", where)
-        role = ROLES.get(item.get("role", ""))
+            raise _invalid(f"Input items of type {shown(kind)} are not supported yet.", where)
+        role = named(ROLES, item.get("role"))
         if role is None:
             raise _invalid(
                 f"Invalid value for '{where}.role': expected one of system, developer, "
@@ -118,6 +121,11 @@ def _input(raw: Any) -> tuple[Message, ...]:
             )
         before = len(album.images)
         text = _content(item.get("content"), f"{where}.content", album if role == "user" else None)
+        if role == "user" and not text.strip():
+            raise _invalid(
+                f"Invalid value for '{where}.content': a user message must not be empty.",
+                f"{where}.content",
+            )
         messages.append(Message(role, text, images=album.since(before)))
     return tuple(messages)
 
@@ -128,7 +136,7 @@ def _call(item: dict[str, Any], where: str) -> ToolCall:
         raise _invalid(
             f"Invalid '{where}': a function_call needs 'call_id', 'name' and 'arguments'.", where
         )
-    return ToolCall(ident, name, arguments)
+    return ToolCall(ident, name, checked_arguments(arguments, f"{where}.arguments"))
 
 
 def _tools(body: dict[str, Any]) -> tuple[tuple[Tool, ...], ToolChoice]:
@@ -140,7 +148,7 @@ def _tools(body: dict[str, Any]) -> tuple[tuple[Tool, ...], ToolChoice]:
         where = f"tools[{i}]"
         if not isinstance(tool, dict) or tool.get("type") != "function":
             kind = tool.get("type") if isinstance(tool, dict) else None
-            raise _invalid(f"Tools of type {kind!r} are not supported; use 'function'.", where)
+            raise _invalid(f"Tools of type {shown(kind)} are not supported; use 'function'.", where)
         offered.append(
             checked_tool(tool.get("name"), tool.get("description"), tool.get("parameters"), where)
         )
@@ -149,7 +157,7 @@ def _tools(body: dict[str, Any]) -> tuple[tuple[Tool, ...], ToolChoice]:
     if choice in ("auto", "none", "required"):
         return tuple(offered), ToolChoice(choice)
     name = choice.get("name") if isinstance(choice, dict) else None
-    if name not in {t.name for t in offered}:
+    if not is_one_of(name, {t.name for t in offered}):
         raise _invalid(
             "Invalid value for 'tool_choice': expected 'auto', 'none', 'required' or "
             "{'type': 'function', 'name': <one of the tools>}.",
@@ -172,7 +180,7 @@ def _content(content: Any, where: str, album: Album | None) -> str:
             texts.append(album.add(from_url(part.get("image_url"), f"{where}[{i}].image_url")))
         else:
             raise _invalid(
-                f"Content parts of type '{kind}' are not supported yet.", f"{where}[{i}]"
+                f"Content parts of type {shown(kind)} are not supported yet.", f"{where}[{i}]"
             )
     return "\n".join(texts)
 
