@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
+import time
 from pathlib import Path
 
 import pytest
 
+from cliwrap.config import ProviderConfig
 from cliwrap.core.errors import ErrorKind
 from cliwrap.core.events import (
     Event,
@@ -17,7 +20,9 @@ from cliwrap.core.events import (
     ThinkingDelta,
     Usage,
 )
-from cliwrap.providers.claude import ClaudeParser
+from cliwrap.core.request import ChatRequest, Message
+from cliwrap.providers.base import TAP_FILE, TAP_LINE, Invocation
+from cliwrap.providers.claude import ClaudeParser, ClaudeProvider
 
 RECORDINGS = Path(__file__).parents[1] / "recordings" / "claude"
 
@@ -135,3 +140,95 @@ def test_sub_agent_lines_are_ignored() -> None:
         "event": {"type": "content_block_delta", "delta": {"type": "text_delta", "text": "inner"}},
     }
     assert parser.feed(json.dumps(line).encode()) == []
+
+
+# The backend's Retry-After, from the tap's lines
+
+
+def tapped(name: str, **call: object) -> list[Event]:
+    """Replay ``name`` with its tap lines replaced by one with ``call``'s fields."""
+    parser = ClaudeParser()
+    events: list[Event] = []
+    for line in (RECORDINGS / f"{name}.jsonl").read_bytes().splitlines():
+        if json.loads(line)["type"] == TAP_LINE:
+            line = json.dumps({"type": TAP_LINE, **call}).encode()
+        events.extend(parser.feed(line))
+    return [*events, *parser.finish(1, "")]
+
+
+def test_the_backends_retry_after_goes_with_a_rate_limit_and_an_overload() -> None:
+    (limited,) = replay("rate_limit")
+    assert isinstance(limited, Failed)
+    assert limited.error.kind is ErrorKind.RATE_LIMIT
+    assert limited.error.retry_after == 7
+    (overloaded,) = replay("overloaded_with_retry_after")
+    assert isinstance(overloaded, Failed)
+    assert overloaded.error.kind is ErrorKind.OVERLOADED
+    assert overloaded.error.retry_after == 5
+    (without,) = replay("overloaded")
+    assert isinstance(without, Failed)
+    assert without.error.retry_after is None
+
+
+def test_retry_after_ms_is_preferred_and_a_date_counts_from_now() -> None:
+    (failed,) = tapped("rate_limit", status=429, retry_after="7", retry_after_ms="1500")
+    assert isinstance(failed, Failed)
+    assert failed.error.retry_after == 1.5
+    date = email.utils.formatdate(time.time() + 60, usegmt=True)
+    (failed,) = tapped("rate_limit", status=429, retry_after=date, retry_after_ms=None)
+    assert isinstance(failed, Failed)
+    assert failed.error.retry_after is not None
+    assert 30 < failed.error.retry_after <= 60
+    (failed,) = tapped("rate_limit", status=429, retry_after="soon", retry_after_ms=None)
+    assert isinstance(failed, Failed)
+    assert failed.error.retry_after is None
+
+
+def test_a_retry_after_with_an_error_no_client_retries_is_dropped() -> None:
+    (failed,) = tapped("auth_error", status=401, retry_after="7", retry_after_ms=None)
+    assert isinstance(failed, Failed)
+    assert failed.error.kind is ErrorKind.AUTHENTICATION
+    assert failed.error.retry_after is None
+
+
+def test_the_last_model_calls_retry_after_counts() -> None:
+    parser = ClaudeParser()
+    first = {"type": TAP_LINE, "status": 429, "retry_after": "30", "retry_after_ms": None}
+    last = {"type": TAP_LINE, "status": 429, "retry_after": None, "retry_after_ms": None}
+    result = {
+        "type": "result",
+        "subtype": "success",
+        "is_error": True,
+        "api_error_status": 429,
+        "result": "API Error: Request rejected (429)",
+    }
+    for line in (first, last):
+        assert parser.feed(json.dumps(line).encode()) == []
+    (failed,) = parser.feed(json.dumps(result).encode())
+    assert isinstance(failed, Failed)
+    assert failed.error.retry_after is None
+
+
+# The invocation
+
+WORKDIR = Path("/tmp/cliwrap run-test")  # a space: BUN_OPTIONS has no quoting
+
+
+def invoke(environ: dict[str, str] | None = None, **settings: object) -> Invocation:
+    request = ChatRequest("sonnet", (Message("user", "hello"),))
+    config = ProviderConfig(**{**ClaudeProvider.defaults, **settings})
+    return ClaudeProvider().invocation(request, "sonnet", WORKDIR, config, environ or {})
+
+
+def test_the_tap_is_preloaded_from_the_runs_directory() -> None:
+    run = invoke()
+    tap = run.files[TAP_FILE]
+    assert isinstance(tap, str)
+    assert f'type: "{TAP_LINE}"' in tap
+    assert "Bun.FetchSession" in tap
+    assert run.env["BUN_OPTIONS"] == f"--preload=./{TAP_FILE}"
+
+
+def test_the_users_bun_options_are_kept_after_the_tap() -> None:
+    run = invoke(env={"BUN_OPTIONS": "--smol --inspect"})
+    assert run.env["BUN_OPTIONS"] == f"--preload=./{TAP_FILE} --smol --inspect"

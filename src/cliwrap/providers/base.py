@@ -25,13 +25,13 @@ from ..core.request import ChatRequest
 
 __all__ = [
     "PRIVATE_HOME",
+    "TAP_FILE",
+    "TAP_LINE",
     "Dialogue",
     "Invocation",
     "LineParser",
     "Provider",
     "ProviderDefaults",
-    "TAP_FILE",
-    "TAP_LINE",
     "auth_from",
     "build_env",
     "bun_preload",
