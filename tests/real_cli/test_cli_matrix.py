@@ -39,14 +39,15 @@ class Cli:
     overload: int
     """The status its API uses for "overloaded"."""
     tells_retry_delay: bool
-    """Whether the CLI passes on the backend's retry delay (so cliwrap can send Retry-After)."""
+    """Whether cliwrap learns the backend's Retry-After (a tap on the CLI's model calls, or the
+    CLI's own report), and so can send it on."""
 
     def __str__(self) -> str:
         return self.name
 
 
 CLIS = (
-    Cli("claude", "sonnet", "/v1/messages", thinks=True, overload=529, tells_retry_delay=False),
+    Cli("claude", "sonnet", "/v1/messages", thinks=True, overload=529, tells_retry_delay=True),
     Cli(
         "gemini", "gemini-2.5-flash", "/v1beta/", thinks=False, overload=503, tells_retry_delay=True
     ),
@@ -222,6 +223,20 @@ def test_backend_faults_map_to_typed_errors(
         assert body["code"] == "context_length_exceeded"
     if status == 429 and cli.tells_retry_delay:
         assert caught.value.response.headers["retry-after"] == "3"
+
+
+@pytest.mark.parametrize("cli", [c for c in CLIS if c.tells_retry_delay], ids=str)
+def test_the_backends_retry_after_on_an_overload_reaches_the_client(
+    cli: Cli, server: LiveServer
+) -> None:
+    # Only the header carries it: no API's overload body says when to come back.
+    directive = f"[[fail:{cli.overload} retry-after=4]]"
+    response = httpx.post(
+        server.base_url + "/chat/completions", json=chat(cli, f"hi {directive}"), timeout=30
+    )
+    assert response.status_code == 503
+    assert response.json()["error"]["type"] == "overloaded_error"
+    assert response.headers["retry-after"] == "4"
 
 
 @each_cli

@@ -27,6 +27,7 @@ SCENARIOS = {
     "thinking": "hello there [[think:Let me think.]] [[reply:Hi! How can I help?]]",
     **FAULTS,
     "rate_limit_without_delay": "x [[fail:429]]",
+    "overloaded_with_retry_after": "x [[fail:503 retry-after=5]]",
     "model_not_found": "x [[fail:404]]",
     "max_tokens_before_any_text": "x [[stop:max_tokens]] [[think:so much to say]] [[reply:]]",
     "empty_reply": "x [[reply:]]",

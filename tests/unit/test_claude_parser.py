@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from cliwrap.core.events import (
     Usage,
 )
 from cliwrap.core.request import ChatRequest, Message
-from cliwrap.providers.base import PRIVATE_HOME
+from cliwrap.providers.base import PRIVATE_HOME, TAP_FILE, TAP_LINE, Invocation
 from cliwrap.providers.claude import ClaudeParser, ClaudeProvider
 
 RECORDINGS = Path(__file__).parents[1] / "recordings" / "claude"
@@ -176,3 +178,95 @@ def test_a_configured_config_dir_wins_over_the_private_one() -> None:
     env = claude_env(home="private", env={"CLAUDE_CONFIG_DIR": "/srv/claude"})
     assert env["HOME"] == str(WORKDIR / PRIVATE_HOME)
     assert env["CLAUDE_CONFIG_DIR"] == "/srv/claude"
+
+
+# The backend's Retry-After, from the tap's lines
+
+
+def tapped(name: str, **call: object) -> list[Event]:
+    """Replay ``name`` with its tap lines replaced by one with ``call``'s fields."""
+    parser = ClaudeParser()
+    events: list[Event] = []
+    for line in (RECORDINGS / f"{name}.jsonl").read_bytes().splitlines():
+        if json.loads(line)["type"] == TAP_LINE:
+            line = json.dumps({"type": TAP_LINE, **call}).encode()
+        events.extend(parser.feed(line))
+    return [*events, *parser.finish(1, "")]
+
+
+def test_the_backends_retry_after_goes_with_a_rate_limit_and_an_overload() -> None:
+    (limited,) = replay("rate_limit")
+    assert isinstance(limited, Failed)
+    assert limited.error.kind is ErrorKind.RATE_LIMIT
+    assert limited.error.retry_after == 7
+    (overloaded,) = replay("overloaded_with_retry_after")
+    assert isinstance(overloaded, Failed)
+    assert overloaded.error.kind is ErrorKind.OVERLOADED
+    assert overloaded.error.retry_after == 5
+    (without,) = replay("overloaded")
+    assert isinstance(without, Failed)
+    assert without.error.retry_after is None
+
+
+def test_retry_after_ms_is_preferred_and_a_date_counts_from_now() -> None:
+    (failed,) = tapped("rate_limit", status=429, retry_after="7", retry_after_ms="1500")
+    assert isinstance(failed, Failed)
+    assert failed.error.retry_after == 1.5
+    date = email.utils.formatdate(time.time() + 60, usegmt=True)
+    (failed,) = tapped("rate_limit", status=429, retry_after=date, retry_after_ms=None)
+    assert isinstance(failed, Failed)
+    assert failed.error.retry_after is not None
+    assert 30 < failed.error.retry_after <= 60
+    (failed,) = tapped("rate_limit", status=429, retry_after="soon", retry_after_ms=None)
+    assert isinstance(failed, Failed)
+    assert failed.error.retry_after is None
+
+
+def test_a_retry_after_with_an_error_no_client_retries_is_dropped() -> None:
+    (failed,) = tapped("auth_error", status=401, retry_after="7", retry_after_ms=None)
+    assert isinstance(failed, Failed)
+    assert failed.error.kind is ErrorKind.AUTHENTICATION
+    assert failed.error.retry_after is None
+
+
+def test_the_last_model_calls_retry_after_counts() -> None:
+    parser = ClaudeParser()
+    first = {"type": TAP_LINE, "status": 429, "retry_after": "30", "retry_after_ms": None}
+    last = {"type": TAP_LINE, "status": 429, "retry_after": None, "retry_after_ms": None}
+    result = {
+        "type": "result",
+        "subtype": "success",
+        "is_error": True,
+        "api_error_status": 429,
+        "result": "API Error: Request rejected (429)",
+    }
+    for line in (first, last):
+        assert parser.feed(json.dumps(line).encode()) == []
+    (failed,) = parser.feed(json.dumps(result).encode())
+    assert isinstance(failed, Failed)
+    assert failed.error.retry_after is None
+
+
+# The invocation
+
+WORKDIR = Path("/tmp/cliwrap run-test")  # a space: BUN_OPTIONS has no quoting
+
+
+def invoke(environ: dict[str, str] | None = None, **settings: object) -> Invocation:
+    request = ChatRequest("sonnet", (Message("user", "hello"),))
+    config = ProviderConfig(**{**ClaudeProvider.defaults, **settings})
+    return ClaudeProvider().invocation(request, "sonnet", WORKDIR, config, environ or {})
+
+
+def test_the_tap_is_preloaded_from_the_runs_directory() -> None:
+    run = invoke()
+    tap = run.files[TAP_FILE]
+    assert isinstance(tap, str)
+    assert f'type: "{TAP_LINE}"' in tap
+    assert "Bun.FetchSession" in tap
+    assert run.env["BUN_OPTIONS"] == f"--preload=./{TAP_FILE}"
+
+
+def test_the_users_bun_options_are_kept_after_the_tap() -> None:
+    run = invoke(env={"BUN_OPTIONS": "--smol --inspect"})
+    assert run.env["BUN_OPTIONS"] == f"--preload=./{TAP_FILE} --smol --inspect"

@@ -6,8 +6,10 @@ stdout for each scenario, run exactly as cliwrap runs it.
 
 from __future__ import annotations
 
+import email.utils
 import json
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from cliwrap.core.events import (
     Usage,
 )
 from cliwrap.core.request import ChatRequest, Message
-from cliwrap.providers.base import Invocation
+from cliwrap.providers.base import TAP_FILE, TAP_LINE, Invocation
 from cliwrap.providers.gemini import (
     SETTINGS_FILE,
     STDIO_PRELOAD_FILE,
@@ -107,6 +109,43 @@ def test_rate_limit_carries_the_retry_delay() -> None:
     (without,) = replay("rate_limit_without_delay")
     assert isinstance(without, Failed)
     assert without.error.retry_after is None
+
+
+def test_the_backends_retry_after_header_beats_the_delay_in_the_body() -> None:
+    parser = GeminiParser()
+    lines = (RECORDINGS / "rate_limit.jsonl").read_bytes().splitlines()
+    tap = [json.loads(x) for x in lines if json.loads(x)["type"] == TAP_LINE]
+    assert tap == [{"type": TAP_LINE, "status": 429, "retry_after": "7"}]
+    for line in lines:
+        if json.loads(line)["type"] == TAP_LINE:
+            line = json.dumps({"type": TAP_LINE, "status": 429, "retry_after": "9"}).encode()
+        assert parser.feed(line) == []
+    (failed,) = parser.finish(173, "")
+    assert isinstance(failed, Failed)
+    assert failed.error.retry_after == 9
+
+
+def test_a_retry_after_header_alone_gives_an_overload_its_delay() -> None:
+    (failed,) = replay("overloaded_with_retry_after")
+    assert isinstance(failed, Failed)
+    assert failed.error.kind is ErrorKind.OVERLOADED
+    assert failed.error.retry_after == 5
+    (without,) = replay("overloaded")
+    assert isinstance(without, Failed)
+    assert without.error.retry_after is None
+
+
+def test_a_retry_after_date_is_the_delay_until_then() -> None:
+    parser = GeminiParser()
+    date = email.utils.formatdate(time.time() + 60, usegmt=True)
+    for line in (RECORDINGS / "rate_limit.jsonl").read_bytes().splitlines():
+        if json.loads(line)["type"] == TAP_LINE:
+            line = json.dumps({"type": TAP_LINE, "status": 429, "retry_after": date}).encode()
+        parser.feed(line)
+    (failed,) = parser.finish(173, "")
+    assert isinstance(failed, Failed)
+    assert failed.error.retry_after is not None
+    assert 30 < failed.error.retry_after <= 60  # counted from when the line is read
 
 
 def test_context_overflow_is_context_too_long_with_the_counts() -> None:
@@ -276,7 +315,9 @@ def test_environment_is_an_allowlist_with_gemini_and_google_variables() -> None:
     assert env["GOOGLE_CLOUD_PROJECT"] == "p"
     assert "OPENAI_API_KEY" not in env
     assert "CLIWRAP_CONFIG" not in env
-    assert env["NODE_OPTIONS"] == f'--require "{WORKDIR / STDIO_PRELOAD_FILE}"'
+    assert env["NODE_OPTIONS"] == (
+        f'--require "{WORKDIR / STDIO_PRELOAD_FILE}" --require "{WORKDIR / TAP_FILE}"'
+    )
     assert env["GEMINI_CLI_NO_RELAUNCH"] == "true"
     assert env["GEMINI_CLI_TRUST_WORKSPACE"] == "true"
     assert env["TMPDIR"] == str(WORKDIR)
@@ -302,6 +343,14 @@ def test_configured_environment_wins_and_node_options_are_combined() -> None:
 
 def test_the_preload_makes_stdout_blocking() -> None:
     assert "setBlocking?.(true)" in invoke().files[STDIO_PRELOAD_FILE]
+
+
+def test_the_tap_observes_model_calls_and_prints_the_parsers_lines() -> None:
+    tap = invoke().files[TAP_FILE]
+    assert isinstance(tap, str)
+    assert f'type: "{TAP_LINE}"' in tap
+    assert "undici:request:headers" in tap
+    assert "retry-after" in tap
 
 
 def test_settings_turn_off_tools_hooks_retries_and_telemetry() -> None:
@@ -400,6 +449,22 @@ def test_stub_fails_as_google_does() -> None:
     assert (status, error["status"]) == (400, "INVALID_ARGUMENT")
     assert "exceeds the maximum number of tokens allowed (1048576)" in error["message"]
     assert stub_call("[[fail:503]]")[0] == 503
+
+
+def test_stub_sends_retry_after_as_a_header_when_asked() -> None:
+    def failure(prompt: str) -> tuple[int, list[str], str]:
+        body = {"contents": [{"role": "user", "parts": [{"text": prompt}]}]}
+        path = "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+        response = handle_gemini(Recorded("POST", path, {}, body))
+        headers = [value for name, value in response.headers if name == "retry-after"]
+        steps = b"".join(s for s in response.steps if isinstance(s, bytes))
+        return response.status, headers, steps.decode()
+
+    assert failure("[[fail:429 retry-after=7]]")[:2] == (429, ["7"])
+    status, headers, body = failure("[[fail:503 retry-after=5]]")
+    assert (status, headers) == (503, ["5"])
+    assert "retry" not in body.lower()  # the header is all there is
+    assert failure("[[fail:429]]")[:2] == (429, [])
 
 
 def test_stub_max_tokens_drop_and_the_non_streaming_method() -> None:

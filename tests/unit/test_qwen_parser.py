@@ -8,7 +8,9 @@ much sooner.
 
 from __future__ import annotations
 
+import email.utils
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -137,11 +139,22 @@ def test_a_retry_notice_ends_the_run_even_without_a_tap_line() -> None:
     assert parser.finish(0, "") == []
 
 
-def test_a_retry_after_a_date_is_left_to_the_message() -> None:
-    tap = line(type=TAP_LINE, status=429, retry_after="Wed, 21 Oct 2026 07:28:00 GMT", body="")
+def test_a_retry_after_date_becomes_the_delay_until_then() -> None:
+    # The delay is counted from when the line is read; a minute out leaves a wide margin.
+    date = email.utils.formatdate(time.time() + 60, usegmt=True)
+    tap = line(type=TAP_LINE, status=429, retry_after=date, body="")
     (failed,) = QwenParser().feed(tap)
     assert isinstance(failed, Failed)
     assert failed.error.kind is ErrorKind.RATE_LIMIT
+    assert failed.error.retry_after is not None
+    assert 30 < failed.error.retry_after <= 60
+
+
+def test_a_retry_after_on_an_error_no_client_retries_is_not_passed_on() -> None:
+    tap = line(type=TAP_LINE, status=401, retry_after="7", body="")
+    (failed,) = QwenParser().feed(tap)
+    assert isinstance(failed, Failed)
+    assert failed.error.kind is ErrorKind.AUTHENTICATION
     assert failed.error.retry_after is None
 
 

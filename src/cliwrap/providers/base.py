@@ -25,6 +25,8 @@ from ..core.request import ChatRequest
 
 __all__ = [
     "PRIVATE_HOME",
+    "TAP_FILE",
+    "TAP_LINE",
     "Dialogue",
     "Invocation",
     "LineParser",
@@ -32,6 +34,7 @@ __all__ = [
     "ProviderDefaults",
     "auth_from",
     "build_env",
+    "bun_preload",
     "find_command",
     "first_version",
     "node_preload",
@@ -39,6 +42,11 @@ __all__ = [
 
 PRIVATE_HOME = "home"
 """The private HOME's folder name inside the run's working directory."""
+TAP_FILE = "model-call-tap.cjs"
+"""Where a CLI's model-call tap goes in the run's directory: a script preloaded into the CLI
+that observes its model calls (status, ``Retry-After``), which its own output leaves out."""
+TAP_LINE = "cliwrap_model_call"
+"""The ``type`` of the JSON lines a tap prints among the CLI's own, one per model call."""
 
 
 @attrs.frozen
@@ -220,14 +228,30 @@ def build_env(
     return env
 
 
-def node_preload(preload: Path, configured: Mapping[str, str]) -> str:
-    """``NODE_OPTIONS`` that preload ``preload`` into a Node CLI, then what was configured.
+def node_preload(*preloads: Path, configured: Mapping[str, str]) -> str:
+    """``NODE_OPTIONS`` that preload ``preloads`` into a Node CLI in order, then the configured.
 
     Node reads ``--require`` paths from NODE_OPTIONS with shell-like quoting, so the run's
-    path is quoted; a user's own NODE_OPTIONS (``[providers.<name>.env]``) still applies.
+    paths are quoted; a user's own NODE_OPTIONS (``[providers.<name>.env]``) still applies.
     """
-    quoted = '"' + str(preload).replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return " ".join(filter(None, [f"--require {quoted}", configured.get("NODE_OPTIONS", "")]))
+    requires = [
+        "--require " + '"' + str(path).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        for path in preloads
+    ]
+    return " ".join(filter(None, [*requires, configured.get("NODE_OPTIONS", "")]))
+
+
+def bun_preload(preload: str, configured: Mapping[str, str]) -> str:
+    """``BUN_OPTIONS`` that preload ``preload`` into a Bun CLI, then what was configured.
+
+    Bun splits BUN_OPTIONS at whitespace and knows no quoting, so the preload is named
+    relative to the CLI's working directory (the run's), whose own path may hold spaces;
+    ``--preload=`` keeps it one option. A user's own BUN_OPTIONS still applies.
+    """
+    if any(c.isspace() for c in preload):
+        raise ValueError(f"BUN_OPTIONS cannot carry a path with whitespace: {preload!r}")
+    own = f"--preload=./{preload}"
+    return " ".join(filter(None, [own, configured.get("BUN_OPTIONS", "")]))
 
 
 def first_version(output: str) -> str:

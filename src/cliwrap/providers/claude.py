@@ -3,6 +3,11 @@
 Runs ``claude -p --output-format stream-json --verbose --include-partial-messages`` with the
 prompt on stdin and every built-in tool off, and reads token-level deltas from the raw
 Anthropic stream events it forwards. Facts this relies on are in shared/cli-notes/claude.md.
+
+Its output reports a failed model call's status but not the backend's ``Retry-After``. The
+pinned CLI is a Bun binary (NODE_OPTIONS means nothing to it), so a tap preloaded with
+``BUN_OPTIONS=--preload`` observes each model call's response headers and prints one line per
+call; the parser gives the last call's delay to the error the ``result`` line reports.
 """
 
 from __future__ import annotations
@@ -18,8 +23,17 @@ from ..core.events import Event, Failed, Finished, FinishReason, TextDelta, Thin
 from ..core.images import label
 from ..core.request import ChatRequest
 from ..semantics.transcript import render_prompt
-from .base import PRIVATE_HOME, Invocation, ProviderDefaults, auth_from, build_env
-from .failures import classify
+from .base import (
+    PRIVATE_HOME,
+    TAP_FILE,
+    TAP_LINE,
+    Invocation,
+    ProviderDefaults,
+    auth_from,
+    build_env,
+    bun_preload,
+)
+from .failures import classify, retry_after_seconds, with_retry_after
 
 __all__ = ["ClaudeParser", "ClaudeProvider"]
 
@@ -42,6 +56,67 @@ _STOP_REASONS = {
     "tool_use": FinishReason.TOOL_CALLS,
     "refusal": FinishReason.CONTENT_FILTER,
 }
+
+_TAP = """\
+// Loaded by cliwrap (BUN_OPTIONS=--preload). Claude Code, a Bun binary, prints neither the
+// Retry-After of a failed model call nor, with retries, each call's status. This observes
+// every model call (POST .../v1/messages) as its response headers arrive, passes request and
+// response through untouched, and prints one JSON line per call.
+"use strict";
+const MODEL_CALL = /\\/v1\\/messages$/;
+
+function isModelCall(input, init) {
+  const url = typeof input === "string" ? input : input instanceof URL ? input.href : input?.url;
+  const method = String(init?.method ?? input?.method ?? "GET").toUpperCase();
+  try {
+    return method === "POST" && MODEL_CALL.test(new URL(url).pathname);
+  } catch {
+    return false;
+  }
+}
+
+function report(call) {
+  process.stdout.write(JSON.stringify({ type: "%s", ...call }) + "\\n");
+}
+
+function tap(fetch) {
+  return function tappedFetch(input, init) {
+    const pending = fetch.apply(this, arguments);
+    if (!isModelCall(input, init)) return pending;
+    return pending.then(
+      (response) => {
+        const headers = response.headers;
+        report({
+          status: response.status,
+          retry_after: headers.get("retry-after"),
+          retry_after_ms: headers.get("retry-after-ms"),
+        });
+        return response;
+      },
+      (error) => {
+        const cause = [error?.code, error?.message].filter(Boolean).join(": ");
+        report({ status: null, error: cause || String(error) });
+        throw error;
+      },
+    );
+  };
+}
+
+// The CLI sends model calls through a Bun.FetchSession when the runtime has one, else through
+// globalThis.fetch. A session's `fetch` is a non-configurable prototype getter, so a subclass
+// gives each new session an own, tapped `fetch` (the CLI looks the class up when it needs one).
+globalThis.fetch = tap(globalThis.fetch);
+const Session = globalThis.Bun?.FetchSession;
+if (typeof Session === "function") {
+  Bun.FetchSession = class FetchSession extends Session {
+    constructor(...args) {
+      super(...args);
+      const fetch = tap(super.fetch);
+      Object.defineProperty(this, "fetch", { value: fetch, writable: true, configurable: true });
+    }
+  };
+}
+""".replace("%s", TAP_LINE)
 
 
 class ClaudeProvider(ProviderDefaults):
@@ -84,7 +159,7 @@ class ClaudeProvider(ProviderDefaults):
         environ: Mapping[str, str],
         listing: str | None = None,
     ) -> Invocation:
-        files = {}
+        files = {TAP_FILE: _TAP}
         argv = [
             settings.command,
             "-p",
@@ -105,7 +180,7 @@ class ClaudeProvider(ProviderDefaults):
             # A file, not argv: coding-assistant system prompts run to tens of kilobytes.
             files[_SYSTEM_PROMPT_FILE] = request.system_prompt
             argv += ["--system-prompt-file", str(workdir / _SYSTEM_PROMPT_FILE)]
-        ours = {}
+        ours = {"BUN_OPTIONS": bun_preload(TAP_FILE, settings.env)}
         if request.reasoning_effort is not None:
             argv += ["--effort", _EFFORTS[request.reasoning_effort]]
         if request.max_turns is not None:
@@ -124,7 +199,8 @@ class ClaudeProvider(ProviderDefaults):
             environ,
             prefixes=self.env_prefixes,
             defaults=self.env_defaults,
-            extra={**ours, **settings.env},
+            # The configured environment wins, as everywhere; BUN_OPTIONS already holds it.
+            extra={**ours, **settings.env, "BUN_OPTIONS": ours["BUN_OPTIONS"]},
             workdir=workdir,
             home=settings.home,
         )
@@ -169,6 +245,9 @@ class ClaudeParser:
     With ``stop_at_length`` (the client set ``max_tokens``), an answer the output limit cut
     ends there, with the usage of that one model call: Claude Code would otherwise ask the
     model to resume, up to three times, and the client's limit would mean nothing.
+
+    The tap's lines (one per model call) say what the ``result`` line leaves out: the
+    backend's ``Retry-After``. The last call's goes with the error the run ends with.
     """
 
     def __init__(self, *, stop_at_length: bool = False) -> None:
@@ -179,6 +258,7 @@ class ClaudeParser:
         self._stop_reason: str | None = None
         self._message_usage: dict[str, Any] = {}
         self._stop_at_length = stop_at_length
+        self._retry_after: float | None = None  # the last model call's, from the tap
         self._done = False
 
     def feed(self, line: bytes) -> list[Event]:
@@ -193,6 +273,11 @@ class ClaudeParser:
             return self._stream_event(data.get("event") or {})
         if kind == "assistant":
             return self._whole_message(data.get("message") or {})
+        if kind == TAP_LINE:
+            self._retry_after = retry_after_seconds(
+                data.get("retry_after"), data.get("retry_after_ms")
+            )
+            return []
         if kind == "result":
             return self._result(data)
         return []
@@ -255,15 +340,10 @@ class ClaudeParser:
                 return [usage, Finished(FinishReason.LENGTH)]
             status = data.get("api_error_status")
             message = str(data.get("result") or data.get("subtype") or "claude reported an error")
-            return [
-                Failed(
-                    classify(
-                        status if isinstance(status, int) else None,
-                        data.get("api_error_type"),
-                        message,
-                    )
-                )
-            ]
+            error = classify(
+                status if isinstance(status, int) else None, data.get("api_error_type"), message
+            )
+            return [Failed(with_retry_after(error, self._retry_after))]
         reason = _STOP_REASONS.get(
             data.get("stop_reason") or self._stop_reason or "", FinishReason.STOP
         )

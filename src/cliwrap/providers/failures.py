@@ -2,17 +2,24 @@
 
 CLIs report backend failures as an HTTP status (when they kept it), an error type and a
 message. Every provider funnels those through :func:`classify`, so a 429 from any CLI is the
-same 429 to every client.
+same 429 to every client. The backend's own ``Retry-After``, where a tap observed it, is
+attached by :func:`with_retry_after`.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import attrs
 
 from ..core.errors import ApiError, ErrorKind, sanitize
 
-__all__ = ["classify", "openai_error_fields"]
+__all__ = ["classify", "openai_error_fields", "retry_after_seconds", "with_retry_after"]
 
 _BY_STATUS = {
     400: ErrorKind.INVALID_REQUEST,
@@ -41,6 +48,8 @@ _CONTEXT = re.compile(
     r"|exceeds the maximum number of tokens",
     re.I,
 )
+_RETRYABLE = (ErrorKind.RATE_LIMIT, ErrorKind.OVERLOADED)
+"""The kinds a client retries, and so the only ones a retry delay is given with."""
 _RETRY = re.compile(r"(?:retry|try again)[^0-9]{0,20}(\d+(?:\.\d+)?)\s*(ms|s|sec|seconds?)?", re.I)
 
 
@@ -72,7 +81,7 @@ def classify(status: int | None, error_type: str | None, message: str) -> ApiErr
     if kind is ErrorKind.INVALID_REQUEST and _CONTEXT.search(message):
         kind = ErrorKind.CONTEXT_TOO_LONG
     retry_after = None
-    if kind in (ErrorKind.RATE_LIMIT, ErrorKind.OVERLOADED):
+    if kind in _RETRYABLE:
         match = _RETRY.search(message)
         if match:
             value = float(match.group(1))
@@ -80,3 +89,41 @@ def classify(status: int | None, error_type: str | None, message: str) -> ApiErr
     return ApiError(
         kind, sanitize(message) or "the CLI reported a failure", retry_after=retry_after
     )
+
+
+def retry_after_seconds(
+    value: Any, milliseconds: Any = None, *, now: float | None = None
+) -> float | None:
+    """Seconds to wait, from a ``Retry-After`` header (and a ``retry-after-ms``, preferred).
+
+    ``Retry-After`` is either delay-seconds or an HTTP-date (RFC 9110 §10.2.3); a date is
+    turned into the delay from ``now`` (the current time unless given), never below zero.
+    Anything else, missing or malformed, is None: the header is advice, not a requirement.
+    """
+    for number, scale in ((milliseconds, 1000.0), (value, 1.0)):
+        try:
+            seconds = float(number) / scale
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(seconds):
+            return max(0.0, seconds)
+    if not isinstance(value, str):
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # an HTTP-date is always GMT, whatever its zone says
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def with_retry_after(error: ApiError, seconds: float | None) -> ApiError:
+    """``error`` with the backend's own delay, if it has one and the error is worth a retry.
+
+    The backend's header beats a delay read from the message (:func:`classify`): it is what
+    the backend asked of every client, and the message may be the CLI's words, not its.
+    """
+    if seconds is None or error.kind not in _RETRYABLE:
+        return error
+    return attrs.evolve(error, retry_after=seconds)

@@ -24,6 +24,10 @@ relies on are in shared/cli-notes/gemini.md; the ones that shaped the code:
   not printed either, except for a reply that hit the output limit before saying anything.
   A prompt the CLI estimates to be too large for the context window is not sent at all, and
   reported as a success with no answer and no model call.
+- The CLI takes a retry delay only from Google's error body, never from the ``Retry-After``
+  header, and prints neither. A second preload taps undici's diagnostics channels (it only
+  observes) and prints each model call's status and ``Retry-After``; the header, where there
+  is one, beats the delay in the body.
 """
 
 from __future__ import annotations
@@ -42,8 +46,17 @@ from ..core.errors import ApiError, ErrorKind, sanitize
 from ..core.events import Event, Failed, Finished, FinishReason, TextDelta, Usage
 from ..core.request import ChatRequest
 from ..semantics.transcript import at_file_prompt
-from .base import PRIVATE_HOME, Invocation, ProviderDefaults, auth_from, build_env, node_preload
-from .failures import classify
+from .base import (
+    PRIVATE_HOME,
+    TAP_FILE,
+    TAP_LINE,
+    Invocation,
+    ProviderDefaults,
+    auth_from,
+    build_env,
+    node_preload,
+)
+from .failures import classify, retry_after_seconds, with_retry_after
 
 __all__ = ["GeminiParser", "GeminiProvider"]
 
@@ -55,6 +68,42 @@ _STDIO_PRELOAD = (
     "// cannot drop output the pipe has not taken yet.\n"
     "for (const stream of [process.stdout, process.stderr]) stream._handle?.setBlocking?.(true);\n"
 )
+_TAP = """\
+// Loaded by cliwrap (NODE_OPTIONS=--require). Gemini CLI takes a retry delay only from
+// Google's error body, never from the HTTP Retry-After header, and prints neither. This reads
+// the status and Retry-After of each model call off the wire through undici's diagnostics
+// channels (it only observes) and prints one JSON line per call: when its response headers
+// arrive, or when it fails before them.
+"use strict";
+const channel = require("node:diagnostics_channel");
+const calls = new WeakMap();
+const MODEL_CALL = /\\/models\\/[^/?]+:(stream)?[gG]enerateContent(\\?|$)/;
+
+channel.subscribe("undici:request:create", ({ request }) => {
+  if (request.method === "POST" && MODEL_CALL.test(request.path)) calls.set(request, false);
+});
+channel.subscribe("undici:request:headers", ({ request, response }) => {
+  if (!calls.has(request)) return;
+  calls.set(request, true);
+  let retryAfter = null;
+  for (let i = 0; i + 1 < response.headers.length; i += 2) {
+    if (String(response.headers[i]).toLowerCase() === "retry-after") {
+      retryAfter = String(response.headers[i + 1]);
+    }
+  }
+  report({ status: response.statusCode, retry_after: retryAfter });
+});
+channel.subscribe("undici:request:error", ({ request, error }) => {
+  if (calls.get(request) !== false) return;  // not ours, or its status is already out
+  calls.delete(request);
+  const cause = [error.code, error.message].filter(Boolean).join(": ");
+  report({ status: null, error: cause || String(error) });
+});
+
+function report(call) {
+  process.stdout.write(JSON.stringify({ type: "%s", ...call }) + "\\n");
+}
+""".replace("%s", TAP_LINE)
 _NO_SUCH_NAME = "__none__"
 """A name no tool or MCP server has: an allowlist of it allows nothing."""
 
@@ -95,9 +144,11 @@ class GeminiProvider(ProviderDefaults):  # it cannot list its models offline
     ) -> Invocation:
         prompt, files = at_file_prompt(request)
         files[STDIO_PRELOAD_FILE] = _STDIO_PRELOAD
+        files[TAP_FILE] = _TAP
+        preloads = (workdir / STDIO_PRELOAD_FILE, workdir / TAP_FILE)
         ours = {
             "GEMINI_CLI_TRUST_WORKSPACE": "true",  # or the workspace settings are ignored
-            "NODE_OPTIONS": node_preload(workdir / STDIO_PRELOAD_FILE, settings.env),
+            "NODE_OPTIONS": node_preload(*preloads, configured=settings.env),
         }
         if settings.home == "private":
             # Gemini's own HOME override would lead it back to the user's ~/.gemini.
@@ -251,10 +302,12 @@ class GeminiParser:
     """Reads ``stream-json`` lines: assistant deltas, then one ``result``.
 
     A failed model call is reported only once the CLI has exited, because the exit status is
-    where the CLI keeps the HTTP status (``process.exit(status)``, so modulo 256).
+    where the CLI keeps the HTTP status (``process.exit(status)``, so modulo 256). The tap's
+    line for the call, before any of that, holds the backend's ``Retry-After``.
     """
 
     def __init__(self) -> None:
+        self._retry_after: float | None = None  # the last model call's, from the tap
         self._error_event: str | None = None
         self._failure: _Outcome | None = None
         self._said_anything = False
@@ -268,6 +321,9 @@ class GeminiParser:
         if not isinstance(data, dict):
             return []
         kind = data.get("type")
+        if kind == TAP_LINE:
+            self._retry_after = retry_after_seconds(data.get("retry_after"))
+            return []
         if kind == "message" and data.get("role") == "assistant":
             content = data.get("content")
             if not isinstance(content, str) or not content:
@@ -283,7 +339,8 @@ class GeminiParser:
     def finish(self, returncode: int, stderr_tail: str) -> list[Event]:
         if self._failure is not None:
             failure, self._failure = self._failure, None
-            return [Failed(_api_error(failure, returncode))]
+            error = _api_error(failure, returncode)
+            return [Failed(with_retry_after(error, self._retry_after))]
         if self._done:
             return []
         self._done = True

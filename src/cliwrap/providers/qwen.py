@@ -25,7 +25,6 @@ the code:
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,17 +37,23 @@ from ..core.errors import ApiError, ErrorKind, sanitize
 from ..core.events import Event, Failed, Finished, FinishReason, TextDelta, ThinkingDelta, Usage
 from ..core.request import ChatRequest
 from ..semantics.transcript import at_file_prompt
-from .base import PRIVATE_HOME, Invocation, ProviderDefaults, auth_from, build_env, node_preload
-from .failures import classify, openai_error_fields
+from .base import (
+    PRIVATE_HOME,
+    TAP_FILE,
+    TAP_LINE,
+    Invocation,
+    ProviderDefaults,
+    auth_from,
+    build_env,
+    node_preload,
+)
+from .failures import classify, openai_error_fields, retry_after_seconds, with_retry_after
 
-__all__ = ["QwenParser", "QwenProvider"]
+__all__ = ["TAP_FILE", "TAP_LINE", "QwenParser", "QwenProvider"]
 
 AUTO_MODEL = "qwen-auto"
 """Run without ``--model``: the CLI picks (``OPENAI_MODEL`` / ``QWEN_MODEL``, else its own)."""
 SYSTEM_PROMPT_FILE = "system-prompt.md"
-TAP_FILE = "model-call-tap.cjs"
-TAP_LINE = "cliwrap_model_call"
-"""The ``type`` of the lines the tap prints among the CLI's own."""
 
 # Every tool name in the pinned CLI (ToolNames in packages/core/src/tools/tool-names.ts),
 # not only the six bare mode registers: some appear by themselves for some endpoints
@@ -204,7 +209,7 @@ class QwenProvider(ProviderDefaults):  # it cannot list its models offline
         prompt, files = at_file_prompt(request)
         files[TAP_FILE] = _TAP
         ours = {
-            "NODE_OPTIONS": node_preload(workdir / TAP_FILE, settings.env),
+            "NODE_OPTIONS": node_preload(workdir / TAP_FILE, configured=settings.env),
             # Where the CLI keeps its state (session records, usage log, its own update
             # pointer): the run's directory, whatever HOME is, so the user's ~/.qwen is
             # neither written nor able to swap the pinned CLI for an auto-updated one.
@@ -383,19 +388,7 @@ def _call_error(data: dict[str, Any]) -> ApiError:
     error = classify(status, error_type, f"Model API error {status}: {message}".rstrip(": "))
     if error.kind is ErrorKind.INVALID_REQUEST and code == "context_length_exceeded":
         error = attrs.evolve(error, kind=ErrorKind.CONTEXT_TOO_LONG)
-    retry_after = _retry_after(data.get("retry_after"))
-    if retry_after is not None:
-        error = attrs.evolve(error, retry_after=retry_after)
-    return error
-
-
-def _retry_after(value: Any) -> float | None:
-    """Seconds from a Retry-After header (its HTTP-date form is left to the message)."""
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, seconds) if math.isfinite(seconds) else None
+    return with_retry_after(error, retry_after_seconds(data.get("retry_after")))
 
 
 def _cli_error(message: str) -> ApiError:

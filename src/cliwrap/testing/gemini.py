@@ -4,7 +4,8 @@ Answers and fails as the real API does, steered by directives in the prompt
 (:mod:`cliwrap.testing.directives`): ``GenerateContentResponse`` chunks as server-sent events
 (or one of them from ``:generateContent``), thinking as parts marked ``"thought": true``, the
 token counts on the last chunk, and Google's error bodies, whose ``status`` names the kind of
-failure and whose ``details`` carry the retry delay of a 429.
+failure and whose ``details`` carry the retry delay of a 429. A directive's ``retry-after=N``
+is also sent as a ``Retry-After`` header, on any failure: the only place it is for a 503.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ def _failure(plan: Plan, prompt: str) -> Response | None:
     if plan.fail_status is None:
         return None
     status = plan.fail_status
+    headers = (("retry-after", str(plan.retry_after)),) if plan.retry_after else ()
     if status == 429 and plan.retry_after:
         # What a per-minute quota answers: the delay in the message and as google.rpc.RetryInfo.
         message = f"{_QUOTA}\nPlease retry in {plan.retry_after}s."
@@ -127,8 +129,9 @@ def _failure(plan: Plan, prompt: str) -> Response | None:
                 "retryDelay": f"{plan.retry_after}s",
             },
         ]
-        return Response.json(status, _error(status, message, details))
-    return Response.json(status, _error(status, _STATUSES.get(status, ("", "Stub failure."))[1]))
+        return Response.json(status, _error(status, message, details), headers)
+    message = _STATUSES.get(status, ("", "Stub failure."))[1]
+    return Response.json(status, _error(status, message), headers)
 
 
 def _stream(plan: Plan, model: str, response_id: str, usage: dict[str, int]) -> list[Step]:
