@@ -16,7 +16,7 @@ import trio
 
 from .config import Config, ProviderConfig
 from .core.errors import ApiError
-from .core.events import Failed, Finished, TextDelta
+from .core.events import TextDelta
 from .core.request import ChatRequest, Message
 from .providers import PROVIDERS
 from .providers.routing import Route
@@ -95,14 +95,15 @@ async def _probe(service: Service, name: str, settings: ProviderConfig) -> str:
         return f"failed: {error.status} {error.message}"
     started = trio.current_time()
     text = []
-    async with open_job(service.runtime, plan) as events:
-        async for event in events:
-            if isinstance(event, TextDelta):
-                text.append(event.text)
-            elif isinstance(event, Failed):
-                return f"failed: {event.error.status} {event.error.message}"
-            elif isinstance(event, Finished):
-                break
+    try:
+        async with open_job(service.runtime, plan) as run:
+            async for update in run.updates:
+                if isinstance(update, TextDelta):
+                    text.append(update.text)
+    except ApiError as error:  # refused: the queue is full
+        return f"failed: {error.status} {error.message}"
+    if run.failure is not None:
+        return f"failed: {run.failure.status} {run.failure.message}"
     seconds = trio.current_time() - started
     answer = "".join(text).strip()
     return f"ok ({model}, {seconds:.1f} s): {answer[:40]!r}"

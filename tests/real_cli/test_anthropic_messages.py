@@ -20,6 +20,7 @@ from cliwrap.core.events import Failed, Finished, FinishReason, TextDelta, Think
 from cliwrap.surfaces.anthropic_messages import MessageEncoder, parse_messages_request
 from cliwrap.testing import LiveServer
 
+from .conftest import ServerFactory
 from .sse import sse_events
 
 MODELS = pytest.mark.parametrize("model", ["sonnet", "gpt-5.5"])
@@ -141,20 +142,40 @@ def test_backend_errors_are_anthropic_errors(
 
 
 @MODELS
-def test_a_mid_stream_failure_is_an_error_event(model: str, server: LiveServer) -> None:
+def test_a_failure_after_the_stream_began_is_an_error_event(
+    model: str, start_server: ServerFactory
+) -> None:
+    """The first keepalive commits the stream (a ping after half a second); the backend's
+    500 comes later, so it can only be an error event."""
+    server = start_server(server={"keepalive_interval": 0.5})
+    body = {
+        "model": model,
+        "max_tokens": 64,
+        "stream": True,
+        "messages": [{"role": "user", "content": "x [[hold:2]] [[fail:500]]"}],
+    }
+    with httpx.stream("POST", server.url + "/v1/messages", json=body, timeout=60) as response:
+        assert response.status_code == 200
+        events = sse_events(response)
+    assert events[0][0] == "message_start"
+    assert ("ping", {"type": "ping"}) in events
+    name, data = events[-1]
+    assert name == "error"
+    assert data["error"]["type"] == "api_error"
+
+
+@MODELS
+def test_a_failure_before_any_output_is_its_own_status(model: str, server: LiveServer) -> None:
     body = {
         "model": model,
         "max_tokens": 64,
         "stream": True,
         "messages": [{"role": "user", "content": "x [[fail:500]]"}],
     }
-    with httpx.stream("POST", server.url + "/v1/messages", json=body, timeout=60) as response:
-        assert response.status_code == 200
-        events = sse_events(response)
-    assert events[0][0] == "message_start"
-    name, data = events[-1]
-    assert name == "error"
-    assert data["error"]["type"] == "api_error"
+    response = httpx.post(server.url + "/v1/messages", json=body, timeout=60)
+    assert response.status_code == 502
+    assert response.json()["type"] == "error"
+    assert response.json()["error"]["type"] == "api_error"
 
 
 @pytest.mark.parametrize(

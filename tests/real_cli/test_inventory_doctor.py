@@ -12,7 +12,7 @@ from cliwrap.testing import LiveServer
 
 from .conftest import SdkFactory
 
-CLIS = Path(__file__).resolve().parents[1] / "clis"
+CLIS = Path(__file__).resolve().parents[2] / "clis"
 PACKAGES = {
     "claude": "@anthropic-ai/claude-code",
     "gemini": "@google/gemini-cli",

@@ -20,10 +20,12 @@ __all__ = [
     "Finished",
     "Indexed",
     "Keepalive",
+    "Outcome",
     "Progress",
     "TextDelta",
     "ThinkingDelta",
     "ToolCalled",
+    "Update",
     "Usage",
 ]
 
@@ -111,7 +113,14 @@ class Progress:
     mark: str
 
 
-Event = TextDelta | ThinkingDelta | ToolCalled | Usage | Finished | Failed | Keepalive | Progress
+Update = TextDelta | ThinkingDelta | ToolCalled | Usage | Keepalive | Progress
+"""What a run says while it goes on."""
+
+Outcome = Finished | Failed
+"""How a run ended: exactly one per run, decided once, known only after its CLI is reaped."""
+
+Event = Update | Outcome
+"""What parsers and filters produce: updates, and the outcome as they see it."""
 
 Indexed = tuple[int, Event]
 """An event of the ``index``-th of several runs answering one request (``n`` > 1)."""

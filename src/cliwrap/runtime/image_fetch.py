@@ -81,7 +81,7 @@ async def _fetch(client: httpx.AsyncClient, url: str) -> Image:
                 data += chunk
                 if len(data) > MAX_IMAGE_BYTES:
                     raise _invalid(f"Image {url} is larger than 3.75 MB.")
-    except httpx.HTTPError as error:
+    except (httpx.HTTPError, httpx.InvalidURL) as error:
         raise _invalid(f"Fetching image {url} failed: {error}.") from None
     return checked(bytes(data), url)
 

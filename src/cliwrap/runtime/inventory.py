@@ -19,6 +19,7 @@ import trio
 from ..config import ProviderConfig
 from ..providers import PROVIDERS, build_env, find_command
 from ..providers.base import PRIVATE_HOME
+from .backend import GroupProcess, PosixBackend
 from .ledger import Ledger
 from .processes import run_in_group
 
@@ -70,11 +71,9 @@ async def capture(
                 output.extend(chunk)
 
     async with trio.open_nursery() as nursery:
-        process: trio.Process = await nursery.start(
-            partial(run_in_group, argv, env=env, cwd=cwd, stdin=b"", ledger=ledger)
+        process: GroupProcess = await nursery.start(
+            partial(run_in_group, PosixBackend(), argv, env=env, cwd=cwd, stdin=b"", ledger=ledger)
         )
-        assert process.stdout is not None
-        assert process.stderr is not None
         nursery.start_soon(drain, process.stderr, False)
         await drain(process.stdout, True)
         returncode = await process.wait()

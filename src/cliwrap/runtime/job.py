@@ -1,27 +1,34 @@
 """One request, one nursery: the CLI run and everything that watches it.
 
-:func:`open_job` opens a nursery that supervises, together, the CLI's process group (fed
-its prompt on stdin), the stdout pump through the provider's parser, a bounded stderr tail,
-the keepalive ticker, the progress emitter and the deadlines. The caller reads
-:mod:`~cliwrap.core.events` from a bounded channel, so a slow client slows the CLI (through its
-stdout pipe) instead of filling memory.
+:func:`open_job` opens a nursery that supervises, together, the CLI's process group (fed its
+prompt on stdin), the stdout pump through the provider's parser and the request's filters, a
+bounded stderr tail, the keepalive ticker, the progress emitter and the deadlines. The caller
+reads the run's updates from a bounded channel, so a slow client slows the CLI (through its
+stdout pipe) instead of filling memory; while the client is the one behind, the CLI's
+first-output and idle clocks stand still.
+
+A run has exactly one :data:`~cliwrap.core.events.Outcome`. Whoever learns first how the run
+ends (the parser, a filter, a deadline, the drain, a crash) decides it through
+:meth:`_Run.decide`, and later claims are ignored. The outcome is published on the
+:class:`RunStream` only after the process group is reaped, and before the update channel
+closes: it travels outside the bounded channel, so it can never be dropped or timed out.
 
 Leaving the ``async with`` for any reason (the answer is complete, the client went away,
-a deadline passed, the server is shutting down) cancels the nursery, and the process
-group is signalled and reaped before the exit completes. Failures never escape as
-exceptions: they arrive as one :class:`~cliwrap.core.events.Failed` event, the last one.
+the server is shutting down) cancels the nursery, and the process group is signalled and
+reaped before the exit completes.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
-import shutil
-import tempfile
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
-from contextlib import aclosing, asynccontextmanager
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 import attrs
 import trio
@@ -33,40 +40,50 @@ from ..core.events import (
     Event,
     Failed,
     Finished,
-    Indexed,
     Keepalive,
+    Outcome,
     Progress,
     TextDelta,
     ThinkingDelta,
     ToolCalled,
+    Update,
 )
 from ..providers import Dialogue, Invocation, LineParser
 from ..providers.base import PRIVATE_HOME
 from ..semantics.chain import EventFilter, FilterChain
-from .admission import Gate
-from .ledger import WORKDIR_PREFIX, Ledger
+from .admission import Gate, Ticket
+from .backend import GroupProcess, PosixBackend, ProcessBackend
+from .ledger import Ledger
+from .lines import LineSplitter
 from .processes import run_in_group
 
-__all__ = ["JobPlan", "Runtime", "open_job", "open_jobs"]
+__all__ = ["JobPlan", "RunStream", "Runtime", "open_job"]
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 _CHANNEL_SIZE = 32
 _STDERR_TAIL = 8192
-_MAX_LINE = 64 * 1024 * 1024
 _EXIT_GRACE = 2.0
 """After the CLI's last line, how long it has to exit by itself before it is stopped."""
+_TAIL_GRACE = 0.5
+"""After the group is reaped, how long its stderr may take to reach its end."""
 
 
 @attrs.frozen
 class Runtime:
-    """What every job shares: the server's limits, ledger, deadlines and drain signal."""
+    """What every job shares: the server's limits, ledger, deadlines, processes and drain."""
 
     gate: Gate
     ledger: Ledger
     deadlines: Deadlines
     keepalive_interval: float
     shutdown_grace: float
+    backend: ProcessBackend = attrs.field(factory=PosixBackend)
+    blocking: Callable[..., Awaitable[Any]] = trio.to_thread.run_sync
+    """Runs blocking file work (run directories, images) off the event loop: a worker thread.
+    Tests on trio's MockClock run it inline, so that no real time passes unseen."""
     draining: trio.Event = attrs.field(factory=trio.Event)
 
 
@@ -82,171 +99,228 @@ class JobPlan:
     """Makers of the filters the events pass through, in order (a tool-call scanner, …)."""
     accepted_at: float = attrs.field(factory=trio.current_time)
     """When the request arrived: the total deadline counts queueing too."""
+    on_failure: Callable[[ApiError, str], None] | None = None
+    """Told of a failed run, with the tail of its CLI's stderr (for the server's log)."""
+
+
+class RunStream(Generic[T]):
+    """A run as its reader sees it: updates while it goes on, then its outcome.
+
+    ``outcome`` is the run's outcome in the stream's own item type (an event, or an indexed
+    event for ``n`` > 1), set once, after every CLI is reaped and before ``updates`` closes:
+    a reader that has seen the channel end always finds it.
+    """
+
+    def __init__(self, updates: trio.MemoryReceiveChannel[T]) -> None:
+        self.updates = updates
+        self._outcome: T | None = None
+        self.failure: ApiError | None = None
+        """The error, when the outcome is a failure."""
+
+    @property
+    def outcome(self) -> T:
+        assert self._outcome is not None, "read the outcome after the updates have ended"
+        return self._outcome
+
+    def settle(self, outcome: T, failure: ApiError | None) -> None:
+        assert self._outcome is None, "a run has exactly one outcome"
+        self._outcome = outcome
+        self.failure = failure
 
 
 @asynccontextmanager
 async def open_job(
-    runtime: Runtime, plan: JobPlan
-) -> AsyncIterator[trio.MemoryReceiveChannel[Event]]:
-    """Run ``plan`` under a fresh nursery; yield the channel its events arrive on.
+    runtime: Runtime, plan: JobPlan, ticket: Ticket | None = None
+) -> AsyncIterator[RunStream[Update | Outcome]]:
+    """Run ``plan`` under a fresh nursery; yield its :class:`RunStream`.
 
-    The channel closes after the terminal event (Finished or Failed) and the reaping of
-    the CLI, so a reader that drains it knows nothing is left running.
+    Admission happens here, at once: a full queue raises :class:`ApiError` (429) before
+    anything starts, unless the caller brings the ``ticket`` it reserved already.
     """
-    send, receive = trio.open_memory_channel[Event](_CHANNEL_SIZE)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_supervise, runtime, plan, send)
-        try:
-            yield receive
-        finally:
-            nursery.cancel_scope.cancel()
-            receive.close()
-
-
-@asynccontextmanager
-async def open_jobs(
-    runtime: Runtime, plans: Sequence[JobPlan]
-) -> AsyncIterator[trio.MemoryReceiveChannel[Indexed]]:
-    """Run several ``plans`` at once (``n`` > 1), each as :func:`open_job` runs one; yield one
-    channel of ``(index, event)``.
-
-    The runs share one nursery, so leaving (the client gone, a failure) ends them all; the
-    channel closes when every run has ended and its CLI is reaped.
-    """
-    send, receive = trio.open_memory_channel[Indexed](_CHANNEL_SIZE)
-
-    async def forward(
-        index: int, plan: JobPlan, out: trio.MemorySendChannel[tuple[int, Event]]
-    ) -> None:
-        async with out, open_job(runtime, plan) as events:
-            async for event in events:
-                await out.send((index, event))
-
-    async with trio.open_nursery() as nursery:
-        async with send:
-            for index, plan in enumerate(plans):
-                nursery.start_soon(forward, index, plan, send.clone())
-        try:
-            yield receive
-        finally:
-            nursery.cancel_scope.cancel()
-            receive.close()
+    if ticket is None:
+        (ticket,) = runtime.gate.reserve()
+    try:
+        send, receive = trio.open_memory_channel[Update | Outcome](_CHANNEL_SIZE)
+        stream: RunStream[Update | Outcome] = RunStream(receive)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_supervise, runtime, plan, ticket, send, stream)
+            try:
+                yield stream
+            finally:
+                nursery.cancel_scope.cancel()
+                receive.close()
+    finally:
+        ticket.release()
 
 
 class _Run:
-    """The state the supervising tasks share."""
+    """The state a run's tasks share, and the one place its outcome is decided."""
 
-    def __init__(self, send: trio.MemorySendChannel[Event], filters: FilterChain) -> None:
+    def __init__(self, send: trio.MemorySendChannel[Update | Outcome], filters: FilterChain):
         self._send = send
         self._filters = filters
+        self.outcome: Outcome | None = None
         self.last_sent = trio.current_time()
         self.answer_started = trio.Event()
-        self.ended = False
-        self.failed = False
+        self.watchdog = trio.CancelScope()
+        """The first-output / idle deadline around the stdout pump."""
+        self.stderr_tail: collections.deque[bytes] = collections.deque()
+        """The last few KiB the CLI wrote on stderr."""
 
-    async def emit(self, event: Event) -> None:
-        for each in self._filters.feed(event):
-            await self._emit(each)
+    @property
+    def stderr_text(self) -> str:
+        return b"".join(self.stderr_tail).decode(errors="replace")
+
+    @property
+    def over(self) -> bool:
+        return self.outcome is not None
 
     @property
     def cut(self) -> bool:
-        """A filter ended the answer (a stop sequence): the CLI may stop."""
+        """A filter ended the answer (a stop sequence): the CLI may be stopped at once."""
         return self._filters.cut
 
-    async def _emit(self, event: Event) -> None:
-        if self.ended:
-            return
-        if isinstance(event, (TextDelta, ThinkingDelta, ToolCalled)):
+    def decide(self, outcome: Outcome) -> None:
+        """How the run ends, if nobody has said so yet; later claims are ignored."""
+        if self.outcome is None:
+            self.outcome = outcome
+
+    async def emit(self, event: Event) -> None:
+        """Pass ``event`` through the filters; send the updates, decide on an outcome."""
+        for out in self._filters.feed(event):
+            if isinstance(out, (Finished, Failed)):
+                self.decide(out)
+            elif not self.over:
+                await self.send(out)
+
+    async def send(self, update: Update) -> None:
+        """Send one update; while the reader is behind, the CLI's clocks stand still."""
+        if isinstance(update, (TextDelta, ThinkingDelta, ToolCalled)):
             self.answer_started.set()
-        self.ended = isinstance(event, (Finished, Failed))
-        self.failed = isinstance(event, Failed)
         try:
-            await self._send.send(event)
+            try:
+                self._send.send_nowait(update)
+            except trio.WouldBlock:
+                await self._send_paused(update)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self.ended = True  # nobody is reading any more; the nursery is being cancelled
+            pass  # nobody is reading any more; the nursery is being cancelled
+        self.last_sent = trio.current_time()
+
+    async def _send_paused(self, update: Update) -> None:
+        remaining = self.watchdog.deadline - trio.current_time()
+        self.watchdog.deadline = math.inf
+        try:
+            await self._send.send(update)
+        finally:
+            self.watchdog.deadline = trio.current_time() + remaining
+
+    def offer(self, update: Update) -> None:
+        """Send ``update`` only if the reader has room (a keepalive for a reader that is
+        behind would only queue up)."""
+        try:
+            self._send.send_nowait(update)
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            return
         self.last_sent = trio.current_time()
 
 
-async def _supervise(runtime: Runtime, plan: JobPlan, send: trio.MemorySendChannel[Event]) -> None:
+async def _supervise(
+    runtime: Runtime,
+    plan: JobPlan,
+    ticket: Ticket,
+    send: trio.MemorySendChannel[Update | Outcome],
+    stream: RunStream[Update | Outcome],
+) -> None:
     run = _Run(send, FilterChain([make() for make in plan.filters]))
     async with send:
-        failure: ApiError | None = None
         try:
             async with trio.open_nursery() as watchers:
                 watchers.start_soon(_keepalive, run, runtime.keepalive_interval)
                 if plan.progress:
                     watchers.start_soon(_progress, run)
-                failure = await _admitted_run(runtime, plan, run)
+                await _admitted_run(runtime, plan, ticket, run)
                 watchers.cancel_scope.cancel()
         except Exception:
             log.exception("job failed unexpectedly")
-            failure = ApiError(
-                ErrorKind.INTERNAL, "cliwrap failed while running the CLI; see its log"
+            run.decide(
+                Failed(ApiError(ErrorKind.INTERNAL, "cliwrap failed while running the CLI."))
             )
-        if failure is None and not run.ended:
-            failure = ApiError(
-                ErrorKind.CLI_FAILED, "The CLI stopped without finishing its answer."
-            )
-        if failure is not None:
-            with trio.CancelScope(shield=True), trio.move_on_after(1):
-                await run.emit(Failed(failure))
+        run.decide(
+            Failed(ApiError(ErrorKind.CLI_FAILED, "The CLI stopped without finishing its answer."))
+        )
+        assert run.outcome is not None
+        # Every process of the run is reaped by now: the outcome may be known.
+        failure = run.outcome.error if isinstance(run.outcome, Failed) else None
+        if failure is not None and plan.on_failure is not None:
+            plan.on_failure(failure, run.stderr_text)
+        stream.settle(run.outcome, failure)
 
 
-async def _admitted_run(runtime: Runtime, plan: JobPlan, run: _Run) -> ApiError | None:
-    """Wait for a slot and run the CLI within the total deadline and the drain; None if fine."""
-    stopped_by_drain = False
+async def _admitted_run(runtime: Runtime, plan: JobPlan, ticket: Ticket, run: _Run) -> None:
+    """Wait for a slot and run the CLI within the total deadline and the drain."""
     total = runtime.deadlines.total
 
     async def stop_on_drain(scope: trio.CancelScope) -> None:
-        nonlocal stopped_by_drain
         await runtime.draining.wait()
         await trio.sleep(runtime.shutdown_grace)
-        stopped_by_drain = True
+        run.decide(
+            Failed(
+                ApiError(
+                    ErrorKind.SHUTTING_DOWN, "The server is shutting down; the run was stopped."
+                )
+            )
+        )
         scope.cancel()
 
     async with trio.open_nursery() as nursery:
         with trio.CancelScope(deadline=plan.accepted_at + total) as scope:
             nursery.start_soon(stop_on_drain, scope)
             try:
-                async with runtime.gate.slot():
-                    failure = await _run_cli(runtime, plan, run)
+                async with ticket.slot():
+                    await _run_cli(runtime, plan, run)
             except ApiError as error:
-                failure = error
+                run.decide(Failed(error))
         nursery.cancel_scope.cancel()
-    if stopped_by_drain:
-        return ApiError(
-            ErrorKind.SHUTTING_DOWN, "The server is shutting down; the run was stopped."
-        )
     if scope.cancelled_caught:
-        return ApiError(
-            ErrorKind.TIMEOUT, f"The request took longer than the {total:g} s total deadline."
+        run.decide(
+            Failed(
+                ApiError(
+                    ErrorKind.TIMEOUT,
+                    f"The request took longer than the {total:g} s total deadline.",
+                )
+            )
         )
-    return failure
 
 
-async def _run_cli(runtime: Runtime, plan: JobPlan, run: _Run) -> ApiError | None:
-    workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX + "run-"))
+async def _run_cli(runtime: Runtime, plan: JobPlan, run: _Run) -> None:
+    # Recorded in the ledger before it exists, so a crash leaves nothing behind.
+    workdir = await runtime.blocking(runtime.ledger.make_workdir, "run")
     try:
         invocation = plan.build(workdir)
-        (workdir / PRIVATE_HOME).mkdir()
-        invocation.write_files(workdir)
-        return await _supervise_process(runtime, plan, run, invocation, workdir)
+        await runtime.blocking(_prepare_workdir, invocation, workdir)
+        await _supervise_process(runtime, plan, run, invocation, workdir)
     finally:
         with trio.CancelScope(shield=True):
-            await trio.to_thread.run_sync(partial(shutil.rmtree, workdir, ignore_errors=True))
+            await runtime.blocking(runtime.ledger.remove_workdir, workdir)
+
+
+def _prepare_workdir(invocation: Invocation, workdir: Path) -> None:
+    """The private home and the invocation's files (images can be megabytes: a thread)."""
+    (workdir / PRIVATE_HOME).mkdir()
+    invocation.write_files(workdir)
 
 
 async def _supervise_process(
     runtime: Runtime, plan: JobPlan, run: _Run, invocation: Invocation, workdir: Path
-) -> ApiError | None:
+) -> None:
     deadlines = runtime.deadlines
-    tail: collections.deque[bytes] = collections.deque()
-    failure = None
+    returncode: int | None = None
     async with trio.open_nursery() as nursery:
         try:
-            process: trio.Process = await nursery.start(
+            process: GroupProcess = await nursery.start(
                 partial(
                     run_in_group,
+                    runtime.backend,
                     invocation.argv,
                     env=invocation.env,
                     cwd=workdir,
@@ -256,66 +330,90 @@ async def _supervise_process(
                     kill_grace=deadlines.kill_grace,
                 )
             )
-        except OSError as exc:  # not executable, wrong format, ...: nothing was started
-            return ApiError(
-                ErrorKind.CLI_FAILED, f"Could not start {invocation.argv[0]}: {exc.strerror}."
+        except OSError as exc:  # not executable, wrong format, ledger unwritable, ...
+            reason = exc.strerror or str(exc)
+            run.decide(
+                Failed(
+                    ApiError(
+                        ErrorKind.CLI_FAILED, f"Could not start {invocation.argv[0]}: {reason}."
+                    )
+                )
             )
+            return
         log.debug(
             "pid %d started %.1f ms after the request",
             process.pid,
             (trio.current_time() - plan.accepted_at) * 1000,
         )
-        assert process.stdout is not None
-        assert process.stderr is not None
-        nursery.start_soon(_keep_tail, process.stderr, tail)
+        nursery.start_soon(_keep_tail, process.stderr, run.stderr_tail)
         talk = _Talk(process, plan.parser) if invocation.dialogue else None
-        watchdog = trio.CancelScope(deadline=trio.current_time() + deadlines.first_output)
-        with watchdog:
+        run.watchdog.deadline = trio.current_time() + deadlines.first_output
+        with run.watchdog:
             if talk is not None:
                 await talk.write(invocation.stdin)
-            async with aclosing(_lines(process.stdout)) as lines:
-                async for line in lines:
-                    for event in plan.parser.feed(line):
-                        if isinstance(event, (TextDelta, ThinkingDelta)):
-                            if not run.answer_started.is_set():
-                                log.debug(
-                                    "pid %d first output %.1f ms after the request",
-                                    process.pid,
-                                    (trio.current_time() - plan.accepted_at) * 1000,
-                                )
-                            watchdog.deadline = trio.current_time() + deadlines.idle
-                        await run.emit(event)
-                    if talk is not None:
-                        await talk.answer()
-                    if run.ended:
-                        # The answer is complete. Some CLIs go on after a failure (Qwen
-                        # Code retries by itself): what they print now is for nobody.
-                        break
-        if watchdog.cancelled_caught:
-            which = "first output" if not run.answer_started.is_set() else "idle"
-            limit = deadlines.idle if run.answer_started.is_set() else deadlines.first_output
-            failure = ApiError(
-                ErrorKind.TIMEOUT,
-                f"The CLI produced no output within the {limit:g} s {which} deadline.",
+            await _pump(process, plan.parser, run, talk, deadlines.idle)
+        if run.watchdog.cancelled_caught:
+            started = run.answer_started.is_set()
+            which, limit = (
+                ("idle", deadlines.idle) if started else ("first output", deadlines.first_output)
             )
-        elif not run.failed and not run.cut:
+            run.decide(
+                Failed(
+                    ApiError(
+                        ErrorKind.TIMEOUT,
+                        f"The CLI produced no output within the {limit:g} s {which} deadline.",
+                    )
+                )
+            )
+        elif not isinstance(run.outcome, Failed) and not run.cut:
             # A clean exit lets the CLI tidy up after itself; a failed run, or one whose
             # answer a filter ended early, is stopped now.
             with trio.move_on_after(_EXIT_GRACE):
                 returncode = await process.wait()
-                for event in plan.parser.finish(
-                    returncode, b"".join(tail).decode(errors="replace")
-                ):
-                    await run.emit(event)
         nursery.cancel_scope.cancel()
-    return failure
+    # The group is reaped: what it wrote last on stderr can be read to the end now, for the
+    # parser's last word and the server's log.
+    with trio.move_on_after(_TAIL_GRACE):
+        await _keep_tail(process.stderr, run.stderr_tail)
+    if returncode is not None:
+        for event in plan.parser.finish(returncode, run.stderr_text):
+            await run.emit(event)
+
+
+async def _pump(
+    process: GroupProcess, parser: LineParser, run: _Run, talk: _Talk | None, idle: float
+) -> None:
+    """The CLI's stdout, line by line, through the parser, until the outcome is known."""
+    splitter = LineSplitter()
+    while True:
+        chunk = await process.stdout.receive_some(65536)
+        dropped = splitter.dropped
+        if chunk:
+            lines = splitter.feed(chunk)
+        else:
+            last = splitter.finish()
+            lines = [] if last is None else [last]
+        if splitter.dropped > dropped:
+            log.warning("dropping a CLI output line longer than %d bytes", splitter.max_line)
+        for line in lines:
+            for event in parser.feed(line):
+                if isinstance(event, (TextDelta, ThinkingDelta)):
+                    run.watchdog.deadline = trio.current_time() + idle
+                await run.emit(event)
+            if talk is not None:
+                await talk.answer()
+            if run.over:
+                # The answer is complete. Some CLIs go on after a failure (Qwen Code
+                # retries by itself): what they print now is for nobody.
+                return
+        if not chunk:
+            return
 
 
 class _Talk:
     """The job's half of a dialogue: writes what a :class:`Dialogue` parser asks for."""
 
-    def __init__(self, process: trio.Process, parser: LineParser) -> None:
-        assert process.stdin is not None
+    def __init__(self, process: GroupProcess, parser: LineParser) -> None:
         assert isinstance(parser, Dialogue), "a dialogue invocation needs a Dialogue parser"
         self._stdin = process.stdin
         self._parser = parser
@@ -342,46 +440,30 @@ class _Talk:
         await self._stdin.aclose()
 
 
-async def _lines(stream: trio.abc.ReceiveStream) -> AsyncGenerator[bytes, None]:
-    """Complete lines from ``stream`` (a last unterminated line included)."""
-    buffer = bytearray()
-    while True:
-        chunk = await stream.receive_some(65536)
-        if not chunk:
-            break
-        buffer += chunk
-        *lines, rest = buffer.split(b"\n")
-        buffer = bytearray(rest)
-        for line in lines:
-            if line.strip():
-                yield bytes(line)
-        if len(buffer) > _MAX_LINE:
-            log.warning("dropping an over-long CLI output line (%d bytes)", len(buffer))
-            buffer.clear()
-    if buffer.strip():
-        yield bytes(buffer)
-
-
 async def _keep_tail(stream: trio.abc.ReceiveStream, tail: collections.deque[bytes]) -> None:
-    size = 0
-    while chunk := await stream.receive_some(65536):
-        tail.append(bytes(chunk))
-        size += len(chunk)
-        while size - len(tail[0]) >= _STDERR_TAIL:
-            size -= len(tail.popleft())
+    """Keep the last :data:`_STDERR_TAIL` bytes of ``stream`` in ``tail``, until its end."""
+    size = sum(map(len, tail))
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+        while chunk := await stream.receive_some(65536):
+            tail.append(bytes(chunk))
+            size += len(chunk)
+            while size - len(tail[0]) >= _STDERR_TAIL:
+                size -= len(tail.popleft())
 
 
 async def _keepalive(run: _Run, interval: float) -> None:
-    while not run.ended:
+    while not run.over:
         await trio.sleep_until(run.last_sent + interval)
         if trio.current_time() >= run.last_sent + interval:
-            await run.emit(Keepalive())
+            run.offer(Keepalive())
+            # A reader that is behind got none; wait a whole interval before trying again.
+            run.last_sent = max(run.last_sent, trio.current_time())
 
 
 async def _progress(run: _Run) -> None:
     for delay, mark in progress.marks():
         with trio.move_on_after(delay):
             await run.answer_started.wait()
-        if run.answer_started.is_set():
+        if run.answer_started.is_set() or run.over:
             return
-        await run.emit(Progress(mark))
+        await run.send(Progress(mark))

@@ -27,11 +27,13 @@ from ..config import Config
 from ..core.errors import ApiError, ErrorKind
 from ..core.request import ChatRequest
 from ..providers import PROVIDERS
-from ..runtime.job import open_job, open_jobs
+from ..runtime.backend import ProcessBackend
+from ..runtime.fanout import open_jobs
+from ..runtime.job import open_job
 from ..surfaces import anthropic_messages, json_body, openai_chat, openai_responses, params
 from . import openapi
-from .access_log import AccessLog, record_of
-from .bodies import Collector, JobBody, StreamEncoder
+from .access_log import AccessLog, log_failed_run, record_of
+from .bodies import Collector, ErrorReply, JobBody, JobConnection, StreamEncoder
 from .early_responses import FinishRequestBodies
 from .service import Service
 from .websocket_sessions import serve_websocket
@@ -43,12 +45,18 @@ log = logging.getLogger(__name__)
 _OPEN_PATHS = ("/health", "/openapi.json")
 
 
-def create_app(config: Config, environ: Mapping[str, str] | None = None) -> QuartTrio:
+def create_app(
+    config: Config,
+    environ: Mapping[str, str] | None = None,
+    backend: ProcessBackend | None = None,
+) -> QuartTrio:
     app = QuartTrio("cliwrap", static_folder=None)
+    # Streams send their status line once the run has committed to an answer (bodies.py).
+    app.asgi_http_class = JobConnection
     # Our deadlines are the only timeouts: Quart's default would cut every stream at 60 s.
     app.config["RESPONSE_TIMEOUT"] = None
     app.config["MAX_CONTENT_LENGTH"] = config.limits.max_body_bytes
-    service = Service.from_config(config, environ)
+    service = Service.from_config(config, environ, backend)
     app.extensions["cliwrap"] = service
     # Middleware wraps the ASGI callable (Quart's seam for it; typed as a method). Inside:
     # a 401, 404, 405 or 413 comes before the body is read: keep its connection usable.
@@ -68,7 +76,9 @@ def create_app(config: Config, environ: Mapping[str, str] | None = None) -> Quar
 
     @app.websocket("/v1/ws")
     async def ws() -> None:
-        await serve_websocket(service, websocket, _presented_key(websocket.headers))
+        await serve_websocket(
+            service, websocket, _presented_key(websocket.headers), config.limits.max_body_bytes
+        )
 
     @app.get("/health")
     async def health() -> Response:
@@ -125,21 +135,36 @@ def create_app(config: Config, environ: Mapping[str, str] | None = None) -> Quar
             record.model = chat.model
             record.provider = (await service.route(chat.model)).provider
         plans = await service.prepare(chat)
+        if record is not None:
+            log_failure = partial(
+                log_failed_run, record.request_id, log_format=config.server.log_format
+            )
+            plans = [attrs.evolve(plan, on_failure=log_failure) for plan in plans]
         runtime = service.runtime
+
+        def settled(failure: ApiError | None) -> None:
+            if record is not None:
+                record.outcome = (
+                    "finished" if failure is None else f"failed:{failure.kind.name.lower()}"
+                )
+
         opened: Any = (
             partial(open_job, runtime, plans[0])
             if len(plans) == 1
             else partial(open_jobs, runtime, plans)
         )
         if chat.stream:
+            anthropic = _speaks_anthropic(request.path)
             return Response(
-                JobBody(opened, encoder),
+                JobBody(opened, encoder, partial(_error_reply, anthropic=anthropic), settled),
                 content_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
-        async with opened() as events:
-            async for event in events:
-                collector.add(event)
+        async with opened() as run:
+            async for update in run.updates:
+                collector.add(update)
+            collector.add(run.outcome)
+        settled(run.failure)
         return _json(collector.body())
 
     @app.post("/v1/chat/completions")
@@ -250,9 +275,20 @@ def _asked() -> tuple[str, str]:
 def _error(error: ApiError, headers: Mapping[str, str] | None = None) -> Response:
     """The error in the shape of the surface that was asked (Anthropic's under /v1/messages,
     OpenAI's everywhere else and outside a request)."""
-    headers = dict(headers or {})
+    status, own, body = _error_reply(error, anthropic=_speaks_anthropic(_asked()[1]))
+    return Response(
+        body, status=status, content_type="application/json", headers={**(headers or {}), **own}
+    )
+
+
+def _speaks_anthropic(path: str) -> bool:
+    return path.startswith("/v1/messages")
+
+
+def _error_reply(error: ApiError, *, anthropic: bool) -> ErrorReply:
+    """``error`` as a whole response in a surface's shape: status, headers, body."""
+    headers = {}
     if error.retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
-    if _asked()[1].startswith("/v1/messages"):
-        return _json(anthropic_messages.error_body(error), error.status, headers)
-    return _json(openai_chat.error_body(error), error.status, headers)
+    shape = anthropic_messages.error_body if anthropic else openai_chat.error_body
+    return error.status, headers, json.dumps(shape(error), ensure_ascii=False).encode()

@@ -21,6 +21,7 @@ from ..core.request import ChatRequest
 from ..providers import PROVIDERS, Provider, find_command
 from ..providers.routing import Catalog, Route
 from ..runtime.admission import Gate
+from ..runtime.backend import PosixBackend, ProcessBackend
 from ..runtime.image_fetch import fetch_images
 from ..runtime.inventory import Inventory
 from ..runtime.job import JobPlan, Runtime
@@ -41,7 +42,13 @@ class Service:
     inventory: Inventory
 
     @classmethod
-    def from_config(cls, config: Config, environ: Mapping[str, str] | None = None) -> Service:
+    def from_config(
+        cls,
+        config: Config,
+        environ: Mapping[str, str] | None = None,
+        backend: ProcessBackend | None = None,
+    ) -> Service:
+        """Build everything from ``config``; ``backend`` replaces real processes (tests)."""
         enabled = {name: p for name, p in config.providers.items() if p.enabled}
         environ = dict(os.environ if environ is None else environ)
         ledger = ledger_for(config)
@@ -53,6 +60,7 @@ class Service:
                 deadlines=config.deadlines,
                 keepalive_interval=config.server.keepalive_interval,
                 shutdown_grace=config.server.shutdown_grace,
+                backend=backend or PosixBackend(),
             ),
             catalog=Catalog(enabled, {name: PROVIDERS[name].prefixes for name in enabled}),
             environ=environ,
@@ -61,15 +69,13 @@ class Service:
 
     async def prepare(self, chat: ChatRequest) -> list[JobPlan]:
         """The plans for ``chat`` (one per answer asked for, ``n``), once it is known to be
-        routable, installed and admissible."""
+        routable and installed (admission comes when the run opens)."""
         check_input_size(chat, self.config.limits.max_input_chars)
         route = await self.route(chat.model)
         if self.runtime.draining.is_set():
             raise ApiError(ErrorKind.SHUTTING_DOWN, "The server is shutting down.")
         chat = await fetch_images(chat, self.config.images)
-        plans = [await self.plan(chat, route) for _ in range(chat.n)]
-        self.runtime.gate.check()
-        return plans
+        return [await self.plan(chat, route) for _ in range(chat.n)]
 
     def key_error(self, given: str | None) -> ApiError | None:
         """Why a client presenting ``given`` may not in (None: it may)."""

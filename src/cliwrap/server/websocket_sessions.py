@@ -7,6 +7,12 @@ signalled and reaped) while the others go on. When the socket closes, Quart canc
 handler, the cancellation unwinds through the nursery, and every run on the connection ends
 the same way. Frames are written by one task at a time (a lock), whole.
 
+Every request id gets exactly one last frame, ``done`` or ``error``, and only once its run's
+outcome is known, that is, once its CLI is reaped; from that moment the id is free for a new
+request. A frame the server cannot use gets an error frame naming its own id (or null) and
+touches nothing else on the socket. Before a client has authenticated, only a small ``auth``
+frame is read at all, and a socket that does not authenticate in time is closed.
+
 When the server drains, the connection stays open while its runs finish (or are stopped
 with an error frame once the grace is over, as an HTTP stream would be), new requests get a
 503 error frame, and then the server closes the socket with 1001 (going away), so an idle
@@ -15,6 +21,7 @@ connection never holds a shutdown up.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Any, Protocol
@@ -22,6 +29,7 @@ from typing import Any, Protocol
 import trio
 
 from ..core.errors import ApiError, ErrorKind
+from ..core.events import Event, Failed, Finished
 from ..core.request import ChatRequest
 from ..runtime.job import JobPlan, Runtime, open_job
 from ..surfaces.openai_chat import parse_chat_request
@@ -35,12 +43,16 @@ from ..surfaces.websocket_frames import (
     parse_frame,
 )
 
-__all__ = ["serve_websocket"]
+__all__ = ["AUTH_FRAME_LIMIT", "AUTH_TIMEOUT", "serve_websocket"]
 
 log = logging.getLogger(__name__)
 
 POLICY_VIOLATION = 1008
 GOING_AWAY = 1001
+AUTH_TIMEOUT = 10.0
+"""Seconds an unauthenticated socket has to send its ``auth`` frame."""
+AUTH_FRAME_LIMIT = 4096
+"""Bytes an unauthenticated client may send in one frame: enough for an ``auth`` frame."""
 
 
 class _Service(Protocol):
@@ -62,17 +74,22 @@ class _Socket(Protocol):
     async def close(self, code: int, reason: str = "") -> None: ...
 
 
-async def serve_websocket(service: _Service, socket: _Socket, header_key: str | None) -> None:
+async def serve_websocket(
+    service: _Service, socket: _Socket, header_key: str | None, max_frame_bytes: int
+) -> None:
     """Serve one connection until the client closes it."""
     await socket.accept()
-    session = _Session(service, socket)
-    await session.serve(authenticated=service.key_error(header_key) is None)
+    session = _Session(service, socket, max_frame_bytes)
+    if service.key_error(header_key) is not None and not await session.authenticate():
+        return
+    await session.serve()
 
 
 class _Session:
-    def __init__(self, service: _Service, socket: _Socket) -> None:
+    def __init__(self, service: _Service, socket: _Socket, max_frame_bytes: int) -> None:
         self._service = service
         self._socket = socket
+        self._max_frame_bytes = max_frame_bytes
         self._lock = trio.Lock()
         self._runs: dict[str, trio.CancelScope] = {}
         self._quiet = trio.Event()  # set when the last run in progress ends
@@ -81,54 +98,84 @@ class _Session:
         async with self._lock:
             await self._socket.send(json.dumps(frame, ensure_ascii=False))
 
-    async def serve(self, *, authenticated: bool) -> None:
+    async def authenticate(self) -> bool:
+        """Wait for a valid ``auth`` frame; close the socket (1008) on anything else."""
+        error = ApiError(ErrorKind.AUTHENTICATION, f"No auth frame within {AUTH_TIMEOUT:g} s.")
+        with trio.move_on_after(AUTH_TIMEOUT):
+            data = await self._socket.receive()
+            frame = None
+            if len(data) <= AUTH_FRAME_LIMIT:  # nothing bigger is even parsed
+                with contextlib.suppress(FrameError, RecursionError, ValueError, TypeError):
+                    frame = parse_frame(data)
+            error = ApiError(ErrorKind.AUTHENTICATION, "Authenticate first: send an auth frame.")
+            if isinstance(frame, AuthFrame):
+                refused = self._service.key_error(frame.api_key)
+                if refused is None:
+                    await self.send({"type": "authenticated"})
+                    return True
+                error = refused
+        await self.send(error_frame(None, error))
+        await self._socket.close(POLICY_VIOLATION, "authentication failed")
+        return False
+
+    async def serve(self) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._leave_when_drained, nursery.cancel_scope)
             while True:
                 data = await self._socket.receive()
                 try:
-                    frame = parse_frame(data)
+                    frame = self._parse(data)
                 except FrameError as bad:
                     await self.send(error_frame(bad.id, bad.error))
                     continue
-                if not authenticated:
-                    error = self._service.key_error(
-                        frame.api_key if isinstance(frame, AuthFrame) else None
-                    )
-                    if error is not None:
-                        await self.send(error_frame(None, error))
-                        await self._socket.close(POLICY_VIOLATION, "authentication failed")
-                        nursery.cancel_scope.cancel()
-                        return
-                    authenticated = True
-                    await self.send({"type": "authenticated"})
-                elif isinstance(frame, AuthFrame):
+                if isinstance(frame, AuthFrame):
                     await self.send({"type": "authenticated"})
                 elif isinstance(frame, CancelFrame):
                     scope = self._runs.get(frame.id)
                     if scope is not None:
                         scope.cancel()
                 elif frame.id in self._runs:
-                    await self.send(_duplicate(frame.id))
+                    error = ApiError(
+                        ErrorKind.INVALID_REQUEST,
+                        f"A request with id {frame.id!r} is already running.",
+                    )
+                    await self.send(error_frame(frame.id, error))
                 else:
                     self._runs[frame.id] = trio.CancelScope()
                     nursery.start_soon(self._run, frame)
 
+    def _parse(self, data: str | bytes) -> RequestFrame | CancelFrame | AuthFrame:
+        if len(data) > self._max_frame_bytes:
+            raise FrameError(
+                ApiError(
+                    ErrorKind.REQUEST_TOO_LARGE,
+                    f"A frame is limited to {self._max_frame_bytes} bytes.",
+                )
+            )
+        try:
+            return parse_frame(data)
+        except FrameError:
+            raise
+        except (RecursionError, ValueError, TypeError) as exc:  # deep nesting, bad text
+            raise FrameError(
+                ApiError(ErrorKind.INVALID_REQUEST, f"A frame must be a JSON object ({exc}).")
+            ) from None
+
     async def _run(self, frame: RequestFrame) -> None:
-        ended = False
+        """Run one request; its last frame goes out once, after its outcome."""
+        last: dict[str, Any] = {"type": "done", "id": frame.id, "finish_reason": "cancelled"}
         try:
             with self._runs[frame.id]:
-                ended = await self._answer(frame)
-            if not ended:
-                # Cancelled: open_job has reaped the CLI before returning.
-                await self.send({"type": "done", "id": frame.id, "finish_reason": "cancelled"})
+                last = await self._answer(frame)
         finally:
+            # The run is over (its CLI reaped): the id is free from its last frame on.
             del self._runs[frame.id]
             if not self._runs:
                 self._quiet.set()
+        await self.send(last)
 
-    async def _answer(self, frame: RequestFrame) -> bool:
-        """Run the request, sending its frames; true once its last frame is sent."""
+    async def _answer(self, frame: RequestFrame) -> dict[str, Any]:
+        """Run the request, sending its frames; the last frame, to be sent when it is over."""
         try:
             chat = parse_chat_request(frame.body)
             if chat.n > 1:
@@ -138,15 +185,27 @@ class _Session:
                     param="n",
                 )
             (plan,) = await self._service.prepare(chat)
+            async with open_job(self._service.runtime, plan) as run:
+                await self.send({"type": "start", "id": frame.id, "model": chat.model})
+                async for update in run.updates:
+                    await self._send_update(frame.id, update)
+                outcome = run.outcome
         except ApiError as error:
-            await self.send(error_frame(frame.id, error))
-            return True
-        await self.send({"type": "start", "id": frame.id, "model": chat.model})
-        async with open_job(self._service.runtime, plan) as events:
-            async for event in events:
-                for out in event_frames(frame.id, event):
-                    await self.send(out)
-        return True  # a job's last event is always Finished or Failed
+            return error_frame(frame.id, error)
+        except Exception:
+            log.exception("WebSocket request %r failed unexpectedly", frame.id)
+            return error_frame(
+                frame.id, ApiError(ErrorKind.INTERNAL, "cliwrap failed on this request.")
+            )
+        if isinstance(outcome, Failed):
+            return error_frame(frame.id, outcome.error)
+        assert isinstance(outcome, Finished)
+        (done,) = event_frames(frame.id, outcome)
+        return done
+
+    async def _send_update(self, id_: str, update: Event) -> None:
+        for out in event_frames(id_, update):
+            await self.send(out)
 
     async def _leave_when_drained(self, connection: trio.CancelScope) -> None:
         await self._service.runtime.draining.wait()
@@ -155,8 +214,3 @@ class _Session:
             await self._quiet.wait()
         await self._socket.close(GOING_AWAY, "server shutting down")
         connection.cancel()
-
-
-def _duplicate(id_: str) -> dict[str, Any]:
-    error = ApiError(ErrorKind.INVALID_REQUEST, f"A request with id {id_!r} is already running.")
-    return error_frame(id_, error)

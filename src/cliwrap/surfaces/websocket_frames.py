@@ -12,7 +12,6 @@ frames carry nothing but the answer.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import attrs
@@ -29,6 +28,7 @@ from ..core.events import (
     ToolCalled,
     Usage,
 )
+from . import json_body
 from .openai_chat import error_body, usage_body
 
 __all__ = [
@@ -75,9 +75,9 @@ def _bad(message: str, id_: str | None = None) -> FrameError:
 def parse_frame(data: str | bytes) -> RequestFrame | CancelFrame | AuthFrame:
     """What a client frame asks for, or a :class:`FrameError` saying what is wrong with it."""
     try:
-        frame = json.loads(data)
-    except ValueError:
-        raise _bad("A frame must be a JSON object.") from None
+        frame = json_body.decode(data)
+    except ApiError as error:  # not JSON, too deep, a NUL or a lone surrogate
+        raise _bad(f"A frame must be a JSON object. {error.message}") from None
     if not isinstance(frame, dict):
         raise _bad("A frame must be a JSON object.")
     kind = frame.get("type")
