@@ -29,7 +29,6 @@ async def test_one_failed_run_ends_the_request_at_once(
         else:
             await cli.print(f"say:answer {index}")
         await trio.sleep_forever()  # the others would go on for ever
-        return 0
 
     async with open_fake_backend(script) as backend:
         runtime = make_runtime(tmp_path, backend)
@@ -84,7 +83,6 @@ async def test_admission_is_one_atomic_reservation(
 
     async def forever(cli: FakeCli) -> int:
         await trio.sleep_forever()
-        return 0
 
     async with open_fake_backend(forever) as backend:
         runtime = make_runtime(tmp_path, backend, max_concurrent=2, max_queue=1)

@@ -78,7 +78,6 @@ async def test_first_output_and_idle_deadlines(
         if first:
             await cli.print("say:a")
         await trio.sleep_forever()
-        return 0
 
     async with open_fake_backend(stalls) as backend:
         runtime = make_runtime(tmp_path, backend, first_output=30, idle=10)
@@ -170,7 +169,6 @@ async def test_draining_stops_the_run_after_the_grace(
     async def forever(cli: FakeCli) -> int:
         await cli.print("say:ready")
         await trio.sleep_forever()
-        return 0
 
     async with open_fake_backend(forever) as backend:
         runtime = make_runtime(tmp_path, backend, shutdown_grace=5)
@@ -191,7 +189,6 @@ async def test_a_stop_sequence_ends_the_answer_and_stops_the_cli_at_once(
     async def rambles(cli: FakeCli) -> int:
         await cli.print("say:yes. STOP and more")
         await trio.sleep_forever()
-        return 0
 
     async with open_fake_backend(rambles) as backend:
         stops = make_plan(lambda: StopSequences(("STOP",)))
@@ -210,7 +207,6 @@ async def test_a_cli_that_ignores_sigterm_is_killed_after_the_grace(
         cli.ignored.add(signal.SIGTERM)
         await cli.print("say:ready")
         await trio.sleep_forever()
-        return 0
 
     async with open_fake_backend(stubborn) as backend:
         runtime = make_runtime(tmp_path, backend, kill_grace=3)
@@ -229,7 +225,6 @@ async def test_a_process_that_survives_sigkill_cannot_hold_the_request(
     async def stuck(cli: FakeCli) -> int:
         cli.ignored.add(signal.SIGTERM)
         await trio.sleep_forever()
-        return 0
 
     async with open_fake_backend(stuck) as backend:
         backend.unkillable_next = True
@@ -287,7 +282,6 @@ async def test_a_failed_run_is_reported_with_its_stderr_tail(
         await cli.eprint("429 from the backend")
         await cli.print("fail")
         await trio.sleep_forever()
-        return 0
 
     told: list[tuple[ApiError, str]] = []
     async with open_fake_backend(rate_limited) as backend:
@@ -304,7 +298,6 @@ async def test_leaving_early_ends_the_cli_before_the_exit_completes(
     async def forever(cli: FakeCli) -> int:
         await cli.print("say:ready")
         await trio.sleep_forever()
-        return 0
 
     async with open_fake_backend(forever) as backend:
         runtime = make_runtime(tmp_path, backend)

@@ -119,7 +119,6 @@ async def test_a_cancelled_run_ends_with_done_cancelled_once_its_cli_is_reaped(
     async def forever(cli: FakeCli) -> int:
         await cli.print("say:thinking")
         await trio.sleep_forever()
-        return 0
 
     async with open_fake_backend(forever) as backend, session(tmp_path, backend) as socket:
         await socket.to_server.send(request("a"))
