@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import attrs
 import httpx
 import trio
 from hypercorn.config import Config as HypercornConfig
@@ -21,6 +22,7 @@ from hypercorn.trio import serve
 
 from cliwrap.config import load_config
 from cliwrap.providers import PROVIDERS
+from cliwrap.runtime.job import Runtime
 from cliwrap.server.app import create_app
 from cliwrap.testing.fake_processes import FakeBackend, FakeCli, open_fake_backend
 
@@ -43,13 +45,20 @@ async def replay(cli: FakeCli) -> int:
     return status
 
 
+@attrs.frozen
+class Live:
+    url: str
+    backend: FakeBackend
+    runtime: Runtime
+
+
 @asynccontextmanager
-async def live_app(tmp_path: Path, **limits: int) -> AsyncIterator[tuple[str, FakeBackend]]:
-    """The app on 127.0.0.1 with Claude Code played by :func:`replay`; its URL and backend."""
+async def live_app(tmp_path: Path, **limits: int) -> AsyncIterator[Live]:
+    """The app on 127.0.0.1 with Claude Code played by :func:`replay`."""
     config_file = tmp_path / "config.toml"
     table = "".join(f"{key} = {value}\n" for key, value in limits.items())
     config_file.write_text(
-        f'[server]\nstate_dir = "{tmp_path}"\nkeepalive_interval = 30\n'
+        f'[server]\nstate_dir = "{tmp_path}"\nkeepalive_interval = 30\nshutdown_grace = 0\n'
         f"[limits]\n{table}"
         '[providers.claude]\ncommand = "/bin/true"\n'
     )
@@ -61,7 +70,7 @@ async def live_app(tmp_path: Path, **limits: int) -> AsyncIterator[tuple[str, Fa
     async with open_fake_backend(replay) as backend, trio.open_nursery() as nursery:
         app = create_app(config, {"PATH": "/usr/bin:/bin"}, backend)
         binds = await nursery.start(partial(serve, app, hyper))
-        yield binds[0], backend
+        yield Live(binds[0], backend, app.extensions["cliwrap"].runtime)
         nursery.cancel_scope.cancel()
 
 
@@ -72,13 +81,13 @@ def chat(prompt: str, **extra: Any) -> dict[str, Any]:
 
 async def test_a_rate_limit_before_any_output_is_a_429_with_retry_after(tmp_path: Path) -> None:
     with trio.fail_after(HANG_GUARD):
-        async with live_app(tmp_path) as (url, backend), httpx.AsyncClient(base_url=url) as http:
+        async with live_app(tmp_path) as live, httpx.AsyncClient(base_url=live.url) as http:
             response = await http.post("/v1/chat/completions", json=chat("replay:rate_limit"))
             assert response.status_code == 429
             assert response.headers["retry-after"] == "7"
             assert response.headers["content-type"] == "application/json"
             assert response.json()["error"]["type"] == "rate_limit_error"
-            assert backend.live == []
+            assert live.backend.live == []
             anthropic = await http.post(
                 "/v1/messages", json={**chat("replay:overloaded_with_retry_after"), "max_tokens": 9}
             )
@@ -89,7 +98,7 @@ async def test_a_rate_limit_before_any_output_is_a_429_with_retry_after(tmp_path
 
 async def test_an_answer_streams_with_200(tmp_path: Path) -> None:
     with trio.fail_after(HANG_GUARD):
-        async with live_app(tmp_path) as (url, _), httpx.AsyncClient(base_url=url) as http:
+        async with live_app(tmp_path) as live, httpx.AsyncClient(base_url=live.url) as http:
             body = chat("replay:thinking_and_text")
             async with http.stream("POST", "/v1/chat/completions", json=body) as response:
                 assert response.status_code == 200
@@ -108,8 +117,8 @@ async def test_a_burst_beyond_the_queue_gets_real_429s_streaming_included(
     statuses: list[int] = []
     refused = trio.Event()
     with trio.fail_after(HANG_GUARD):
-        async with live_app(tmp_path, max_concurrent=2, max_queue=1) as (url, backend):
-            async with httpx.AsyncClient(base_url=url, timeout=HANG_GUARD) as http:
+        async with live_app(tmp_path, max_concurrent=2, max_queue=1) as live:
+            async with httpx.AsyncClient(base_url=live.url, timeout=HANG_GUARD) as http:
 
                 async def one() -> None:
                     request = http.build_request("POST", "/v1/chat/completions", json=chat("hold"))
@@ -132,5 +141,23 @@ async def test_a_burst_beyond_the_queue_gets_real_429s_streaming_included(
                     burst.cancel_scope.cancel()
             assert statuses.count(429) == 3
             assert 200 not in statuses  # the held ones never committed (no output yet)
-            for process in backend.started:  # the disconnected runs' CLIs end
+            for process in live.backend.started:  # the disconnected runs' CLIs end
                 await process.wait()
+
+
+async def test_a_stream_drained_before_its_first_output_is_a_503(tmp_path: Path) -> None:
+    with trio.fail_after(HANG_GUARD):
+        async with live_app(tmp_path) as live, httpx.AsyncClient(base_url=live.url) as http:
+            async with trio.open_nursery() as nursery:
+                answers: list[httpx.Response] = []
+
+                async def ask() -> None:
+                    answers.append(await http.post("/v1/chat/completions", json=chat("hold")))
+
+                nursery.start_soon(ask)
+                await live.backend.wait_started()
+                live.runtime.draining.set()
+            (answer,) = answers
+            assert answer.status_code == 503
+            assert answer.json()["error"]["code"] == "server_shutting_down"
+            assert live.backend.live == []

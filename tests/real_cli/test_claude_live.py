@@ -52,8 +52,10 @@ def test_slow_stream_gets_keepalives(start_server: ServerFactory) -> None:
         lines = [line for line in response.iter_lines() if line]
     keepalives = [i for i, line in enumerate(lines) if line.startswith(":")]
     first_text = next(i for i, line in enumerate(lines) if '"content":"a"' in line)
-    assert sum(1 for i in keepalives if i < first_text) >= 3  # while the model was silent
-    assert any(i > first_text for i in keepalives)  # and between slow deltas
+    # Keepalives while the model was silent; how many, and between slow deltas, is tested
+    # on the MockClock (tests/runtime/test_job.py), where a busy machine cannot skew it.
+    assert keepalives
+    assert keepalives[0] < first_text
     assert lines[-1] == "data: [DONE]"
 
 
@@ -120,7 +122,9 @@ def test_fifty_concurrent_streams_each_get_their_own_answer(server: LiveServer) 
 
 
 def test_sigterm_drains_streams_in_flight(start_server: ServerFactory) -> None:
-    draining = start_server(server={"shutdown_grace": 0.3})
+    # Keepalives every 0.2 s commit each stream (200) long before the drain; a stream that had
+    # not begun would get a plain 503 instead (tests/integration/test_stream_status.py).
+    draining = start_server(server={"shutdown_grace": 0.3, "keepalive_interval": 0.2})
     results: dict[int, list[str]] = {}
 
     async def stream(n: int) -> None:
@@ -178,9 +182,9 @@ def test_crash_recovery_sweeps_orphaned_cli(start_server: ServerFactory) -> None
     assert group_alive(pgid), "the orphaned CLI should outlive a SIGKILLed server"
     restarted = start_server(state_dir=crashed.state_dir)
     swept = time.monotonic()
-    while group_alive(pgid) and time.monotonic() - swept < 2:
+    while group_alive(pgid) and time.monotonic() - swept < 30:
         time.sleep(0.005)  # SIGKILL is delivered asynchronously
     assert not group_alive(pgid)
     assert restarted.pgids() == []
-    assert "left by a previous run" in restarted.log
+    assert "left by a stopped server" in restarted.log
     assert not workdir.exists(), "the sweep removes the dead run's private directory"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import anthropic
 import pytest
 
@@ -35,11 +33,11 @@ def test_openai_stop_cuts_the_answer_and_ends_the_run(
     model: str, server: LiveServer, sdk: SdkFactory
 ) -> None:
     client = sdk(server)
-    started = time.monotonic()
+    # That the run is stopped at once (not left to finish) is tested on the MockClock
+    # (tests/runtime/test_job.py); here, the answer as a client sees it.
     reply = client.chat.completions.create(
         model=model, stop=["END", "nine"], messages=[{"role": "user", "content": SLOW}]
     )
-    assert time.monotonic() - started < 4.5, "the run went on after the stop sequence"
     assert reply.choices[0].message.content == "one two "
     assert reply.choices[0].finish_reason == "stop"
     stream = client.chat.completions.create(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from typing import Any
 
 import pytest
@@ -97,16 +96,13 @@ async def test_cancel_stops_one_run_and_its_cli_while_another_goes_on(
         (pgid,) = set(server.pgids()) - before
         await trio.sleep(0.5)  # the CLI is up and waiting for the model
         await ws.send_message(request("other", model, "[[hold:1]] [[reply:still here]]"))
-        cancelled = time.monotonic()
         await ws.send_message(json.dumps({"type": "cancel", "id": "held"}))
         frames = await until_done(ws, {"held"})
-        gone = time.monotonic() - cancelled  # "done" is sent once the CLI is reaped
-        assert not group_alive(pgid)
+        assert not group_alive(pgid)  # "done" is sent once the CLI is reaped
         done = [f for f in frames if f["id"] == "held"][-1]
         assert done == {"type": "done", "id": "held", "finish_reason": "cancelled"}
         if not any(f["id"] == "other" and f["type"] == "done" for f in frames):
             frames += await until_done(ws, {"other"})
-    assert gone < 0.5, f"the cancelled CLI lived {gone * 1000:.0f} ms"
     other = "".join(f["content"] for f in frames if f["id"] == "other" and f["type"] == "delta")
     assert other == "still here"
 

@@ -7,8 +7,11 @@ stop) and checks the one outcome and that nothing is left running.
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import attrs
 import pytest
 import trio
 import trio.testing
@@ -248,16 +251,8 @@ async def test_a_ledger_that_cannot_be_written_still_ends_the_cli(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
     async with open_fake_backend(answer) as backend:
-        base = make_runtime(tmp_path, backend)
-        runtime = Runtime(
-            base.gate,
-            UnwritableLedger(tmp_path / "ledger"),
-            base.deadlines,
-            base.keepalive_interval,
-            base.shutdown_grace,
-            backend=backend,
-            blocking=base.blocking,
-        )
+        unwritable = UnwritableLedger(tmp_path / "ledger")
+        runtime = attrs.evolve(make_runtime(tmp_path, backend), ledger=unwritable)
         (failed,) = await collect(runtime, make_plan())
         assert isinstance(failed, Failed)
         assert "No space left on device" in failed.error.message
@@ -307,3 +302,27 @@ async def test_leaving_early_ends_the_cli_before_the_exit_completes(
         assert backend.live == []
         assert ledger_empty(runtime)
         assert runtime.gate.running == 0
+
+
+async def test_a_huge_line_is_parsed_off_the_event_loop(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    big = "x" * (2 * 1024 * 1024)
+
+    async def verbose(cli: FakeCli) -> int:
+        await cli.print("say:" + big)
+        await cli.print("say:small")
+        await cli.print("done")
+        return 0
+
+    offloaded: list[str] = []
+
+    async def blocking(function: Callable[..., Any], *args: Any) -> Any:
+        offloaded.append(getattr(function, "__name__", repr(function)))
+        return function(*args)
+
+    async with open_fake_backend(verbose) as backend:
+        runtime = attrs.evolve(make_runtime(tmp_path, backend), blocking=blocking)
+        events = await collect(runtime, make_plan())
+    assert events == [TextDelta(big), TextDelta("small"), Finished()]
+    assert offloaded.count("feed") == 1  # the big line only; the run folder's work too

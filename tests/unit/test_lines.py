@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import random
-
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cliwrap.runtime.lines import LineSplitter
 
@@ -23,15 +23,6 @@ def reference(stream: bytes, max_line: int) -> tuple[list[bytes], int]:
     return kept, sum(1 for line in lines if len(line) > max_line)
 
 
-def chunked(stream: bytes, rng: random.Random, largest: int) -> list[bytes]:
-    chunks, at = [], 0
-    while at < len(stream):
-        size = rng.randint(0, largest)  # empty chunks too
-        chunks.append(stream[at : at + size])
-        at += size
-    return chunks
-
-
 STREAMS = [
     b"",
     b"\n",
@@ -47,26 +38,32 @@ STREAMS = [
     b"x" * 10,
     b"\n" + b"y" * 25 + b"\nshort\n" + b"z" * 30 + b"\n" + b"w" * 10,
 ]
+"""Streams that sit on the edges: empty, blank lines, no final newline, around the limit."""
 
 
-@pytest.mark.parametrize("stream", STREAMS, ids=[f"stream{i}" for i in range(len(STREAMS))])
-@pytest.mark.parametrize("seed", range(20))
-def test_any_chunking_gives_the_lines_of_the_whole_stream(stream: bytes, seed: int) -> None:
-    rng = random.Random(seed)
-    largest = rng.choice([1, 2, 3, 7, 64])
-    lines, splitter = split(chunked(stream, rng, largest), max_line=10)
-    assert (lines, splitter.dropped) == reference(stream, 10)
+@st.composite
+def chunkings(draw: st.DrawFn) -> tuple[bytes, list[bytes], int]:
+    """A stream (an edge case, or random bytes from a small alphabet), cut into chunks at
+    random places (empty chunks included), and a line limit."""
+    stream = draw(st.sampled_from(STREAMS) | st.binary(max_size=400).map(_few_bytes))
+    cuts = sorted(draw(st.lists(st.integers(0, len(stream)), max_size=40)))
+    chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    return stream, chunks, draw(st.integers(0, 12))
 
 
-@pytest.mark.parametrize("seed", range(30))
-def test_random_streams_chunked_at_random(seed: int) -> None:
-    rng = random.Random(seed)
+def _few_bytes(data: bytes) -> bytes:
     alphabet = b"ab \r\n\n"
-    stream = bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 400)))
-    max_line = rng.randint(0, 12)
-    for largest in (1, 5, 50, 500):
-        lines, splitter = split(chunked(stream, rng, largest), max_line)
-        assert (lines, splitter.dropped) == reference(stream, max_line)
+    return bytes(alphabet[byte % len(alphabet)] for byte in data)
+
+
+@settings(max_examples=500, derandomize=True, deadline=None)
+@given(chunkings())
+def test_any_chunking_gives_the_lines_of_the_whole_stream(
+    case: tuple[bytes, list[bytes], int],
+) -> None:
+    stream, chunks, max_line = case
+    lines, splitter = split(chunks, max_line)
+    assert (lines, splitter.dropped) == reference(stream, max_line)
 
 
 def test_lines_come_out_as_soon_as_they_are_complete() -> None:

@@ -19,7 +19,12 @@ from cliwrap.core.events import (
     Usage,
 )
 from cliwrap.core.request import Message
-from cliwrap.surfaces.openai_chat import ChunkEncoder, Collector, error_body, parse_chat_request
+from cliwrap.surfaces.openai_chat import (
+    ChunkEncoder,
+    CompletionCollector,
+    error_body,
+    parse_chat_request,
+)
 
 
 def test_parse_joins_text_parts_and_maps_developer_to_system() -> None:
@@ -145,7 +150,7 @@ def test_failure_mid_stream_is_an_error_event_then_done() -> None:
 
 
 def test_collector_builds_a_completion_or_raises_the_failure() -> None:
-    collector = Collector("opus")
+    collector = CompletionCollector("opus")
     for event in (ThinkingDelta("t"), TextDelta("a"), TextDelta("b"), Usage(1, 2), Finished()):
         collector.add(event)
     body = collector.body()
@@ -156,7 +161,7 @@ def test_collector_builds_a_completion_or_raises_the_failure() -> None:
         "reasoning_content": "t",
     }
     assert body["usage"]["completion_tokens"] == 2
-    failing = Collector("opus")
+    failing = CompletionCollector("opus")
     failing.add(Failed(ApiError(ErrorKind.RATE_LIMIT, "slow down", retry_after=3)))
     with pytest.raises(ApiError, match="slow down"):
         failing.body()

@@ -67,6 +67,8 @@ _CHANNEL_SIZE = 32
 _STDERR_TAIL = 8192
 _EXIT_GRACE = 2.0
 """After the CLI's last line, how long it has to exit by itself before it is stopped."""
+_BIG_LINE = 1024 * 1024
+"""Lines longer than this (bytes) are parsed off the event loop."""
 _TAIL_GRACE = 0.5
 """After the group is reaped, how long its stderr may take to reach its end."""
 
@@ -351,7 +353,7 @@ async def _supervise_process(
         with run.watchdog:
             if talk is not None:
                 await talk.write(invocation.stdin)
-            await _pump(process, plan.parser, run, talk, deadlines.idle)
+            await _pump(process, plan.parser, run, talk, deadlines.idle, runtime.blocking)
         if run.watchdog.cancelled_caught:
             started = run.answer_started.is_set()
             which, limit = (
@@ -381,9 +383,18 @@ async def _supervise_process(
 
 
 async def _pump(
-    process: GroupProcess, parser: LineParser, run: _Run, talk: _Talk | None, idle: float
+    process: GroupProcess,
+    parser: LineParser,
+    run: _Run,
+    talk: _Talk | None,
+    idle: float,
+    blocking: Callable[..., Awaitable[Any]],
 ) -> None:
-    """The CLI's stdout, line by line, through the parser, until the outcome is known."""
+    """The CLI's stdout, line by line, through the parser, until the outcome is known.
+
+    A line of more than :data:`_BIG_LINE` bytes is parsed in a worker thread: decoding a
+    30 MiB JSON line takes long enough to stall every other request on the event loop.
+    """
     splitter = LineSplitter()
     while True:
         chunk = await process.stdout.receive_some(65536)
@@ -396,7 +407,10 @@ async def _pump(
         if splitter.dropped > dropped:
             log.warning("dropping a CLI output line longer than %d bytes", splitter.max_line)
         for line in lines:
-            for event in parser.feed(line):
+            events = (
+                await blocking(parser.feed, line) if len(line) > _BIG_LINE else parser.feed(line)
+            )
+            for event in events:
                 if isinstance(event, (TextDelta, ThinkingDelta)):
                     run.watchdog.deadline = trio.current_time() + idle
                 await run.emit(event)

@@ -179,7 +179,7 @@ def create_app(
         encoder = openai_chat.ChunkEncoder(
             chat.model, include_usage=chat.include_usage, legacy_functions=legacy
         )
-        return await answer(chat, encoder, openai_chat.Collector(chat.model, legacy))
+        return await answer(chat, encoder, openai_chat.CompletionCollector(chat.model, legacy))
 
     @app.post("/v1/responses")
     async def responses() -> Response:
@@ -220,6 +220,8 @@ def create_app(
             405: f"{method} is not allowed on {path}.",
             413: f"The request body is larger than {config.limits.max_body_bytes} bytes.",
         }.get(error.code or 500, error.description or "Bad request.")
+        if error.code == 400 and path == "/v1/ws":
+            message = "GET /v1/ws is a WebSocket: send it as an upgrade (Upgrade: websocket)."
         headers = {}
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
             headers["Allow"] = ", ".join(sorted(error.valid_methods))

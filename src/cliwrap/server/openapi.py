@@ -876,6 +876,10 @@ def document(version: str) -> dict[str, Any]:
                     "security": [{"bearer": []}, {"apiKey": []}, {}],
                     "responses": {
                         "101": {"description": "Switching to the WebSocket."},
+                        "400": {
+                            "description": "Not a WebSocket upgrade request.",
+                            "content": _json("OpenAIError"),
+                        },
                         **_errors("OpenAIError", []),
                     },
                     "x-websocket": {

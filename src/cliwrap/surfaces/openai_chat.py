@@ -27,7 +27,7 @@ __all__ = [
     "ChoicesCollector",
     "ChoicesEncoder",
     "ChunkEncoder",
-    "Collector",
+    "CompletionCollector",
     "error_body",
     "parse_chat_request",
     "usage_body",
@@ -302,7 +302,7 @@ class _Identity:
 
 
 @attrs.define
-class Collector(Gathered):
+class CompletionCollector(Gathered):
     """Gathers events into one ``chat.completion`` body (the non-streaming answer)."""
 
     legacy_functions: bool = False
@@ -476,10 +476,12 @@ class ChoicesCollector:
     model: str
     n: int
     legacy_functions: bool = False
-    _choices: list[Collector] = attrs.field(init=False)
+    _choices: list[CompletionCollector] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self._choices = [Collector(self.model, self.legacy_functions) for _ in range(self.n)]
+        self._choices = [
+            CompletionCollector(self.model, self.legacy_functions) for _ in range(self.n)
+        ]
 
     def add(self, event: Indexed) -> None:
         index, inner = event

@@ -148,6 +148,7 @@ class FakeBackend:
         """Set to make the next start fail as exec would (not executable, say)."""
         self.unkillable_next = False
         """Set to make the next process one that even SIGKILL cannot end."""
+        self._new_start = trio.Event()
 
     @property
     def live(self) -> list[FakeProcess]:
@@ -163,7 +164,15 @@ class FakeBackend:
         self.unkillable_next = False
         self.started.append(process)
         self._nursery.start_soon(process._run, self.script)
+        self._new_start.set()
+        self._new_start = trio.Event()
         return process
+
+    async def wait_started(self, count: int = 1) -> list[FakeProcess]:
+        """Wait until ``count`` processes have been started in all; those processes."""
+        while len(self.started) < count:
+            await self._new_start.wait()
+        return self.started[:count]
 
 
 @asynccontextmanager
