@@ -247,15 +247,34 @@ def test_the_backends_retry_after_on_an_overload_reaches_the_client(
 
 
 @each_cli
-def test_failure_mid_stream_is_an_error_event_then_done(cli: Cli, server: LiveServer) -> None:
-    with httpx.stream(
-        "POST",
+def test_a_failure_before_the_stream_began_is_its_own_status(cli: Cli, server: LiveServer) -> None:
+    response = httpx.post(
         server.base_url + "/chat/completions",
         json=chat(cli, "x [[fail:401]]", stream=True),
         timeout=30,
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "authentication_error"
+
+
+@pytest.fixture(scope="module")
+def eager_server(start_server: ServerFactory) -> LiveServer:
+    """Keepalives every 0.3 s: a stream has begun long before a held model call fails."""
+    return start_server(server={"keepalive_interval": 0.3})
+
+
+@each_cli
+def test_failure_mid_stream_is_an_error_event_then_done(cli: Cli, eager_server: LiveServer) -> None:
+    with httpx.stream(
+        "POST",
+        eager_server.base_url + "/chat/completions",
+        json=chat(cli, "x [[hold:2]] [[fail:401]]", stream=True),
+        timeout=30,
     ) as response:
         assert response.status_code == 200
-        events = [line for line in response.iter_lines() if line.startswith("data: ")]
+        lines = list(response.iter_lines())
+    assert any(line.startswith(":") for line in lines)  # the keepalive that began it
+    events = [line for line in lines if line.startswith("data: ")]
     assert events[-1] == "data: [DONE]"
     error = json.loads(events[-2].removeprefix("data: "))["error"]
     assert error["type"] == "authentication_error"

@@ -5,53 +5,17 @@ from __future__ import annotations
 
 import base64
 import json
-import struct
-import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import openai
 import pytest
 
-from cliwrap.testing import LiveServer, Recorded, Response, StubThread
+from cliwrap.testing import LiveServer, StubThread
 
+from ..unit.test_images import DATA_URL, PNG, image, text, user
 from .conftest import SdkFactory, ServerFactory
 from .test_cli_matrix import marker
-
-
-def png(width: int = 2) -> bytes:
-    """A real PNG (CLIs decode what they forward)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(width))
-    header = struct.pack(">IIBBBBB", width, width, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-
-
-PNG = png()
-DATA_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
-
-
-def user(*parts: Any) -> dict[str, Any]:
-    return {"role": "user", "content": list(parts)}
-
-
-def text(value: str) -> dict[str, Any]:
-    return {"type": "text", "text": value}
-
-
-def image(url: str = DATA_URL) -> dict[str, Any]:
-    return {"type": "image_url", "image_url": {"url": url}}
-
 
 # Against the real CLIs: what the model API receives.
 
@@ -124,23 +88,6 @@ def test_anthropic_image_blocks(server: LiveServer, stub: StubThread) -> None:
     (sent,) = stub.find(tag)
     assert images_in(sent.body) == [base64.b64encode(PNG).decode()]
     assert "[Image #1]" in json.dumps(sent.body)
-
-
-def serve_images(request: Recorded) -> Response:
-    """A web server with an image, a page, a slow image and nothing else."""
-    if request.path == "/red.png":
-        return Response(200, (("content-type", "image/png"),), (PNG,))
-    if request.path == "/page.png":
-        return Response(200, (("content-type", "image/png"),), (b"<html>not an image</html>",))
-    if request.path == "/slow.png":
-        return Response(200, (), (5.0, PNG))
-    return Response(404, (("content-length", "0"),))
-
-
-@pytest.fixture(scope="module")
-def web() -> Iterator[StubThread]:
-    with StubThread(serve_images) as stub:
-        yield stub
 
 
 @pytest.fixture(scope="module")

@@ -3,22 +3,15 @@ passed on to the model where the CLI can, enforced where it cannot."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
 
 from cliwrap.testing import LiveServer, StubThread
 
+from ..unit.test_params import EXPECTED, USER
 from .conftest import SdkFactory
 from .test_cli_matrix import CLIS, Cli, each_cli, marker, model_requests
-
-USER = [{"role": "user", "content": "x"}]
-
-
-def stream_event(event: dict[str, Any]) -> bytes:
-    return json.dumps({"type": "stream_event", "event": event}).encode()
-
 
 # Against the real CLIs: what reaches the model API.
 
@@ -39,13 +32,6 @@ def received(cli: Cli, body: dict[str, Any]) -> dict[str, Any]:
             "budget": (config.get("thinkingConfig") or {}).get("thinkingBudget"),
         }
     return {"effort": (body.get("reasoning") or {}).get("effort")}
-
-
-EXPECTED = {
-    "claude": {"max": 50, "effort": "low"},
-    "gemini": {"max": 50, "temperature": 0.3, "top_p": 0.9, "budget": 1024},
-    "codex": {"effort": "low"},
-}
 
 
 @each_cli

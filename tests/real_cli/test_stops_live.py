@@ -5,27 +5,10 @@ from __future__ import annotations
 import anthropic
 import pytest
 
-from cliwrap.core.events import Event, Finished, TextDelta, Usage
-from cliwrap.semantics.stops import StopSequences
 from cliwrap.testing import LiveServer
 
+from ..unit.test_stops import SLOW
 from .conftest import SdkFactory
-
-
-def run(stops: tuple[str, ...], pieces: list[str]) -> tuple[str, list[Event]]:
-    """The text that went out, and the other events, in order."""
-    cut = StopSequences(stops)
-    events = [out for piece in pieces for out in cut.feed(TextDelta(piece))]
-    events += cut.feed(Usage()) + cut.feed(Finished())
-    text = "".join(e.text for e in events if isinstance(e, TextDelta))
-    return text, [e for e in events if not isinstance(e, TextDelta)]
-
-
-ANSWER = "alpha beta <END> gamma"
-
-
-SLOW = "[[reply:one two END three four five six seven eight nine]] [[chunk:4]] [[delay:0.4]]"
-"""About 5 s of answer after the stop sequence, if the CLI were left to finish it."""
 
 
 @pytest.mark.parametrize("model", ["sonnet", "qwen3-coder-plus"])

@@ -15,28 +15,11 @@ import pytest
 
 from cliwrap.testing import LiveServer, StubThread
 
+from ..unit.test_structured import ADA, PERSON, SCHEMA_FORMAT, reply
 from .conftest import SdkFactory
 from .test_cli_matrix import CLIS, Cli, marker, model_requests, system_text
 
-PERSON: dict[str, Any] = {
-    "type": "object",
-    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
-    "required": ["name", "age"],
-    "additionalProperties": False,
-}
-ADA = {"name": "Ada", "age": 36}
-
-
 # Against the real CLIs.
-
-SCHEMA_FORMAT: Any = {
-    "type": "json_schema",
-    "json_schema": {"name": "person", "schema": PERSON, "strict": True},
-}
-
-
-def reply(value: Any) -> str:
-    return f"[[reply:{json.dumps(value)}]]"
 
 
 @pytest.mark.parametrize("cli", [CLIS[0], CLIS[1]], ids=str)

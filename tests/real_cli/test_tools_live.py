@@ -13,40 +13,19 @@ from typing import Any
 import anthropic
 import pytest
 
-from cliwrap.core.request import ToolChoice
 from cliwrap.testing import LiveServer, StubThread
 
+from ..unit.test_tools import (
+    ANTHROPIC_TOOLS,
+    ARGUMENTS,
+    OPENAI_TOOLS,
+    RESPONSES_TOOLS,
+    WEATHER,
+)
 from .conftest import SdkFactory
 from .test_cli_matrix import CLIS, Cli, each_cli, marker, model_requests, system_text, tools
 
-WEATHER: dict[str, Any] = {
-    "type": "object",
-    "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
-    "required": ["city"],
-}
-OPENAI_TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "The forecast for a city.",
-            "parameters": WEATHER,
-        },
-    },
-    {"type": "function", "function": {"name": "ping", "parameters": {"type": "object"}}},
-]
 # Unicode, nesting, numbers of both kinds: what must come back exactly.
-ARGUMENTS = {"city": "Zürich ☀", "days": 3, "ratio": 0.5, "opts": {"units": ["metric"]}}
-
-
-AUTO = ToolChoice()
-
-
-ANSWER = (
-    "Let me look.\n<tool_call>\n"
-    + json.dumps({"name": "get_weather", "arguments": ARGUMENTS}, ensure_ascii=False)
-    + '\n</tool_call>\n<tool_call>\n{"name": "ping", "arguments": "{}"}\n</tool_call>\n'
-)
 
 
 # Against the real CLIs.
@@ -151,11 +130,6 @@ def test_legacy_functions_get_a_function_call(server: LiveServer, sdk: SdkFactor
     assert not choice.message.tool_calls
 
 
-ANTHROPIC_TOOLS = [
-    {"name": "get_weather", "description": "The forecast for a city.", "input_schema": WEATHER}
-]
-
-
 @pytest.mark.parametrize("model", ["sonnet", "qwen3-coder-plus"])
 def test_anthropic_tool_use_round_trip(model: str, server: LiveServer) -> None:
     with anthropic.Anthropic(base_url=server.url, api_key="unused", max_retries=0) as client:
@@ -199,9 +173,6 @@ def test_anthropic_tool_use_round_trip(model: str, server: LiveServer) -> None:
     assert answer.stop_reason == "end_turn"
     assert answer.content[-1].type == "text"
     assert answer.content[-1].text == "Sunny."
-
-
-RESPONSES_TOOLS = [{"type": "function", "name": "get_weather", "parameters": WEATHER}]
 
 
 @pytest.mark.parametrize("model", ["gpt-5.5", "gemini-2.5-flash"])

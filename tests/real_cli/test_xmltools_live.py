@@ -3,36 +3,15 @@ positives on talk about XML, and the tags intact in answers from the real CLIs."
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cliwrap.config import XmlToolsConfig
 from cliwrap.testing import LiveServer, StubThread
 
+from ..unit.test_xmltools import ROO, TOOL_USE
 from .conftest import SdkFactory
 from .test_cli_matrix import CLIS, Cli, marker, model_requests, system_text
-
-PROMPTS = Path(__file__).parents[1] / "prompts"
-ROO = (PROMPTS / "roo_code.md").read_text()
-CLINE = (PROMPTS / "cline.md").read_text()
-THRESHOLD = XmlToolsConfig().threshold
-
-ORDINARY = [
-    "You are a helpful assistant. Explain HTML: the <div> and <span> tags, and how </p> closes"
-    " a paragraph. XML-ish markup such as <note><to>Tove</to></note> is fine to discuss.",
-    "You are an expert in XML. When asked, write XML documents like <catalog><book id='1'>"
-    "<title>Dune</title></book></catalog>, and explain XSLT and XPath.",
-    "## Style guide\nAnswer briefly.\n## read_me\nMention that <read_me> files exist.",
-    "",
-]
-
-
-TOOL_USE = (
-    "I'll read the file first.\n\n<read_file>\n<args>\n  <file>\n    <path>src/app.py</path>\n"
-    "  </file>\n</args>\n</read_file>"
-)
 
 
 @pytest.mark.parametrize("cli", [CLIS[0], CLIS[1]], ids=str)

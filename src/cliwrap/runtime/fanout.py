@@ -12,16 +12,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 
 import trio
 
 from ..core.events import Failed, Finished, Indexed
 from .admission import Ticket
-from .job import JobPlan, RunStream, Runtime, open_job
+from .job import JobPlan, RunStream, Runtime, open_job, open_run_stream
 
 __all__ = ["open_jobs"]
-
-_CHANNEL_SIZE = 32
 
 
 @asynccontextmanager
@@ -35,15 +34,8 @@ async def open_jobs(
     """
     tickets = runtime.gate.reserve(len(plans))
     try:
-        send, receive = trio.open_memory_channel[Indexed](_CHANNEL_SIZE)
-        stream: RunStream[Indexed] = RunStream(receive)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_fan_out, runtime, plans, tickets, send, stream)
-            try:
-                yield stream
-            finally:
-                nursery.cancel_scope.cancel()
-                receive.close()
+        async with open_run_stream(partial(_fan_out, runtime, plans, tickets)) as stream:
+            yield stream
     finally:
         for ticket in tickets:
             ticket.release()

@@ -57,7 +57,7 @@ from .ledger import Ledger
 from .lines import LineSplitter
 from .processes import run_in_group
 
-__all__ = ["JobPlan", "RunStream", "Runtime", "open_job"]
+__all__ = ["JobPlan", "RunStream", "Runtime", "open_job", "open_run_stream"]
 
 log = logging.getLogger(__name__)
 
@@ -142,17 +142,27 @@ async def open_job(
     if ticket is None:
         (ticket,) = runtime.gate.reserve()
     try:
-        send, receive = trio.open_memory_channel[Update | Outcome](_CHANNEL_SIZE)
-        stream: RunStream[Update | Outcome] = RunStream(receive)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_supervise, runtime, plan, ticket, send, stream)
-            try:
-                yield stream
-            finally:
-                nursery.cancel_scope.cancel()
-                receive.close()
+        async with open_run_stream(partial(_supervise, runtime, plan, ticket)) as stream:
+            yield stream
     finally:
         ticket.release()
+
+
+@asynccontextmanager
+async def open_run_stream(
+    supervise: Callable[[trio.MemorySendChannel[T], RunStream[T]], Awaitable[None]],
+) -> AsyncIterator[RunStream[T]]:
+    """A :class:`RunStream` fed by ``supervise(send, stream)``, a task in a nursery of its
+    own: leaving the block cancels it, and it settles the stream and closes ``send``."""
+    send, receive = trio.open_memory_channel[T](_CHANNEL_SIZE)
+    stream: RunStream[T] = RunStream(receive)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(supervise, send, stream)
+        try:
+            yield stream
+        finally:
+            nursery.cancel_scope.cancel()
+            receive.close()
 
 
 class _Run:
