@@ -214,7 +214,13 @@ def main() -> None:
         tables = provider_tables(stub.url, home)
         env = tables["providers.claude"]["env"]
         config = Path(folder) / "config.toml"
-        server_table = {"state_dir": f"{folder}/state", "log_level": "debug"}
+        # Keepalives every 0.2 s: a held stream's headers come with the first one, so the
+        # disconnect benchmark can close it mid-run (streams commit on their first event).
+        server_table = {
+            "state_dir": f"{folder}/state",
+            "log_level": "debug",
+            "keepalive_interval": 0.2,
+        }
         config.write_text(config_text({"server": server_table, **tables}))
         # One client for all runs, as real clients keep theirs: a new httpx client costs tens
         # of milliseconds (its TLS context) before it sends anything.

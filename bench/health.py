@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -105,9 +106,11 @@ def health_under_load() -> list[str]:
         script.write_text(FAKE_CLAUDE.format(python=sys.executable, size=LINE))
         script.chmod(0o755)
         config = Path(folder) / "config.toml"
-        tables = {
+        tables: dict[str, dict[str, Any]] = {
             "server": {"state_dir": f"{folder}/state"},
             "providers.claude": {"command": str(script)},
+            # A 30 MiB message is far beyond the default input limit (a 400); measure it.
+            "limits": {"max_input_chars": 2 * LINE, "max_body_bytes": 2 * LINE},
         }
         config.write_text(config_text(tables))
         with LiveServer(config, Path(folder) / "state") as server:

@@ -22,6 +22,8 @@ from cliwrap.testing import (
     provider_tables,
 )
 
+from ..leaks import _collect_garbage_after_each_test  # noqa: F401  (autouse)
+
 CLAUDE = find_command("claude", {**os.environ, "PATH": ""})
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from cliwrap.testing import LiveServer, group_alive
 
-from .conftest import SdkFactory
+from .conftest import SdkFactory, ServerFactory
 
 
 @pytest.mark.parametrize("model", ["sonnet", "gpt-5.5"])
@@ -58,7 +58,9 @@ def test_n_answers_come_from_parallel_runs(model: str, server: LiveServer, sdk: 
     assert usage is not None
 
 
-def test_a_disconnect_ends_every_run(server: LiveServer) -> None:
+def test_a_disconnect_ends_every_run(start_server: ServerFactory) -> None:
+    # Keepalives every 0.3 s: the stream's headers come with the first one.
+    server = start_server(server={"keepalive_interval": 0.3})
     before = set(server.pgids())
     body = {
         "model": "gpt-5.5",
