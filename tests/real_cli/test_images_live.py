@@ -5,17 +5,36 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import openai
 import pytest
 
-from cliwrap.testing import LiveServer, StubThread
+from cliwrap.testing import LiveServer, Recorded, Response, StubThread
 
 from ..unit.test_images import DATA_URL, PNG, image, text, user
 from .conftest import SdkFactory, ServerFactory
 from .test_cli_matrix import marker
+
+
+def serve_images(request: Recorded) -> Response:
+    """A web server with an image, a page, a slow image and nothing else."""
+    if request.path == "/red.png":
+        return Response(200, (("content-type", "image/png"),), (PNG,))
+    if request.path == "/page.png":
+        return Response(200, (("content-type", "image/png"),), (b"<html>not an image</html>",))
+    if request.path == "/slow.png":
+        return Response(200, (), (5.0, PNG))
+    return Response(404, (("content-length", "0"),))
+
+
+@pytest.fixture(scope="module")
+def web() -> Iterator[StubThread]:
+    with StubThread(serve_images) as stub:
+        yield stub
+
 
 # Against the real CLIs: what the model API receives.
 

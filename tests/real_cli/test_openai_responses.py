@@ -19,7 +19,7 @@ from cliwrap.core.events import Finished, FinishReason, TextDelta, ThinkingDelta
 from cliwrap.surfaces.openai_responses import ResponseEncoder, parse_responses_request
 from cliwrap.testing import LiveServer
 
-from .conftest import SdkFactory
+from .conftest import SdkFactory, ServerFactory
 
 MODELS = pytest.mark.parametrize("model", ["gpt-5.5", "qwen3-coder-plus"])
 
@@ -117,8 +117,13 @@ def test_errors_before_the_stream_are_the_openai_envelope(
 
 
 @MODELS
-def test_a_failure_after_the_start_is_response_failed(model: str, server: LiveServer) -> None:
-    body = {"model": model, "input": "x [[fail:500]]", "stream": True}
+def test_a_failure_after_the_start_is_response_failed(
+    model: str, start_server: ServerFactory
+) -> None:
+    # Keepalives every 0.3 s begin the stream before the held model call fails; a failure
+    # before anything began would be its own status (502) instead.
+    server = start_server(server={"keepalive_interval": 0.3})
+    body = {"model": model, "input": "x [[hold:1.5]] [[fail:500]]", "stream": True}
     with httpx.stream("POST", server.base_url + "/responses", json=body, timeout=60) as response:
         assert response.status_code == 200
         events = [

@@ -24,6 +24,7 @@ from cliwrap.server.openapi import document
 from cliwrap.surfaces.params import HEADERS
 from cliwrap.testing import LiveServer
 
+from .conftest import ServerFactory
 from .sse import sse_events
 
 DOC = document(__version__)
@@ -178,16 +179,26 @@ def text_of(path: str, answer: dict[str, Any]) -> str:
     return str(answer["content"][-1]["text"])
 
 
+@pytest.fixture(scope="module")
+def eager_server(start_server: ServerFactory) -> LiveServer:
+    """Keepalives every 0.3 s: a stream has begun before a held model call fails."""
+    return start_server(server={"keepalive_interval": 0.3})
+
+
 @CASES
-def test_stream_events_match_the_document(path: str, model: str, server: LiveServer) -> None:
+def test_stream_events_match_the_document(path: str, model: str, eager_server: LiveServer) -> None:
     extra = {"stream_options": {"include_usage": True}} if "chat" in path else {}
-    for prompt in [*PROMPTS, "x [[fail:500]]"]:
-        events = stream(server, path, body(path, model, prompt, stream=True, **extra))
+    for prompt in [*PROMPTS, "x [[hold:1]] [[fail:500]]"]:
+        events = stream(eager_server, path, body(path, model, prompt, stream=True, **extra))
         assert len(events) >= 2  # a start, then at least an error
         for name, data in events:
             check(RUNS[path][2], data)
             if name:
                 assert data["type"] == name
+    # A stream that fails before it began is a whole error response, as documented.
+    failed = post(eager_server, path, body(path, model, "x [[fail:500]]", stream=True, **extra))
+    assert failed.status_code == 502
+    check(ERRORS.get(path, "OpenAIError"), failed.json())
 
 
 TOOL = {"name": "get_weather", "parameters": {"type": "object"}}

@@ -44,6 +44,8 @@ class FakeSocket:
         self.to_server, self._inbox = trio.open_memory_channel[str](100)
         self._outbox, self.from_server = trio.open_memory_channel[dict[str, Any]](100)
         self.closed: int | None = None
+        self.runtime: Runtime | None = None
+        """The runtime of the service behind it (to drain it)."""
 
     async def accept(self) -> None:
         pass
@@ -52,6 +54,8 @@ class FakeSocket:
         return await self._inbox.receive()
 
     async def send(self, data: str) -> None:
+        if self.closed is not None:
+            raise trio.ClosedResourceError("the socket is closed")
         await self._outbox.send(json.loads(data))
 
     async def close(self, code: int, reason: str = "") -> None:
@@ -64,6 +68,7 @@ async def session(
 ) -> AsyncIterator[FakeSocket]:
     socket = FakeSocket()
     service = FakeService(make_runtime(tmp_path, backend), key)
+    socket.runtime = service.runtime
     async with trio.open_nursery() as nursery:
         nursery.start_soon(serve_websocket, service, socket, header_key, 64 * 1024)
         yield socket
@@ -206,3 +211,30 @@ async def test_an_auth_frame_then_requests(
         await socket.to_server.send(request("a"))
         frames = await frames_until_last(socket, "a")
         assert frames[-1]["type"] == "done"
+
+
+async def test_a_drain_sends_every_last_frame_then_closes_going_away(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Whatever order trio runs the tasks in (it varies it), the socket closes only once
+    every run's last frame is out: tried many times over."""
+
+    async def forever(cli: FakeCli) -> int:
+        await cli.print("say:thinking")
+        await trio.sleep_forever()
+
+    for attempt in range(30):
+        async with (
+            open_fake_backend(forever) as backend,
+            session(tmp_path / str(attempt), backend) as socket,
+        ):
+            await socket.to_server.send(request("a"))
+            await backend.wait_started()
+            assert socket.runtime is not None
+            socket.runtime.draining.set()
+            with trio.fail_after(60):  # virtual seconds: a last frame that never comes fails
+                last = (await frames_until_last(socket, "a"))[-1]
+            assert (last["type"], last["status"]) == ("error", 503)
+            await trio.testing.wait_all_tasks_blocked()
+            assert socket.closed == 1001
+            assert backend.live == []

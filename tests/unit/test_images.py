@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import struct
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ import pytest
 from cliwrap.core.errors import ApiError
 from cliwrap.core.images import MAX_IMAGE_BYTES, MAX_IMAGES, from_base64
 from cliwrap.surfaces.openai_chat import parse_chat_request
-from cliwrap.testing import Recorded, Response, StubThread
 
 
 def png(width: int = 2) -> bytes:
@@ -104,23 +102,3 @@ def test_images_are_numbered_and_only_new_ones_handed_on() -> None:
         == "and these?\n[Image #2]\n[Image #3]\ncompare [Image #3] to [Image #1]"
     )
     assert [n for n, _ in chat.new_images()] == [2, 3]
-
-
-# Against the real CLIs: what the model API receives.
-
-
-def serve_images(request: Recorded) -> Response:
-    """A web server with an image, a page, a slow image and nothing else."""
-    if request.path == "/red.png":
-        return Response(200, (("content-type", "image/png"),), (PNG,))
-    if request.path == "/page.png":
-        return Response(200, (("content-type", "image/png"),), (b"<html>not an image</html>",))
-    if request.path == "/slow.png":
-        return Response(200, (), (5.0, PNG))
-    return Response(404, (("content-length", "0"),))
-
-
-@pytest.fixture(scope="module")
-def web() -> Iterator[StubThread]:
-    with StubThread(serve_images) as stub:
-        yield stub

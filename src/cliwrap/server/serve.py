@@ -77,6 +77,10 @@ def hypercorn_config(config: Config, fd: int) -> HypercornConfig:
     hyper.errorlog = logging.getLogger("hypercorn.error")
     hyper.graceful_timeout = config.server.shutdown_grace + config.deadlines.kill_grace + 5
     hyper.keep_alive_timeout = 75
+    # WebSocket frames: up to twice the body limit reach the session, which answers any over
+    # the limit with an error frame and goes on; beyond that hypercorn closes with 1009
+    # (message too big). Its own default (16 MiB) knows nothing of our limit.
+    hyper.websocket_max_message_size = 2 * config.limits.max_body_bytes
     return hyper
 
 

@@ -92,7 +92,9 @@ class _Session:
         self._max_frame_bytes = max_frame_bytes
         self._lock = trio.Lock()
         self._runs: dict[str, trio.CancelScope] = {}
-        self._quiet = trio.Event()  # set when the last run in progress ends
+        self._active = 0
+        """Runs whose last frame has not gone out yet (a drain waits for them)."""
+        self._quiet = trio.Event()  # set when the last of them has sent its last frame
 
     async def send(self, frame: dict[str, Any]) -> None:
         async with self._lock:
@@ -142,6 +144,7 @@ class _Session:
                     await self.send(error_frame(frame.id, error))
                 else:
                     self._runs[frame.id] = trio.CancelScope()
+                    self._active += 1
                     nursery.start_soon(self._run, frame)
 
     def _parse(self, data: str | bytes) -> RequestFrame | CancelFrame | AuthFrame:
@@ -165,14 +168,17 @@ class _Session:
         """Run one request; its last frame goes out once, after its outcome."""
         last: dict[str, Any] = {"type": "done", "id": frame.id, "finish_reason": "cancelled"}
         try:
-            with self._runs[frame.id]:
-                last = await self._answer(frame)
+            try:
+                with self._runs[frame.id]:
+                    last = await self._answer(frame)
+            finally:
+                # The run is over (its CLI reaped): the id is free from its last frame on.
+                del self._runs[frame.id]
+            await self.send(last)
         finally:
-            # The run is over (its CLI reaped): the id is free from its last frame on.
-            del self._runs[frame.id]
-            if not self._runs:
+            self._active -= 1
+            if not self._active:
                 self._quiet.set()
-        await self.send(last)
 
     async def _answer(self, frame: RequestFrame) -> dict[str, Any]:
         """Run the request, sending its frames; the last frame, to be sent when it is over."""
@@ -209,7 +215,7 @@ class _Session:
 
     async def _leave_when_drained(self, connection: trio.CancelScope) -> None:
         await self._service.runtime.draining.wait()
-        while self._runs:
+        while self._active:
             self._quiet = trio.Event()
             await self._quiet.wait()
         await self._socket.close(GOING_AWAY, "server shutting down")
