@@ -38,6 +38,9 @@ FAKE_CLAUDE = """\
 # then a short answer.
 import json, sys
 
+if "--version" in sys.argv:  # the inventory's probe
+    print("2.1.328 (Claude Code)")
+    sys.exit(0)
 sys.stdin.buffer.read()
 out = sys.stdout.buffer
 head, tail = b'{{"type": "user", "pad": "', b'"}}\\n'
@@ -99,6 +102,15 @@ def chat(server: LiveServer, content: str) -> Callable[[], None]:
     return load
 
 
+def p99(values: list[float]) -> float:
+    """The 99th percentile: the slowest but for one answer in a hundred."""
+    return (
+        statistics.quantiles(values, n=100, method="inclusive")[98]
+        if len(values) > 1
+        else values[0]
+    )
+
+
 def health_under_load() -> list[str]:
     """Markdown lines: ``/health`` latency, idle and under each load."""
     with tempfile.TemporaryDirectory() as folder:
@@ -109,6 +121,8 @@ def health_under_load() -> list[str]:
         tables: dict[str, dict[str, Any]] = {
             "server": {"state_dir": f"{folder}/state"},
             "providers.claude": {"command": str(script)},
+            # Only the fake CLI: the real ones' startup probes would load the machine.
+            **{f"providers.{name}": {"enabled": False} for name in ("gemini", "qwen", "codex")},
             # A 30 MiB message is far beyond the default input limit (a 400); measure it.
             "limits": {"max_input_chars": 2 * LINE, "max_body_bytes": 2 * LINE},
         }
@@ -133,15 +147,17 @@ def health_under_load() -> list[str]:
         "",
         f"Machine: {cpu()}.",
         "",
-        "`/health` answer time, asked every 5 ms from another thread: the slowest answer is "
-        "how long the event loop served no one else. The last column is the request's own "
-        "time, from sending it to the whole answer.",
+        "`/health` answer time, asked every 5 ms from another thread: the slow answers are "
+        "how long the event loop served no one else. The slowest single answer also holds "
+        "this shared two-core machine's own hiccups (see the idle row), so p99 is the figure "
+        "to compare. The last column is the request's own time, from sending it to the whole "
+        "answer.",
         "",
-        "| `/health` | answers | median | slowest | the request |",
-        "|---|---|---|---|---|",
+        "| `/health` | answers | median | p99 | slowest | the request |",
+        "|---|---|---|---|---|---|",
         *(
             f"| {name} | {len(v)} | {statistics.median(v) * 1000:.1f} ms "
-            f"| {max(v) * 1000:,.0f} ms | {took} |"
+            f"| {p99(v) * 1000:.0f} ms | {max(v) * 1000:,.0f} ms | {took} |"
             for name, (v, took) in rows.items()
         ),
     ]

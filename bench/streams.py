@@ -42,7 +42,8 @@ def fake_claude(pause: float) -> str:
     """A stand-in for `claude -p --output-format stream-json` as a shell script (cheap to
     start a thousand times): it reads its prompt, waits, then prints a short answer."""
     lines = " ".join(shlex.quote(json.dumps(line)) for line in ANSWER)
-    return f"#!/bin/sh\ncat >/dev/null\nsleep {pause}\nprintf '%s\\n' {lines}\n"
+    version = 'case "$*" in *--version*) echo "2.1.328 (Claude Code)"; exit 0;; esac\n'
+    return f"#!/bin/sh\n{version}cat >/dev/null\nsleep {pause}\nprintf '%s\\n' {lines}\n"
 
 
 PAUSE = 0.5
@@ -98,6 +99,8 @@ def held_streams(streams: int) -> list[str]:
             "server": {"state_dir": f"{folder}/state", "keepalive_interval": 1.0},
             "limits": {"max_concurrent": CONCURRENT, "max_queue": streams},
             "providers.claude": {"command": str(script)},
+            # Only the fake CLI: the real ones' startup probes would load the machine.
+            **{f"providers.{name}": {"enabled": False} for name in ("gemini", "qwen", "codex")},
         }
         config.write_text(config_text(tables))
         with LiveServer(config, Path(folder) / "state") as server:
