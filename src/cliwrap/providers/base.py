@@ -9,6 +9,7 @@ what to write back, in the sans-IO manner of h11: the parser decides, the job do
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -27,6 +28,7 @@ __all__ = [
     "PRIVATE_HOME",
     "TAP_FILE",
     "TAP_LINE",
+    "DecodedLine",
     "Dialogue",
     "Invocation",
     "LineParser",
@@ -37,6 +39,7 @@ __all__ = [
     "bun_preload",
     "find_command",
     "first_version",
+    "line_json",
     "node_preload",
 ]
 
@@ -72,6 +75,31 @@ class Invocation:
                 path.write_bytes(content)
             else:
                 path.write_text(content, encoding="utf-8")
+
+
+class DecodedLine(bytes):
+    """A stdout line whose JSON value was decoded already, elsewhere: :attr:`value`.
+
+    The job decodes a huge line in another process (:mod:`cliwrap.runtime.offload`), where
+    decoding it does not hold the event loop's GIL; the parser then takes the value from
+    :func:`line_json` instead of decoding the line again. The bytes are the line itself, so
+    a parser that looks at them sees what it would have seen anyway.
+    """
+
+    value: Any
+
+    def __new__(cls, line: bytes, value: Any) -> DecodedLine:
+        self = super().__new__(cls, line)
+        self.value = value
+        return self
+
+
+def line_json(line: bytes) -> Any:
+    """The JSON value of a stdout line (:class:`ValueError` if it is not JSON): a
+    :class:`DecodedLine`'s value, or the line decoded now."""
+    if isinstance(line, DecodedLine):
+        return line.value
+    return json.loads(line)
 
 
 class LineParser(Protocol):

@@ -32,6 +32,7 @@ from .base import (
     auth_from,
     build_env,
     bun_preload,
+    line_json,
 )
 from .failures import classify, retry_after_seconds, with_retry_after
 
@@ -263,7 +264,7 @@ class ClaudeParser:
 
     def feed(self, line: bytes) -> list[Event]:
         try:
-            data = json.loads(line)
+            data = line_json(line)
         except ValueError:
             return []
         if not isinstance(data, dict) or data.get("parent_tool_use_id"):

@@ -33,7 +33,7 @@ from ..core.events import Event, Failed, Finished, FinishReason, TextDelta, Thin
 from ..core.images import label
 from ..core.request import ChatRequest
 from ..semantics.transcript import render_prompt
-from .base import PRIVATE_HOME, Invocation, ProviderDefaults, auth_from, build_env
+from .base import PRIVATE_HOME, Invocation, ProviderDefaults, auth_from, build_env, line_json
 from .failures import classify, openai_error_fields
 
 __all__ = ["CodexParser", "CodexProvider"]
@@ -247,7 +247,7 @@ class CodexParser:
         if self._done:
             return []
         try:
-            message = json.loads(line)
+            message = line_json(line)
         except ValueError:
             return []
         if not isinstance(message, dict):

@@ -54,6 +54,7 @@ from .base import (
     ProviderDefaults,
     auth_from,
     build_env,
+    line_json,
     node_preload,
 )
 from .failures import classify, retry_after_seconds, with_retry_after
@@ -315,7 +316,7 @@ class GeminiParser:
 
     def feed(self, line: bytes) -> list[Event]:
         try:
-            data = json.loads(line)
+            data = line_json(line)
         except ValueError:
             return []  # a slash command's or a warning's plain text
         if not isinstance(data, dict):

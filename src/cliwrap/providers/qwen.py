@@ -24,7 +24,6 @@ the code:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -45,6 +44,7 @@ from .base import (
     ProviderDefaults,
     auth_from,
     build_env,
+    line_json,
     node_preload,
 )
 from .failures import classify, openai_error_fields, retry_after_seconds, with_retry_after
@@ -295,7 +295,7 @@ class QwenParser:
         if self._done:
             return []
         try:
-            data = json.loads(line)
+            data = line_json(line)
         except ValueError:
             return []
         if not isinstance(data, dict) or data.get("parent_tool_use_id"):
