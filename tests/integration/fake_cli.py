@@ -1,10 +1,10 @@
-"""A stand-in CLI for the job's unit tests: runs a tiny script given on argv.
+"""A stand-in CLI for the job's tests: runs a tiny script given on argv.
 
-Steps: ``say:TEXT`` prints a line, ``sleep:SECONDS`` waits, ``child`` starts a grandchild
-(``sleep 60``) in the same process group, ``ignore-term`` ignores SIGTERM, ``exit:N`` exits.
-``stdin`` prints what arrived on stdin as ``stdin:<text>``; ``echo`` answers each stdin line
-with ``echo:<line>`` until stdin closes, then prints ``closed`` (a dialogue, like a JSON-RPC
-server on stdio).
+Steps: ``say:TEXT`` prints a line, ``big:N`` a JSON line of about N bytes, ``sleep:SECONDS``
+waits, ``child`` starts a grandchild (``sleep 60``) in the same process group,
+``ignore-term`` ignores SIGTERM, ``exit:N`` exits. ``stdin`` prints what arrived on stdin as
+``stdin:<text>``; ``echo`` answers each stdin line with ``echo:<line>`` until stdin closes,
+then prints ``closed`` (a dialogue, like a JSON-RPC server on stdio).
 """
 
 import signal
@@ -22,6 +22,8 @@ for step in sys.argv[1:]:
         print("closed", flush=True)
     elif name == "say":
         print(arg, flush=True)
+    elif name == "big":  # a JSON line of about N bytes
+        print('{"pad": "' + "x" * int(arg) + '"}', flush=True)
     elif name == "sleep":
         time.sleep(float(arg))
     elif name == "child":

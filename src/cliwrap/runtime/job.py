@@ -49,10 +49,11 @@ from ..core.events import (
     Update,
 )
 from ..providers import Dialogue, Invocation, LineParser
-from ..providers.base import PRIVATE_HOME
+from ..providers.base import PRIVATE_HOME, DecodedLine
 from ..semantics.chain import EventFilter, FilterChain
 from .admission import Gate, Ticket
 from .backend import GroupProcess, PosixBackend, ProcessBackend
+from .decoder import Decoders
 from .ledger import Ledger
 from .lines import LineSplitter
 from .processes import run_in_group
@@ -86,6 +87,8 @@ class Runtime:
     blocking: Callable[..., Awaitable[Any]] = trio.to_thread.run_sync
     """Runs blocking file work (run directories, images) off the event loop: a worker thread.
     Tests on trio's MockClock run it inline, so that no real time passes unseen."""
+    decoders: Decoders | None = None
+    """The server's JSON decoder process, for huge CLI lines (none: decoded in a thread)."""
     draining: trio.Event = attrs.field(factory=trio.Event)
 
 
@@ -363,7 +366,7 @@ async def _supervise_process(
         with run.watchdog:
             if talk is not None:
                 await talk.write(invocation.stdin)
-            await _pump(process, plan.parser, run, talk, deadlines.idle, runtime.blocking)
+            await _pump(process, plan.parser, run, talk, deadlines.idle, runtime)
         if run.watchdog.cancelled_caught:
             started = run.answer_started.is_set()
             which, limit = (
@@ -398,12 +401,12 @@ async def _pump(
     run: _Run,
     talk: _Talk | None,
     idle: float,
-    blocking: Callable[..., Awaitable[Any]],
+    runtime: Runtime,
 ) -> None:
     """The CLI's stdout, line by line, through the parser, until the outcome is known.
 
-    A line of more than :data:`_BIG_LINE` bytes is parsed in a worker thread: decoding a
-    30 MiB JSON line takes long enough to stall every other request on the event loop.
+    A line of more than :data:`_BIG_LINE` bytes is not parsed on the event loop: decoding a
+    30 MiB JSON line takes long enough to stall every other request (:func:`_feed_big`).
     """
     splitter = LineSplitter()
     while True:
@@ -418,7 +421,9 @@ async def _pump(
             log.warning("dropping a CLI output line longer than %d bytes", splitter.max_line)
         for line in lines:
             events = (
-                await blocking(parser.feed, line) if len(line) > _BIG_LINE else parser.feed(line)
+                await _feed_big(parser, line, runtime)
+                if len(line) > _BIG_LINE
+                else parser.feed(line)
             )
             for event in events:
                 if isinstance(event, (TextDelta, ThinkingDelta)):
@@ -432,6 +437,17 @@ async def _pump(
                 return
         if not chunk:
             return
+
+
+async def _feed_big(parser: LineParser, line: bytes, runtime: Runtime) -> list[Event]:
+    """``parser.feed(line)`` for a huge line: its JSON decoded by the server's decoder
+    process when there is one (a thread would still hold the GIL for the whole decode), the
+    rest in a worker thread."""
+    reply = await runtime.decoders.reply("line", line) if runtime.decoders else None
+    if reply is not None and reply[0] == "ok":
+        line = DecodedLine(line, reply[1])
+    events: list[Event] = await runtime.blocking(parser.feed, line)
+    return events
 
 
 class _Talk:

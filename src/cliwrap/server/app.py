@@ -28,6 +28,7 @@ from ..core.errors import ApiError, ErrorKind
 from ..core.request import ChatRequest
 from ..providers import PROVIDERS
 from ..runtime.backend import ProcessBackend
+from ..runtime.decoder import Decoders
 from ..runtime.fanout import open_jobs
 from ..runtime.job import open_job
 from ..surfaces import anthropic_messages, json_body, openai_chat, openai_responses, params
@@ -169,7 +170,7 @@ def create_app(
 
     @app.post("/v1/chat/completions")
     async def chat_completions() -> Response:
-        chat = openai_chat.parse_chat_request(await _json_body())
+        chat = openai_chat.parse_chat_request(await _json_body(service.runtime.decoders))
         legacy = chat.legacy_functions
         if chat.n > 1:
             choices = openai_chat.ChoicesEncoder(chat.model, chat.n, chat.include_usage, legacy)
@@ -183,20 +184,20 @@ def create_app(
 
     @app.post("/v1/responses")
     async def responses() -> Response:
-        chat = openai_responses.parse_responses_request(await _json_body())
+        chat = openai_responses.parse_responses_request(await _json_body(service.runtime.decoders))
         encoder = openai_responses.ResponseEncoder(chat.model, chat.system_prompt)
         collector = openai_responses.ResponseCollector(chat.model, chat.system_prompt)
         return await answer(chat, encoder, collector)
 
     @app.post("/v1/messages")
     async def messages() -> Response:
-        chat = anthropic_messages.parse_messages_request(await _json_body())
+        chat = anthropic_messages.parse_messages_request(await _json_body(service.runtime.decoders))
         encoder = anthropic_messages.MessageEncoder(chat.model)
         return await answer(chat, encoder, anthropic_messages.MessageCollector(chat.model))
 
     @app.post("/v1/messages/count_tokens")
     async def count_tokens() -> Response:
-        body = await _json_body()
+        body = await _json_body(service.runtime.decoders)
         if isinstance(body, dict):
             body = {"max_tokens": 1, **body}  # count_tokens takes no max_tokens
         chat = anthropic_messages.parse_messages_request(body)
@@ -246,10 +247,22 @@ def _presented_key(headers: Headers) -> str | None:
 _DECODE_IN_THREAD = 256 * 1024
 """Bodies larger than this (in bytes) are decoded in a worker thread: a 30 MB body takes
 a good part of a second to decode, and the event loop serves everyone else meanwhile."""
+_DECODE_IN_PROCESS = 4 * 1024 * 1024
+"""Bodies larger than this go to the server's decoder process (see runtime/decoder.py)."""
 
 
-async def _json_body() -> Any:
+async def _json_body(decoders: Decoders | None = None) -> Any:
+    """The request's JSON body, checked. A large one is decoded off the event loop: in the
+    server's decoder process when it is huge (a thread would still hold the GIL for the whole
+    decode), else in a worker thread."""
     data = await request.get_data(cache=False)
+    if len(data) > _DECODE_IN_PROCESS and decoders is not None:
+        reply = await decoders.reply("body", data if isinstance(data, bytes) else data.encode())
+        if reply is not None and reply[0] == "ok":
+            return reply[1]
+        if reply is not None and reply[0] == "error":
+            _, kind, message, param = reply
+            raise ApiError(ErrorKind[kind], message, param=param)
     if len(data) > _DECODE_IN_THREAD:
         return await trio.to_thread.run_sync(json_body.decode, data)
     return json_body.decode(data)

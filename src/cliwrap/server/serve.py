@@ -125,6 +125,8 @@ async def serve(config: Config, environ: Mapping[str, str] | None = None) -> Non
                     await _sweep(config)
                     service: Service = app.extensions["cliwrap"]
                     await nursery.start(service.inventory.run)
+                    if service.runtime.decoders is not None:
+                        await nursery.start(service.runtime.decoders.run)
                     stopper.service = service
                 if not stopper.requested.is_set():
                     host, port = sock.getsockname()[:2]
@@ -141,7 +143,7 @@ async def serve(config: Config, environ: Mapping[str, str] | None = None) -> Non
 async def _sweep(config: Config) -> None:
     """End what servers that are gone left in the ledgers (ours are empty yet)."""
     swept: list[int] = []
-    for kind in ("runs", "probes"):
+    for kind in ("runs", "probes", "workers"):
         ledger = ledger_for(config, kind)
         swept += await trio.to_thread.run_sync(ledger.sweep, config.deadlines.kill_grace)
     if swept:

@@ -22,6 +22,7 @@ from ..providers import PROVIDERS, Provider, find_command
 from ..providers.routing import Catalog, Route
 from ..runtime.admission import Gate
 from ..runtime.backend import PosixBackend, ProcessBackend
+from ..runtime.decoder import Decoders
 from ..runtime.image_fetch import fetch_images
 from ..runtime.inventory import Inventory
 from ..runtime.job import JobPlan, Runtime
@@ -61,6 +62,11 @@ class Service:
                 keepalive_interval=config.server.keepalive_interval,
                 shutdown_grace=config.server.shutdown_grace,
                 backend=backend or PosixBackend(),
+                decoders=Decoders(
+                    backend or PosixBackend(),
+                    ledger_for(config, "workers"),
+                    config.deadlines.kill_grace,
+                ),
             ),
             catalog=Catalog(enabled, {name: PROVIDERS[name].prefixes for name in enabled}),
             environ=environ,
@@ -149,7 +155,8 @@ def check_input_size(chat: ChatRequest, limit: int) -> None:
 
 
 def ledger_for(config: Config, kind: str = "runs") -> Ledger:
-    """The ledger of CLI runs, or of the short inventory probes (``kind="probes"``).
+    """The ledger of CLI runs, of the short inventory probes (``kind="probes"``), or of the
+    server's own worker processes (``kind="workers"``: the JSON decoder).
 
     Kept apart so that what a ledger lists is what its readers expect: requests in flight.
     """
