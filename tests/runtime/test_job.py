@@ -43,6 +43,12 @@ async def answer(cli: FakeCli) -> int:
     return 0
 
 
+async def ready_then_silent(cli: FakeCli) -> int:
+    """A CLI that says it is ready, then waits for ever (for the model, say)."""
+    await cli.print("say:ready")
+    await trio.sleep_forever()
+
+
 async def test_the_outcome_comes_after_the_process_is_reaped(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -169,11 +175,7 @@ async def test_progress_marks_until_the_answer(
 async def test_draining_stops_the_run_after_the_grace(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
-    async def forever(cli: FakeCli) -> int:
-        await cli.print("say:ready")
-        await trio.sleep_forever()
-
-    async with open_fake_backend(forever) as backend:
+    async with open_fake_backend(ready_then_silent) as backend:
         runtime = make_runtime(tmp_path, backend, shutdown_grace=5)
         async with open_job(runtime, make_plan()) as run:
             assert await run.updates.receive() == TextDelta("ready")
@@ -290,11 +292,7 @@ async def test_a_failed_run_is_reported_with_its_stderr_tail(
 async def test_leaving_early_ends_the_cli_before_the_exit_completes(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
-    async def forever(cli: FakeCli) -> int:
-        await cli.print("say:ready")
-        await trio.sleep_forever()
-
-    async with open_fake_backend(forever) as backend:
+    async with open_fake_backend(ready_then_silent) as backend:
         runtime = make_runtime(tmp_path, backend)
         async with open_job(runtime, make_plan()) as run:
             await run.updates.receive()
