@@ -55,14 +55,11 @@ class FilterChain:
 
 @attrs.frozen
 class Semantics:
-    """The request as the CLI gets it, and how to make each run's :class:`FilterChain`."""
+    """The request as the CLI gets it, and the makers of each run's filters (filters keep
+    state, so every run builds its own :class:`FilterChain` from them)."""
 
     request: ChatRequest
     filters: tuple[Callable[[], EventFilter], ...] = ()
-
-    def chain(self) -> FilterChain:
-        """A fresh chain (filters keep state, so each run gets its own)."""
-        return FilterChain([make() for make in self.filters])
 
 
 _XML_DEFAULTS = XmlToolsConfig()

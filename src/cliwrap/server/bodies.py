@@ -41,15 +41,12 @@ ErrorReply = tuple[int, dict[str, str], bytes]
 
 
 class StreamEncoder(Protocol[T_contra]):
-    """A surface's sans-IO encoder: events (or indexed events, for ``n`` > 1) in, bytes out."""
-
-    done: bool
+    """A surface's sans-IO encoder: events (or indexed events, for ``n`` > 1) in, bytes out;
+    the run's outcome is one more event to encode."""
 
     def start(self) -> bytes: ...
 
     def encode(self, event: T_contra) -> bytes: ...
-
-    def fail(self, error: ApiError) -> bytes: ...
 
 
 class Collector(Protocol[T_contra]):

@@ -51,6 +51,7 @@ class Service:
     ) -> Service:
         """Build everything from ``config``; ``backend`` replaces real processes (tests)."""
         enabled = {name: p for name, p in config.providers.items() if p.enabled}
+        backend = backend or PosixBackend()
         environ = dict(os.environ if environ is None else environ)
         ledger = ledger_for(config)
         return cls(
@@ -61,9 +62,9 @@ class Service:
                 deadlines=config.deadlines,
                 keepalive_interval=config.server.keepalive_interval,
                 shutdown_grace=config.server.shutdown_grace,
-                backend=backend or PosixBackend(),
+                backend=backend,
                 decoders=Decoders(
-                    backend or PosixBackend(),
+                    backend,
                     ledger_for(config, "workers"),
                     config.deadlines.kill_grace,
                 ),

@@ -117,11 +117,10 @@ class FakeProcess:
         self._end(-signum)
 
     async def _run(self, script: Script) -> None:
-        code = -signal.SIGKILL
         with self._scope:
             code = await script(self.cli)
-        if self.returncode is None and not self._scope.cancelled_caught:
-            self._end(code)
+            if self.returncode is None:
+                self._end(code)  # it exited by itself
         if self.unkillable:
             await trio.sleep_forever()
 
