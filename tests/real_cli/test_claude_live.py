@@ -188,3 +188,18 @@ def test_crash_recovery_sweeps_orphaned_cli(start_server: ServerFactory) -> None
     assert restarted.pgids() == []
     assert "left by a stopped server" in restarted.log
     assert not workdir.exists(), "the sweep removes the dead run's private directory"
+
+
+def test_not_logged_in_is_401_with_what_to_run(
+    start_server: ServerFactory, sdk: SdkFactory
+) -> None:
+    logged_out = start_server(providers__claude={"env": {"ANTHROPIC_API_KEY": ""}})
+    with pytest.raises(openai.APIStatusError) as caught:
+        sdk(logged_out).chat.completions.create(
+            model="sonnet", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert caught.value.status_code == 401
+    assert isinstance(caught.value.body, dict)
+    assert caught.value.body["code"] == "cli_not_logged_in"
+    assert "Not logged in" in caught.value.message
+    assert "/login" in caught.value.message

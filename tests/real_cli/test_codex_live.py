@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
+from typing import Any
 
 import httpx
+import openai
+import pytest
 
 from cliwrap.testing import LiveServer, StubThread
 
-from .conftest import SdkFactory
+from .conftest import SdkFactory, ServerFactory
 
 
 def test_models_come_from_the_clis_catalog_and_route(
@@ -57,3 +61,35 @@ def test_nothing_of_the_run_stays_in_the_users_codex_home(
     kept = sorted(p.name for p in codex_home.iterdir())
     assert "sessions" not in kept
     assert not [name for name in kept if name.endswith((".sqlite", ".sqlite-wal"))], kept
+
+
+def test_a_users_own_model_provider_gets_its_key_variable(
+    start_server: ServerFactory,
+    stub: StubThread,
+    sdk: SdkFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A provider in the user's ~/.codex/config.toml names the variable of its key in
+    ``env_key``: it reaches Codex from the server's environment; without it, the client is
+    told which variable to set, in a 4xx the SDKs do not retry."""
+    home = tmp_path / "home"
+    (home / ".codex").mkdir(parents=True)
+    (home / ".codex" / "config.toml").write_text(
+        'model_provider = "mine"\n[model_providers.mine]\nname = "Mine"\n'
+        f'base_url = "{stub.url}/v1"\nenv_key = "MY_CODEX_STUB_KEY"\nwire_api = "responses"\n'
+    )
+    mine = {"args": [], "env": {"HOME": str(home)}}
+    monkeypatch.setenv("MY_CODEX_STUB_KEY", "sk-mine-test-key")
+    served = start_server(providers__codex=mine)
+    monkeypatch.delenv("MY_CODEX_STUB_KEY")
+    unset = start_server(providers__codex=mine)
+    ask: Any = [{"role": "user", "content": "[[reply:mine]]"}]
+    answer = sdk(served).chat.completions.create(model="gpt-5.5", messages=ask)
+    assert answer.choices[0].message.content == "mine"
+    with pytest.raises(openai.APIStatusError) as caught:
+        sdk(unset).chat.completions.create(model="gpt-5.5", messages=ask)
+    assert caught.value.status_code == 424
+    assert isinstance(caught.value.body, dict)
+    assert caught.value.body["code"] == "cli_misconfigured"
+    assert "MY_CODEX_STUB_KEY" in caught.value.message

@@ -6,12 +6,18 @@ with JSON (clean, fenced, or not matching) as a model would.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import anthropic
+import instructor
 import openai
+import pydantic
 import pytest
+from pydantic_ai import Agent
+from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.providers.openai import OpenAIProvider
 
 from cliwrap.testing import LiveServer, StubThread
 
@@ -41,31 +47,81 @@ def test_json_schema_answers_validate(
         messages=[{"role": "user", "content": f"Sure! ```json {reply(ADA)} ```"}],
         response_format={"type": "json_object"},
     )
-    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    pieces = [c.choices[0].delta.content for c in stream if c.choices]
+    text = "".join(p or "" for p in pieces)
     assert json.loads(text) == ADA
+    assert len([p for p in pieces if p]) > 3  # streamed as written, fence dropped
 
 
-def test_an_answer_that_does_not_validate_is_an_error(server: LiveServer, sdk: SdkFactory) -> None:
+def test_an_answer_that_does_not_validate_reaches_the_client(
+    server: LiveServer, sdk: SdkFactory
+) -> None:
+    """As written, finished as the model finished it: the client validates, and may ask
+    again; a 5xx would only make the SDK repeat the same prompt."""
     ask: Any = [{"role": "user", "content": reply({"name": "Ada"})}]
-    with pytest.raises(openai.APIStatusError) as caught:
+    answer = sdk(server).chat.completions.create(
+        model="sonnet", messages=ask, response_format=SCHEMA_FORMAT
+    )
+    assert answer.choices[0].message.content == '{"name": "Ada"}'
+    assert answer.choices[0].finish_reason == "stop"
+    chunks = list(
         sdk(server).chat.completions.create(
-            model="sonnet",
-            messages=ask,
-            response_format=SCHEMA_FORMAT,
+            model="sonnet", messages=ask, stream=True, response_format=SCHEMA_FORMAT
         )
-    assert caught.value.status_code == 502
-    assert isinstance(caught.value.body, dict)
-    assert caught.value.body["code"] == "invalid_model_output"
-    assert "'age' is a required property" in caught.value.body["message"]
-    with pytest.raises(openai.APIError) as streamed:
-        for _ in sdk(server).chat.completions.create(
-            model="sonnet",
-            messages=ask,
-            stream=True,
-            response_format=SCHEMA_FORMAT,
-        ):
-            pass
-    assert "'age' is a required property" in str(streamed.value)
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == (
+        '{"name": "Ada"}'
+    )
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+
+
+class Person(pydantic.BaseModel):
+    name: str
+    age: int
+
+
+def test_instructor_reasks_and_gets_a_valid_answer(
+    server: LiveServer, sdk: SdkFactory, stub: StubThread
+) -> None:
+    tag = marker()
+    client = instructor.from_openai(sdk(server), mode=instructor.Mode.JSON)
+    person = client.chat.completions.create(
+        model="sonnet",
+        response_model=Person,
+        max_retries=2,
+        messages=[
+            {
+                "role": "user",
+                "content": f"who? {tag} {reply({'name': 'Ada'})} [[repaired:{json.dumps(ADA)}]]",
+            }
+        ],
+    )
+    assert person.model_dump() == ADA
+    assert len(model_requests(stub, CLIS[0], tag)) == 2  # the first answer, then the re-ask
+
+
+def test_pydantic_ai_retries_its_output_and_gets_a_valid_answer(
+    server: LiveServer, stub: StubThread
+) -> None:
+    """pydantic-ai asks for its output as a call of its ``final_result`` tool; a call whose
+    arguments do not validate goes back to the model with what was wrong."""
+    tag = marker()
+    good = json.dumps({"name": "final_result", "arguments": ADA})
+    prompt = (
+        f"who? {tag} [[call:final_result {json.dumps({'name': 'Ada'})}]] "
+        f"[[repaired:<tool_call>\n{good}\n</tool_call>]]"
+    )
+
+    async def ask() -> Any:
+        async with openai.AsyncOpenAI(
+            base_url=server.base_url, api_key="unused", max_retries=0
+        ) as client:
+            model = OpenAIChatModel("sonnet", provider=OpenAIProvider(openai_client=client))
+            agent = Agent(model, output_type=Person, retries=2)
+            return (await agent.run(prompt)).output
+
+    assert asyncio.run(ask()).model_dump() == ADA
+    assert len(model_requests(stub, CLIS[0], tag)) == 2
 
 
 def test_responses_text_format_and_anthropic_output_format(

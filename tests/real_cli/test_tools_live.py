@@ -68,10 +68,12 @@ def test_streamed_tool_call_deltas_accumulate(
     prompt = f"two {call_directive('get_weather', ARGUMENTS)} {call_directive('ping', {})}"
     stream = sdk(server).chat.completions.create(model=cli.model, stream=True, **ask(prompt))
     found: dict[int, dict[str, str]] = {}
+    pieces: dict[int, int] = {}
     finish = None
     for chunk in stream:
         for choice in chunk.choices:
             for delta in choice.delta.tool_calls or []:
+                pieces[delta.index] = pieces.get(delta.index, 0) + 1
                 entry = found.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
                 entry["id"] += delta.id or ""
                 entry["name"] += (delta.function and delta.function.name) or ""
@@ -81,6 +83,28 @@ def test_streamed_tool_call_deltas_accumulate(
     assert [found[i]["name"] for i in sorted(found)] == ["get_weather", "ping"]
     assert json.loads(found[0]["arguments"]) == ARGUMENTS
     assert all(entry["id"].startswith("call_") for entry in found.values())
+    assert pieces[0] > 3  # the arguments came as the model wrote them, not in one piece
+
+
+def test_progress_marks_never_precede_a_tool_call_or_a_json_answer(
+    server: LiveServer, sdk: SdkFactory
+) -> None:
+    """With tools or an answer format the marks are keepalives: the content is exactly the
+    answer a program will parse or store (plain answers keep them: test_claude_live)."""
+    client = sdk(server)
+    stream = client.chat.completions.create(
+        model="sonnet-progress", stream=True, **ask(f"[[hold:1.2]] {call_directive('ping', {})}")
+    )
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == ""
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
+    stream = client.chat.completions.create(
+        model="sonnet-progress",
+        stream=True,
+        messages=[{"role": "user", "content": '[[hold:1.2]] [[reply:{"a": 1}]]'}],
+        response_format={"type": "json_object"},
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == '{"a": 1}'
 
 
 @pytest.mark.parametrize("cli", [CLIS[1], CLIS[2]], ids=str)

@@ -171,6 +171,11 @@ async def test_progress_marks_until_the_answer(
         events = await collect(make_runtime(tmp_path, backend), make_plan(progress=True))
     assert events == [Progress("⏳ "), Progress("⏳· "), TextDelta("a"), Finished()]
 
+    async with open_fake_backend(slow) as backend:
+        for_a_program = make_plan(progress=True, marks_are_content=False)
+        events = await collect(make_runtime(tmp_path, backend), for_a_program)
+    assert events[:2] == [Progress("⏳ ", content=False), Progress("⏳· ", content=False)]
+
 
 async def test_draining_stops_the_run_after_the_grace(
     tmp_path: Path, autojump_clock: trio.testing.MockClock

@@ -7,9 +7,10 @@ import itertools
 import pytest
 
 from cliwrap.core.errors import ErrorKind, sanitize
+from cliwrap.core.events import Failed
 from cliwrap.core.progress import marks
 from cliwrap.core.request import Message
-from cliwrap.providers.failures import classify
+from cliwrap.providers.failures import LoginHint, classify
 from cliwrap.semantics.transcript import render_prompt
 
 
@@ -51,6 +52,31 @@ def test_classify_by_status_type_and_message() -> None:
     assert limited.kind is ErrorKind.RATE_LIMIT
     assert limited.retry_after == 12
     assert classify(None, None, "socket hang up").kind is ErrorKind.CLI_FAILED
+    # Claude Code without credentials: no status, only its words.
+    assert classify(None, None, "Not logged in · Please run /login").kind is (
+        ErrorKind.AUTHENTICATION
+    )
+
+
+def test_a_missing_variable_is_a_configuration_error_no_sdk_retries() -> None:
+    error = classify(None, None, "Missing environment variable: `MY_KEY`.")
+    assert error.kind is ErrorKind.CLI_MISCONFIGURED
+    assert error.status == 424  # a 4xx: the SDKs (and Claude Code as a client) do not retry
+    assert "MY_KEY" in error.message
+
+
+def test_refused_credentials_are_the_servers_not_logged_in_with_what_to_run() -> None:
+    hint = LoginHint("claude", "run `claude` on the server and log in with /login")
+    (event,) = hint.feed(Failed(classify(401, None, "Invalid API key")))
+    assert isinstance(event, Failed)
+    assert event.error.kind is ErrorKind.CLI_LOGGED_OUT
+    assert event.error.status == 401
+    assert event.error.message == (
+        "The claude CLI on the server is not logged in (Invalid API key): "
+        "run `claude` on the server and log in with /login."
+    )
+    other = Failed(classify(429, None, "slow down"))
+    assert hint.feed(other) == [other]
 
 
 def test_sanitize_removes_secrets_and_colour() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from cliwrap.core.errors import ApiError, ErrorKind
+from cliwrap.core.errors import ApiError
 from cliwrap.core.events import Event, Failed, Finished, FinishReason, TextDelta
 from cliwrap.core.request import ChatRequest, Message, ResponseFormat
 from cliwrap.semantics.chain import semantics_for
@@ -36,41 +36,68 @@ def run(
     return events + answer.feed(Finished(reason))
 
 
+def text_of(events: list[Event]) -> str:
+    return "".join(e.text for e in events if isinstance(e, TextDelta))
+
+
 @pytest.mark.parametrize(
     "text",
     [
         json.dumps(ADA),
         f"```json\n{json.dumps(ADA)}\n```",
-        f"Here is the person:\n{json.dumps(ADA, indent=2)}\nHope that helps.",
+        f"Here is the person {{as asked}}:\n{json.dumps(ADA, indent=2)}\nHope that helps.",
     ],
 )
-def test_valid_json_goes_out_whole_and_clean(text: str) -> None:
-    events = run(ResponseFormat("json_schema", PERSON), [text[:5], text[5:]])
-    assert len(events) == 2
-    assert isinstance(events[0], TextDelta)
-    assert json.loads(events[0].text) == ADA
-    assert events[0].text.strip().startswith("{")
-    assert events[1] == Finished()
+def test_valid_json_streams_as_it_is_written_and_clean(text: str) -> None:
+    """Fence, preamble (braces in it too) and closing words are dropped; the value goes out
+    in as many pieces as it came in."""
+    for pieces in ([text[:5], text[5:]], list(text)):
+        events = run(ResponseFormat("json_schema", PERSON), pieces)
+        assert events[-1] == Finished()
+        assert json.loads(text_of(events)) == ADA
+        assert text_of(events).startswith("{")
+        assert text_of(events).endswith("}")
+    assert len(events) > 20  # one character at a time in, one at a time out
 
 
 @pytest.mark.parametrize(
-    ("fmt", "text", "says"),
+    ("fmt", "text", "reason", "says"),
     [
-        (ResponseFormat("json_object"), "I cannot do that.", "not valid JSON"),
-        (ResponseFormat("json_object"), '{"name": "Ada", "age"', "cut by the output limit"),
-        (ResponseFormat("json_object"), "[1, 2]", "not an object"),
-        (ResponseFormat("json_schema", PERSON), '{"name": "Ada"}', "'age' is a required"),
-        (ResponseFormat("json_schema", PERSON), '{"name": "Ada", "age": "x"}', "at age"),
+        (ResponseFormat("json_object"), "I cannot do that.", FinishReason.STOP, "not valid JSON"),
+        (
+            ResponseFormat("json_object"),
+            '{"name": "Ada", "age"',
+            FinishReason.LENGTH,
+            "(cut by the output limit): it is not valid JSON",
+        ),
+        (ResponseFormat("json_object"), "[1, 2]", FinishReason.STOP, "not an object"),
+        (ResponseFormat("json_schema", PERSON), '{"name": "Ada"}', FinishReason.STOP, "'age'"),
+        (
+            ResponseFormat("json_schema", PERSON),
+            '{"name": "Ada", "age": "x"}',
+            FinishReason.STOP,
+            "at age",
+        ),
     ],
 )
-def test_anything_else_is_a_clear_error_not_broken_json(
-    fmt: ResponseFormat, text: str, says: str
+def test_an_answer_that_does_not_validate_goes_out_as_written(
+    fmt: ResponseFormat, text: str, reason: FinishReason, says: str
 ) -> None:
-    (event,) = run(fmt, [text])
-    assert isinstance(event, Failed)
-    assert event.error.kind is ErrorKind.BAD_OUTPUT
-    assert event.error.status == 502
-    assert says in event.error.message
+    """The client's own validation and repair loop see it; the finish reason is the CLI's
+    (``length`` only when it was cut); what was wrong is noted for the server's log."""
+    events = run(fmt, [text], reason)
+    assert text_of(events) == text
+    finished = events[-1]
+    assert isinstance(finished, Finished)
+    assert finished.reason is reason
+    assert finished.note is not None
+    assert says in finished.note
+    assert not any(isinstance(e, Failed) for e in events)
+
+
+def test_a_scalar_schema_is_taken_out_of_a_fence_at_the_end() -> None:
+    events = run(ResponseFormat("json_schema", {"type": "integer"}), ["```json\n4", "2\n```"])
+    assert events == [TextDelta("42"), Finished()]
 
 
 def test_a_tool_call_is_not_checked_as_an_answer() -> None:

@@ -13,7 +13,15 @@ from typing import Any
 import pytest
 
 from cliwrap.core.errors import ApiError
-from cliwrap.core.events import Event, Finished, FinishReason, TextDelta, ToolCalled
+from cliwrap.core.events import (
+    Event,
+    Finished,
+    FinishReason,
+    TextDelta,
+    ToolArgumentsDelta,
+    ToolCalled,
+    ToolCallStarted,
+)
 from cliwrap.core.request import ChatRequest, Message, Tool, ToolCall, ToolChoice
 from cliwrap.semantics.tools import ToolCallScanner, with_contract
 from cliwrap.surfaces.openai_chat import parse_chat_request
@@ -59,11 +67,14 @@ def scan(pieces: list[str]) -> list[Event]:
 
 
 def merged(events: list[Event]) -> list[Event]:
-    """Adjacent text deltas as one, so that streams split differently compare equal."""
+    """Adjacent text (or argument) deltas as one, so that streams split differently compare
+    equal."""
     out: list[Event] = []
     for event in events:
         if isinstance(event, TextDelta) and out and isinstance(out[-1], TextDelta):
             out[-1] = TextDelta(out[-1].text + event.text)
+        elif isinstance(event, ToolArgumentsDelta) and out and isinstance(out[-1], type(event)):
+            out[-1] = ToolArgumentsDelta(out[-1].text + event.text)
         else:
             out.append(event)
     return out
@@ -102,12 +113,64 @@ def test_the_scanner_finds_calls_however_the_answer_is_split() -> None:
         '<tool_call>{"name": "rm_rf", "arguments": {}}</tool_call>',  # not an offered tool
         "<tool_call>not json</tool_call>",
         '<tool_call>{"name": "ping", "arguments": [1]}</tool_call>',
-        '<tool_call>{"name": "ping", "arguments": {}}',  # never closed
+        '<tool_call>{"arguments": {}, "name": "ping"',  # never closed
     ],
 )
 def test_anything_but_a_valid_call_stays_text_exactly(text: str) -> None:
     events = merged(scan([text[: len(text) // 2], text[len(text) // 2 :]]))
     assert events == [TextDelta(text), Finished(FinishReason.STOP)]
+
+
+def test_arguments_stream_as_the_model_writes_them() -> None:
+    """A block written as the contract shows it is a call from its name on: its arguments go
+    out piece by piece (partial-JSON clients show them growing), and they add up to the
+    call's arguments exactly as written."""
+    events = scan(list(ANSWER))
+    started = [e for e in events if isinstance(e, ToolCallStarted)]
+    assert [e.name for e in started] == ["get_weather"]  # "ping" wrote its arguments as a string
+    pieces = [e.text for e in events if isinstance(e, ToolArgumentsDelta)]
+    assert len(pieces) > 10
+    called = [e.call for e in events if isinstance(e, ToolCalled)]
+    assert called[0].id == started[0].id
+    assert called[0].arguments == "".join(pieces)
+    assert json.loads(called[0].arguments) == ARGUMENTS
+    order = [type(e) for e in merged(events)]
+    assert order == [
+        TextDelta,
+        ToolCallStarted,
+        ToolArgumentsDelta,
+        ToolCalled,
+        ToolCalled,
+        Finished,
+    ]
+
+
+def test_strings_with_braces_quotes_and_escapes_do_not_end_the_arguments_early() -> None:
+    tricky = {"code": 'if (a) { b("}\\"); }', "q": '"{[', "end": "]}"}
+    block = "<tool_call>" + json.dumps({"name": "ping", "arguments": tricky}) + "</tool_call>"
+    for cut in range(1, len(block)):
+        events = scan([block[:cut], block[cut:]])
+        assert calls(events) == [("ping", tricky)], cut
+        assert events[-1] == Finished(FinishReason.TOOL_CALLS)
+
+
+def test_a_call_cut_by_the_output_limit_says_length() -> None:
+    scanner = ToolCallScanner(request_with_tools())
+    events = scanner.feed(TextDelta('<tool_call>{"name": "ping", "arguments": {"a": "unfini'))
+    events += scanner.feed(Finished(FinishReason.LENGTH))
+    assert [type(e) for e in events] == [
+        ToolCallStarted,
+        ToolArgumentsDelta,
+        ToolCalled,
+        Finished,
+    ]
+    assert events[-1] == Finished(FinishReason.LENGTH)
+
+
+def test_a_complete_call_whose_block_is_never_closed_is_still_a_call() -> None:
+    assert calls(scan(['<tool_call>{"name": "ping", "arguments": {"x": 1}}'])) == [
+        ("ping", {"x": 1})
+    ]
 
 
 def test_a_fenced_block_is_still_a_call() -> None:

@@ -31,6 +31,8 @@ class ErrorKind(enum.Enum):
         "invalid_request_error",
     )
     AUTHENTICATION = (401, "authentication_error", "invalid_api_key", "authentication_error")
+    CLI_LOGGED_OUT = (401, "authentication_error", "cli_not_logged_in", "authentication_error")
+    """The CLI on the server has no valid login (its backend refused its credentials)."""
     PERMISSION = (403, "permission_error", "permission_denied", "permission_error")
     NOT_FOUND = (404, "not_found_error", "not_found", "not_found_error")
     MODEL_NOT_FOUND = (404, "invalid_request_error", "model_not_found", "not_found_error")
@@ -41,11 +43,12 @@ class ErrorKind(enum.Enum):
         "invalid_request_error",
     )
     REQUEST_TOO_LARGE = (413, "invalid_request_error", "request_too_large", "request_too_large")
+    CLI_MISCONFIGURED = (424, "api_error", "cli_misconfigured", "api_error")
+    """The CLI cannot run as configured (a variable its config names is not set, …): a 4xx,
+    so that no SDK retries what only the server's operator can fix."""
     RATE_LIMIT = (429, "rate_limit_error", "rate_limit_exceeded", "rate_limit_error")
     QUEUE_FULL = (429, "rate_limit_error", "queue_full", "rate_limit_error")
     CLI_FAILED = (502, "api_error", "cli_failed", "api_error")
-    BAD_OUTPUT = (502, "api_error", "invalid_model_output", "api_error")
-    """The model's answer is not in the format the request asked for (JSON, a schema)."""
     OVERLOADED = (503, "overloaded_error", "overloaded", "overloaded_error")
     CLI_MISSING = (503, "service_unavailable", "cli_not_installed", "api_error")
     SHUTTING_DOWN = (503, "service_unavailable", "server_shutting_down", "overloaded_error")

@@ -24,6 +24,8 @@ __all__ = [
     "Progress",
     "TextDelta",
     "ThinkingDelta",
+    "ToolArgumentsDelta",
+    "ToolCallStarted",
     "ToolCalled",
     "Update",
     "Usage",
@@ -52,8 +54,28 @@ class ThinkingDelta:
 
 
 @attrs.frozen
+class ToolCallStarted:
+    """The model began to call one of the client's tools; its arguments stream next, as
+    :class:`ToolArgumentsDelta` pieces, and its :class:`ToolCalled` (same ``id``) ends it."""
+
+    id: str
+    name: str
+
+
+@attrs.frozen
+class ToolArgumentsDelta:
+    """A piece of the arguments (JSON text) of the tool call that started last."""
+
+    text: str
+
+
+@attrs.frozen
 class ToolCalled:
-    """The model called one of the client's tools; the answer ends with ``tool_calls``."""
+    """The model called one of the client's tools; the answer ends with ``tool_calls``.
+
+    Either the end of a call that was streamed (a :class:`ToolCallStarted` with the same
+    id came first, and ``call.arguments`` is what its deltas said), or a whole call at once.
+    """
 
     call: ToolCall
 
@@ -92,6 +114,9 @@ class Finished:
     reason: FinishReason = FinishReason.STOP
     stop_sequence: str | None = None
     """The client's stop sequence that ended it, if one did."""
+    note: str | None = None
+    """For the server's log: what is wrong with an answer that went out as the model wrote
+    it (a structured answer that does not validate)."""
 
 
 @attrs.frozen
@@ -108,12 +133,27 @@ class Keepalive:
 
 @attrs.frozen
 class Progress:
-    """A progress mark for `*-progress` models, shown as content before the answer starts."""
+    """A progress mark for `*-progress` models, shown as content before the answer starts.
+
+    Not content (``content`` false) when the answer is for a program, not a person: a
+    request with tools or an answer format gets the mark as a keepalive, so neither a tool
+    call nor a JSON answer is preceded by text its client would parse or store.
+    """
 
     mark: str
+    content: bool = True
 
 
-Update = TextDelta | ThinkingDelta | ToolCalled | Usage | Keepalive | Progress
+Update = (
+    TextDelta
+    | ThinkingDelta
+    | ToolCallStarted
+    | ToolArgumentsDelta
+    | ToolCalled
+    | Usage
+    | Keepalive
+    | Progress
+)
 """What a run says while it goes on."""
 
 Outcome = Finished | Failed

@@ -131,6 +131,8 @@ class Provider(Protocol):
     prefixes: tuple[str, ...]
     """Model-name prefixes routed here (``claude-`` …)."""
     install_hint: str
+    login_hint: str
+    """What to do on the server when the CLI is not logged in."""
     env_prefixes: tuple[str, ...]
     """The CLI's own environment variables (by prefix) that pass through from the server's."""
     env_defaults: Mapping[str, str]

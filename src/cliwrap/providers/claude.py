@@ -123,6 +123,10 @@ if (typeof Session === "function") {
 class ClaudeProvider(ProviderDefaults):
     name = "claude"
     prefixes: tuple[str, ...] = ("claude-",)
+    login_hint = (
+        "run `claude` on the server and log in with /login, or set ANTHROPIC_API_KEY in "
+        "[providers.claude] env"
+    )
     install_hint = (
         "install Claude Code: `just clis` (pinned) or `npm install -g @anthropic-ai/claude-code`"
     )

@@ -22,10 +22,17 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import signal
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 from ..config import ProviderConfig
 from ..core.errors import ApiError, ErrorKind, sanitize
@@ -89,6 +96,7 @@ _INITIALIZE, _THREAD, _TURN = 1, 2, 3
 class CodexProvider(ProviderDefaults):
     name = "codex"
     prefixes: tuple[str, ...] = ("codex-", "gpt-5")
+    login_hint = "run `codex login` on the server, or set OPENAI_API_KEY in [providers.codex] env"
     install_hint = "install Codex CLI: `just clis` (pinned) or `npm install -g @openai/codex`"
     defaults: Mapping[str, Any] = {
         "command": "codex",
@@ -127,6 +135,9 @@ class CodexProvider(ProviderDefaults):
             workdir=workdir,
             home=settings.home,
         )
+        for name in provider_env_keys(env, settings.args):
+            if name in environ and name not in env and not name.startswith("CLIWRAP_"):
+                env[name] = environ[name]
         argv = [settings.command, "app-server"]
         for override in OVERRIDES:
             argv += ["-c", override]
@@ -191,6 +202,29 @@ class CodexProvider(ProviderDefaults):
             files=(".codex/auth.json",),
             otherwise="none found: `codex login`, or set OPENAI_API_KEY",
         )
+
+
+_ENV_KEY = re.compile(r"""\benv_key\s*=\s*["']([A-Za-z_][A-Za-z0-9_]*)["']""")
+
+
+def provider_env_keys(env: Mapping[str, str], args: Sequence[str]) -> set[str]:
+    """The variables the user's own Codex model providers read their keys from.
+
+    A provider in ``config.toml`` (or in ``-c`` arguments) names its key's variable in
+    ``env_key``; Codex refuses to run without it, and no prefix would let it through the
+    environment's allowlist, so those names pass as they are.
+    """
+    names = set(_ENV_KEY.findall(" ".join(args)))
+    folder = env.get("CODEX_HOME") or (str(Path(env["HOME"]) / ".codex") if "HOME" in env else "")
+    try:
+        config = tomllib.loads((Path(folder) / "config.toml").read_text()) if folder else {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        config = {}
+    providers = config.get("model_providers")
+    for provider in providers.values() if isinstance(providers, dict) else ():
+        if isinstance(provider, dict) and isinstance(provider.get("env_key"), str):
+            names.add(provider["env_key"])
+    return names
 
 
 @functools.lru_cache(maxsize=4)

@@ -18,8 +18,15 @@ from typing import Any
 import attrs
 
 from ..core.errors import ApiError, ErrorKind, sanitize
+from ..core.events import Event, Failed
 
-__all__ = ["classify", "openai_error_fields", "retry_after_seconds", "with_retry_after"]
+__all__ = [
+    "LoginHint",
+    "classify",
+    "openai_error_fields",
+    "retry_after_seconds",
+    "with_retry_after",
+]
 
 _BY_STATUS = {
     400: ErrorKind.INVALID_REQUEST,
@@ -48,6 +55,14 @@ _CONTEXT = re.compile(
     r"|exceeds the maximum number of tokens",
     re.I,
 )
+_LOGGED_OUT = re.compile(
+    r"not logged in|please run /login|invalid api key|api key not valid|invalid x-api-key"
+    r"|oauth token (?:has )?expired|invalid bearer token|missing api key",
+    re.I,
+)
+"""What the CLIs say when they have no valid credentials, without a status to go by."""
+_MISSING_VARIABLE = re.compile(r"missing environment variable:?\s*`?([A-Za-z_][A-Za-z0-9_]*)", re.I)
+"""Codex, when a model provider's ``env_key`` variable is not set."""
 _RETRYABLE = (ErrorKind.RATE_LIMIT, ErrorKind.OVERLOADED)
 """The kinds a client retries, and so the only ones a retry delay is given with."""
 _RETRY = re.compile(r"(?:retry|try again)[^0-9]{0,20}(\d+(?:\.\d+)?)\s*(ms|s|sec|seconds?)?", re.I)
@@ -77,7 +92,15 @@ def classify(status: int | None, error_type: str | None, message: str) -> ApiErr
     """The typed error for a failed model call; unknown failures are a 502 with the message."""
     kind = _BY_STATUS.get(status or 0) or _BY_TYPE.get(error_type or "")
     if kind is None:
-        kind = ErrorKind.CLI_FAILED
+        missing = _MISSING_VARIABLE.search(message)
+        if missing is not None:
+            return ApiError(
+                ErrorKind.CLI_MISCONFIGURED,
+                f"The CLI's configuration reads its key from the environment variable "
+                f"{missing.group(1)}, which is not set where cliwrap runs: set it there, or in "
+                "the provider's `env` table of cliwrap's config.",
+            )
+        kind = ErrorKind.AUTHENTICATION if _LOGGED_OUT.search(message) else ErrorKind.CLI_FAILED
     if kind is ErrorKind.INVALID_REQUEST and _CONTEXT.search(message):
         kind = ErrorKind.CONTEXT_TOO_LONG
     retry_after = None
@@ -127,3 +150,27 @@ def with_retry_after(error: ApiError, seconds: float | None) -> ApiError:
     if seconds is None or error.kind not in _RETRYABLE:
         return error
     return attrs.evolve(error, retry_after=seconds)
+
+
+@attrs.define
+class LoginHint:
+    """A filter on a run's events: the CLI's refused credentials, told as what they are.
+
+    Clients authenticate to cliwrap, not to the CLI, so a CLI whose backend refused its
+    login is the server's "not logged in" (401 ``cli_not_logged_in``), with what to run on
+    the server; the provider's parser only knows the backend said 401.
+    """
+
+    cli: str
+    hint: str
+
+    def feed(self, event: Event) -> list[Event]:
+        if isinstance(event, Failed) and event.error.kind is ErrorKind.AUTHENTICATION:
+            message = (
+                f"The {self.cli} CLI on the server is not logged in ({event.error.message}): "
+                f"{self.hint}."
+            )
+            return [
+                Failed(attrs.evolve(event.error, kind=ErrorKind.CLI_LOGGED_OUT, message=message))
+            ]
+        return [event]

@@ -112,6 +112,9 @@ _NO_SUCH_NAME = "__none__"
 class GeminiProvider(ProviderDefaults):  # it cannot list its models offline
     name = "gemini"
     prefixes: tuple[str, ...] = ("gemini-",)
+    login_hint = (
+        "run `gemini` on the server and sign in, or set GEMINI_API_KEY in [providers.gemini] env"
+    )
     install_hint = "install Gemini CLI: `just clis` (pinned) or `npm install -g @google/gemini-cli`"
     defaults: Mapping[str, Any] = {
         "command": "gemini",

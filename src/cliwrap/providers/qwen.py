@@ -168,6 +168,10 @@ function report(request, outcome) {
 class QwenProvider(ProviderDefaults):  # it cannot list its models offline
     name = "qwen"
     prefixes: tuple[str, ...] = ("qwen-", "qwen3-")
+    login_hint = (
+        "run `qwen` on the server and sign in with /auth, or set OPENAI_API_KEY in "
+        "[providers.qwen] env"
+    )
     install_hint = (
         "install Qwen Code: `just clis` (pinned) or `npm install -g @qwen-code/qwen-code`"
     )

@@ -46,6 +46,7 @@ from ..core.events import (
     TextDelta,
     ThinkingDelta,
     ToolCalled,
+    ToolCallStarted,
     Update,
 )
 from ..providers import Dialogue, Invocation, LineParser
@@ -100,6 +101,8 @@ class JobPlan:
     """The invocation, given the run's private working directory."""
     parser: LineParser
     progress: bool = False
+    marks_are_content: bool = True
+    """Whether progress marks are answer text (else the surfaces send them as keepalives)."""
     filters: tuple[Callable[[], EventFilter], ...] = ()
     """Makers of the filters the events pass through, in order (a tool-call scanner, …)."""
     accepted_at: float = attrs.field(factory=trio.current_time)
@@ -210,7 +213,7 @@ class _Run:
 
     async def send(self, update: Update) -> None:
         """Send one update; while the reader is behind, the CLI's clocks stand still."""
-        if isinstance(update, (TextDelta, ThinkingDelta, ToolCalled)):
+        if isinstance(update, (TextDelta, ThinkingDelta, ToolCallStarted, ToolCalled)):
             self.answer_started.set()
         try:
             try:
@@ -252,7 +255,7 @@ async def _supervise(
             async with trio.open_nursery() as watchers:
                 watchers.start_soon(_keepalive, run, runtime.keepalive_interval)
                 if plan.progress:
-                    watchers.start_soon(_progress, run)
+                    watchers.start_soon(_progress, run, plan.marks_are_content)
                 await _admitted_run(runtime, plan, ticket, run)
                 watchers.cancel_scope.cancel()
         except Exception:
@@ -266,6 +269,8 @@ async def _supervise(
         assert run.outcome is not None
         # Every process of the run is reaped by now: the outcome may be known.
         failure = run.outcome.error if isinstance(run.outcome, Failed) else None
+        if isinstance(run.outcome, Finished) and run.outcome.note is not None:
+            log.warning("%s", run.outcome.note)
         if failure is not None and plan.on_failure is not None:
             plan.on_failure(failure, run.stderr_text)
         stream.settle(run.outcome, failure)
@@ -500,10 +505,10 @@ async def _keepalive(run: _Run, interval: float) -> None:
             run.last_sent = max(run.last_sent, trio.current_time())
 
 
-async def _progress(run: _Run) -> None:
+async def _progress(run: _Run, content: bool) -> None:
     for delay, mark in progress.marks():
         with trio.move_on_after(delay):
             await run.answer_started.wait()
         if run.answer_started.is_set() or run.over:
             return
-        await run.send(Progress(mark))
+        await run.send(Progress(mark, content))

@@ -60,6 +60,9 @@ class Semantics:
 
     request: ChatRequest
     filters: tuple[Callable[[], EventFilter], ...] = ()
+    marks_are_content: bool = True
+    """Whether ``-progress`` marks may be shown as answer text: not when the answer is for a
+    program (tool calls, XML tools, an answer format), which would parse or store them."""
 
 
 _XML_DEFAULTS = XmlToolsConfig()
@@ -74,9 +77,11 @@ def semantics_for(
     answer is cut here.
     """
     request = tools.with_contract(chat)
+    xml_tools = False
     if xml.enabled and not chat.offers_tools:
         found = xmltools.detect(chat.system_prompt, xml.known_tools)
         if found.found(xml.threshold):
+            xml_tools = True
             request = request.with_system(xmltools.reminder(found))
     filters: list[Callable[[], EventFilter]] = []
     if chat.stop:
@@ -88,4 +93,5 @@ def semantics_for(
     if chat.response_format is not None:
         request = request.with_system(structured.instruction(chat.response_format))
         filters.append(partial(structured.JsonAnswer, chat.response_format))
-    return Semantics(request, tuple(filters))
+    for_a_program = chat.offers_tools or xml_tools or chat.response_format is not None
+    return Semantics(request, tuple(filters), marks_are_content=not for_a_program)

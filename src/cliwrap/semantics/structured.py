@@ -1,11 +1,17 @@
 """Structured output (JSON mode and JSON Schema), sans I/O.
 
 No CLI has a JSON mode to switch on, so the format goes into the system prompt and the
-answer is checked before the client sees it: gathered whole (a half-streamed object that
-then fails is worth nothing to a client that parses it), taken out of any code fence or
-preamble the model added anyway, parsed, and validated against the schema with
-``jsonschema``. A valid answer goes out as the JSON text, streamed or not; anything else is
-a clear error naming what was wrong, never broken JSON.
+answer is read against it as it streams: whatever the model puts before the value (a code
+fence, a sentence) is held back and dropped, the value goes out as it is written (partial
+JSON parsers in the clients show it growing), and whatever follows it is dropped. At the
+end it is parsed and validated against the schema with ``jsonschema``.
+
+An answer that does not validate still goes out as the model wrote it, with the finish
+reason saying whether it was cut by the output limit: the clients that ask for structured
+output validate it themselves, and their repair loops (instructor's re-ask, pydantic-ai's
+output retries) can only run on an answer they see. An error instead would be a 5xx the
+SDKs retry with the same prompt. What was wrong goes to the server's log
+(:attr:`Finished.note`).
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ import attrs
 import jsonschema
 
 from ..core.errors import ApiError, ErrorKind
-from ..core.events import Event, Failed, Finished, FinishReason, TextDelta
+from ..core.events import Event, Finished, FinishReason, TextDelta
 from ..core.fields import shown
 from ..core.request import ResponseFormat
+from .json_values import ValueEnd, value_start
 
 __all__ = ["JsonAnswer", "instruction", "parse_format"]
 
@@ -76,42 +83,77 @@ def instruction(fmt: ResponseFormat) -> str:
 
 @attrs.define
 class JsonAnswer:
-    """A filter on the events: holds the answer back, lets it out only as valid JSON."""
+    """A filter on the events: lets out the JSON value of the answer as it is written."""
 
     fmt: ResponseFormat
-    _text: list[str] = attrs.field(factory=list)
+    _openers: str = attrs.field(init=False)
+    _before: str = ""
+    """What came before the value, held back while the value has not begun."""
+    _value: list[str] = attrs.field(factory=list)
+    _end: ValueEnd | None = None
+
+    def __attrs_post_init__(self) -> None:
+        self._openers = _openers(self.fmt)
 
     def feed(self, event: Event) -> list[Event]:
         if isinstance(event, TextDelta):
-            self._text.append(event.text)
-            return []
-        if not isinstance(event, Finished):
-            return [event]
-        if event.reason is FinishReason.TOOL_CALLS:
-            return [event]  # a tool call, not an answer: nothing to check yet
-        text = "".join(self._text)
-        try:
-            return [TextDelta(self._checked(text)), event]
-        except ApiError as error:
-            return [Failed(error)]
+            return self._text(event.text)
+        if not isinstance(event, Finished) or event.reason is FinishReason.TOOL_CALLS:
+            return [event]  # a tool call is not an answer: nothing to check
+        if self._end is None:  # no object or array began: a scalar, or not JSON at all
+            text = self._before
+            found = _json_text(text)
+            answer = text if found is None else found
+            return [*([TextDelta(answer)] if answer else []), self._checked(answer, event)]
+        return [self._checked("".join(self._value), event)]
 
-    def _checked(self, text: str) -> str:
-        found = _json_text(text)
-        if found is None:
-            cut = " (it was cut by the output limit)" if not text.strip().endswith("}") else ""
-            raise _bad(f"The model's answer is not valid JSON{cut}: {_preview(text)}")
-        value = json.loads(found)
+    def _text(self, text: str) -> list[Event]:
+        if self._end is None:
+            self._before += text
+            start = value_start(self._before, self._openers) if self._openers else None
+            if start is None:
+                return []
+            text, self._before = self._before[start:], ""
+            self._end = ValueEnd()
+        taken = self._end.take(text)
+        if not taken:
+            return []  # after the value: a closing fence or words, not the answer
+        self._value.append(text[:taken])
+        return [TextDelta(text[:taken])]
+
+    def _checked(self, text: str, finished: Finished) -> Finished:
+        """``finished``, with a note for the log if ``text`` is not the answer asked for."""
+        problem = self._problem(text)
+        if problem is None:
+            return finished
+        cut = " (cut by the output limit)" if finished.reason is FinishReason.LENGTH else ""
+        return attrs.evolve(finished, note=f"The answer went out as written{cut}: {problem}")
+
+    def _problem(self, text: str) -> str | None:
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return f"it is not valid JSON: {_preview(text)}"
         if self.fmt.kind == "json_object" and not isinstance(value, dict):
-            raise _bad(f"The model's answer is JSON but not an object: {_preview(found)}")
+            return f"it is JSON but not an object: {_preview(text)}"
         if self.fmt.schema is not None:
             validator = jsonschema.validators.validator_for(self.fmt.schema)(self.fmt.schema)
             error = jsonschema.exceptions.best_match(validator.iter_errors(value))
             if error is not None:
                 where = "/".join(str(p) for p in error.absolute_path) or "(the top level)"
-                raise _bad(
-                    f"The model's answer does not match the schema at {where}: {error.message}"
-                )
-        return found
+                return f"it does not match the schema at {where}: {error.message}"
+        return None
+
+
+def _openers(fmt: ResponseFormat) -> str:
+    """The characters the answer's value may begin with, if it is an object or array."""
+    if fmt.kind == "json_object" or fmt.schema is None:
+        return "{"
+    kinds = fmt.schema.get("type")
+    if kinds is None:
+        return "{" if "properties" in fmt.schema else "{["
+    kinds = [kinds] if isinstance(kinds, str) else kinds
+    return ("{" if "object" in kinds else "") + ("[" if "array" in kinds else "")
 
 
 def _json_text(text: str) -> str | None:
@@ -131,10 +173,6 @@ def _json_text(text: str) -> str | None:
             continue
         return candidate
     return None
-
-
-def _bad(message: str) -> ApiError:
-    return ApiError(ErrorKind.BAD_OUTPUT, message)
 
 
 def _preview(text: str, limit: int = 200) -> str:

@@ -22,9 +22,18 @@ from typing import Any
 import attrs
 
 from ..core.errors import ApiError, ErrorKind
-from ..core.events import Event, Finished, FinishReason, TextDelta, ToolCalled
+from ..core.events import (
+    Event,
+    Finished,
+    FinishReason,
+    TextDelta,
+    ToolArgumentsDelta,
+    ToolCalled,
+    ToolCallStarted,
+)
 from ..core.fields import shown
 from ..core.request import ChatRequest, Message, Tool, ToolCall
+from .json_values import ValueEnd
 from .stops import overlap
 
 __all__ = [
@@ -144,27 +153,59 @@ def _contract(request: ChatRequest) -> str:
     )
 
 
+_HEAD = re.compile(
+    r'\s*(?:```(?:json)?\s*)?\{\s*"name"\s*:\s*"([A-Za-z0-9_.:-]{1,128})"\s*,'
+    r'\s*"arguments"\s*:\s*(?=\{)'
+)
+"""The start of a block written the way the contract shows it: name first, then the
+arguments object, whose text can then be streamed as it is written."""
+_HEAD_WITHIN = 512
+"""How much of a block may come before its arguments for them to be streamed."""
+
+
+@attrs.define
+class _Streaming:
+    """A call whose arguments are going out as the model writes them."""
+
+    id: str
+    name: str
+    arguments: list[str] = attrs.field(factory=list)
+    value: ValueEnd = attrs.field(factory=ValueEnd)
+
+    def called(self) -> ToolCalled:
+        return ToolCalled(ToolCall(self.id, self.name, "".join(self.arguments)))
+
+
 @attrs.define
 class ToolCallScanner:
     """Finds ``<tool_call>`` blocks in the answer as it streams; a filter on the events.
 
     Text streams on untouched until something that could be the start of a block arrives;
-    that much is held back until it is known either way. A whole block that is a valid call
-    becomes a :class:`ToolCalled` event; a broken one is let through as the text it was.
+    that much is held back until it is known either way. A block written as the contract
+    shows it (the name of an offered tool, then the arguments object) is a call at once: a
+    :class:`ToolCallStarted`, its arguments in pieces as they arrive, then its
+    :class:`ToolCalled`. Any other block is read whole at its end: a valid call is one
+    :class:`ToolCalled`, a broken one is let through as the text it was.
     """
 
     request: ChatRequest
+    _names: frozenset[str] = attrs.field(init=False)
     _held: str = ""
     _in_call: bool = False
+    _streaming: _Streaming | None = None
     _called: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        self._names = frozenset(t.name for t in self.request.tools)
 
     def feed(self, event: Event) -> list[Event]:
         if isinstance(event, TextDelta):
             return self._text(event.text)
         if isinstance(event, Finished):
             out = self._flush()
-            reason = FinishReason.TOOL_CALLS if self._called else event.reason
-            return [*out, Finished(reason)]
+            cut = event.reason is FinishReason.LENGTH
+            reason = FinishReason.TOOL_CALLS if self._called and not cut else event.reason
+            return [*out, attrs.evolve(event, reason=reason)]
         return [event]
 
     def _text(self, text: str) -> list[Event]:
@@ -172,12 +213,8 @@ class ToolCallScanner:
         out: list[Event] = []
         while True:
             if self._in_call:
-                end = self._held.find(CLOSE)
-                if end < 0:
+                if not self._in_block(out):
                     return out
-                body, self._held = self._held[:end], self._held[end + len(CLOSE) :]
-                self._in_call = False
-                out.append(self._call(body))
                 continue
             start = self._held.find(OPEN)
             if start >= 0:
@@ -190,13 +227,43 @@ class ToolCallScanner:
             out += self._plain(ready)
             return out
 
+    def _in_block(self, out: list[Event]) -> bool:
+        """Go on inside a block with what is held; whether the block has ended."""
+        if self._streaming is None and len(self._held) <= _HEAD_WITHIN:
+            head = _HEAD.match(self._held)
+            if head is not None and head.group(1) in self._names:
+                self._streaming = _Streaming(new_call_id(), head.group(1))
+                self._called = True
+                out.append(ToolCallStarted(self._streaming.id, self._streaming.name))
+                self._held = self._held[head.end() :]
+        streaming = self._streaming
+        if streaming is not None and not streaming.value.done:
+            taken = streaming.value.take(self._held)
+            piece, self._held = self._held[:taken], self._held[taken:]
+            if piece:
+                streaming.arguments.append(piece)
+                out.append(ToolArgumentsDelta(piece))
+            if not streaming.value.done:
+                return False
+        end = self._held.find(CLOSE)
+        if end < 0:
+            return False
+        body, self._held = self._held[:end], self._held[end + len(CLOSE) :]
+        self._in_call = False
+        if streaming is not None:  # the rest of the block is the object's closing brace
+            self._streaming = None
+            out.append(streaming.called())
+        else:
+            out.append(self._call(body))
+        return True
+
     def _plain(self, text: str) -> list[Event]:
         if not text or (self._called and not text.strip()):
             return []  # the blank lines between and after calls are not an answer
         return [TextDelta(text)]
 
     def _call(self, body: str) -> Event:
-        call = _parse_call(body, {t.name for t in self.request.tools})
+        call = _parse_call(body, self._names)
         if call is None:
             return TextDelta(f"{OPEN}{body}{CLOSE}")
         self._called = True
@@ -204,13 +271,17 @@ class ToolCallScanner:
 
     def _flush(self) -> list[Event]:
         held, self._held = self._held, ""
+        if self._streaming is not None:  # cut inside the call: it is the answer's last
+            streaming, self._streaming = self._streaming, None
+            self._in_call = False
+            return [streaming.called()]
         if self._in_call:
             self._in_call = False
             return self._plain(OPEN + held)  # an unclosed block is text
         return self._plain(held)
 
 
-def _parse_call(body: str, names: set[str]) -> ToolCall | None:
+def _parse_call(body: str, names: frozenset[str]) -> ToolCall | None:
     text = body.strip()
     if text.startswith("```"):  # a block the model fenced anyway
         text = text.strip("`").removeprefix("json").strip()

@@ -124,6 +124,7 @@ def _chat_schemas() -> dict[str, Schema]:
         "function": _obj({"name": STRING, "arguments": ARGUMENTS_TEXT}),
     }
     named = _request({"name": STRING}, {})
+    piece = _obj({}, {"name": STRING, "arguments": STRING})
     return {
         "ChatMessage": _request(
             {
@@ -244,13 +245,20 @@ def _chat_schemas() -> dict[str, Schema]:
                                     "role": _const("assistant"),
                                     "content": STRING,
                                     "reasoning_content": STRING,
+                                    # A call opens with its id, type and name; its
+                                    # arguments follow in pieces (JSON text only together).
                                     "tool_calls": {
                                         "type": "array",
-                                        "items": _obj({"index": INTEGER, **call}),
+                                        "items": _obj(
+                                            {"index": INTEGER},
+                                            {
+                                                "id": STRING,
+                                                "type": _const("function"),
+                                                "function": piece,
+                                            },
+                                        ),
                                     },
-                                    "function_call": _obj(
-                                        {"name": STRING, "arguments": ARGUMENTS_TEXT}
-                                    ),
+                                    "function_call": piece,
                                 },
                             ),
                             "finish_reason": _nullable(_enum(CHAT_FINISH_REASONS)),

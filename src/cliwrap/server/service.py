@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import os
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..config import Config, ProviderConfig
 from ..core.errors import ApiError, ErrorKind
 from ..core.request import ChatRequest
 from ..providers import PROVIDERS, Provider, find_command
+from ..providers.failures import LoginHint
 from ..providers.routing import Catalog, Route
 from ..runtime.admission import Gate
 from ..runtime.backend import PosixBackend, ProcessBackend
@@ -134,7 +136,8 @@ class Service:
             build=build,
             parser=provider.parser(for_cli, route.model),
             progress=route.progress,
-            filters=planned.filters,
+            marks_are_content=planned.marks_are_content,
+            filters=(*planned.filters, partial(LoginHint, provider.name, provider.login_hint)),
         )
 
     def installed(self, provider: Provider, settings: ProviderConfig) -> bool:

@@ -389,11 +389,16 @@ class MessageEncoder(EventEncoder):
             "content_block_delta", index=self._index, delta={"type": delta, field: text}
         )
 
-    def _tool_call(self, call: ToolCall, index: int) -> bytes:
-        out = self._close() + self._open("tool_use", {**tool_use_block(call), "input": {}})
-        delta = {"type": "input_json_delta", "partial_json": call.arguments}
-        out += self._event("content_block_delta", index=self._index, delta=delta)
-        return out + self._close()
+    def _tool_start(self, call_id: str, name: str, index: int) -> bytes:
+        block = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
+        return self._close() + self._open("tool_use", block)
+
+    def _tool_arguments(self, text: str, index: int) -> bytes:
+        delta = {"type": "input_json_delta", "partial_json": text}
+        return self._event("content_block_delta", index=self._index, delta=delta)
+
+    def _tool_end(self, call: ToolCall, index: int) -> bytes:
+        return self._close()
 
     def _open(self, kind: str, block: dict[str, Any] | None = None) -> bytes:
         self._block = kind

@@ -370,12 +370,25 @@ class ChunkEncoder(EventEncoder):
     def _thinking(self, text: str) -> bytes:
         return self._chunk({"reasoning_content": text})
 
-    def _tool_call(self, call: ToolCall, index: int) -> bytes:
+    def _tool_start(self, call_id: str, name: str, index: int) -> bytes:
         if self.legacy_functions:  # the old API knew one call per answer
             return (
-                self._chunk({"function_call": _call_body(call)["function"]}) if not index else b""
+                self._chunk({"function_call": {"name": name, "arguments": ""}})
+                if not index
+                else b""
             )
-        return self._chunk({"tool_calls": [{"index": index, **_call_body(call)}]})
+        opened = {"index": index, "id": call_id, "type": "function"}
+        return self._chunk(
+            {"tool_calls": [{**opened, "function": {"name": name, "arguments": ""}}]}
+        )
+
+    def _tool_arguments(self, text: str, index: int) -> bytes:
+        if self.legacy_functions:
+            return self._chunk({"function_call": {"arguments": text}}) if not index else b""
+        return self._chunk({"tool_calls": [{"index": index, "function": {"arguments": text}}]})
+
+    def _tool_end(self, call: ToolCall, index: int) -> bytes:
+        return b""  # the next chunk (another call, or the finish) says it is complete
 
     def _failed(self, error: ApiError) -> bytes:
         """An error event then ``[DONE]``: OpenAI SDKs raise the error as they read it."""

@@ -297,6 +297,8 @@ class ResponseEncoder(EventEncoder):
     """The output item being streamed: "reasoning" or "message"."""
     _output: list[dict[str, Any]] = attrs.field(init=False, factory=list)
     _text: list[str] = attrs.field(init=False, factory=list)
+    _call_at: dict[str, Any] = attrs.field(init=False, factory=dict)
+    """The open tool call's ``item_id`` and ``output_index``."""
 
     def __attrs_post_init__(self) -> None:
         self._shape = _Shape(self.model, self.instructions)
@@ -316,21 +318,23 @@ class ResponseEncoder(EventEncoder):
     def _thinking(self, text: str) -> bytes:
         return self._delta("reasoning", text)
 
-    def _tool_call(self, call: ToolCall, index: int) -> bytes:
+    def _tool_start(self, call_id: str, name: str, index: int) -> bytes:
         out = self._close("completed")
+        item = self._shape.function_call(ToolCall(call_id, name, ""), "in_progress")
+        self._call_at = {"item_id": item["id"], "output_index": len(self._output)}
+        return out + self._event(
+            "response.output_item.added", output_index=len(self._output), item=item
+        )
+
+    def _tool_arguments(self, text: str, index: int) -> bytes:
+        return self._event("response.function_call_arguments.delta", **self._call_at, delta=text)
+
+    def _tool_end(self, call: ToolCall, index: int) -> bytes:
         item = self._shape.function_call(call)
-        where = {"item_id": item["id"], "output_index": len(self._output)}
-        added = {**item, "status": "in_progress", "arguments": ""}
-        out += self._event(
-            "response.output_item.added", output_index=where["output_index"], item=added
+        out = self._event(
+            "response.function_call_arguments.done", **self._call_at, arguments=call.arguments
         )
-        out += self._event("response.function_call_arguments.delta", **where, delta=call.arguments)
-        out += self._event(
-            "response.function_call_arguments.done", **where, arguments=call.arguments
-        )
-        out += self._event(
-            "response.output_item.done", output_index=where["output_index"], item=item
-        )
+        out += self._event("response.output_item.done", output_index=len(self._output), item=item)
         self._output.append(item)
         return out
 

@@ -1,7 +1,9 @@
 """What every surface does with a run's events before its own wire format, sans I/O.
 
 The surfaces differ in their bytes, not in how they read the event stream: progress marks
-are content only until the answer starts, and a blank line separates them from it; usage
+are content only until the answer starts (and only when the answer is for a person: else
+they are keepalives), and a blank line separates them from it; a tool call opens, takes its
+arguments in pieces and closes, whether it was streamed or came whole; usage
 arrives before the end and is reported at the end; nothing follows the end. That reading is
 written once here, for streams (:class:`EventEncoder`) and for one-body answers
 (:class:`Gathered`); each surface supplies only its wire format.
@@ -23,7 +25,9 @@ from ..core.events import (
     Progress,
     TextDelta,
     ThinkingDelta,
+    ToolArgumentsDelta,
     ToolCalled,
+    ToolCallStarted,
     Usage,
 )
 from ..core.progress import ANSWER_SEPARATOR
@@ -48,6 +52,8 @@ class EventEncoder(abc.ABC):
     """The client's stop sequence that ended the answer, if one did."""
     _marks_shown: bool = attrs.field(init=False, default=False)
     _answering: bool = attrs.field(init=False, default=False)
+    _streaming_call: str | None = attrs.field(init=False, default=None)
+    """The id of the tool call whose arguments are streaming."""
 
     @abc.abstractmethod
     def start(self) -> bytes:
@@ -61,6 +67,8 @@ class EventEncoder(abc.ABC):
         if isinstance(event, Progress):
             if self._answering:
                 return b""
+            if not event.content:
+                return self._keepalive()
             self._marks_shown = True
             return self._content(event.mark)
         if isinstance(event, TextDelta):
@@ -71,9 +79,14 @@ class EventEncoder(abc.ABC):
             return self._content(text)
         if isinstance(event, ThinkingDelta):
             return self._thinking(event.text)
-        if isinstance(event, ToolCalled):
+        if isinstance(event, ToolCallStarted):
+            self._streaming_call = event.id
             self.calls += 1
-            return self._tool_call(event.call, self.calls - 1)
+            return self._tool_start(event.id, event.name, self.calls - 1)
+        if isinstance(event, ToolArgumentsDelta):
+            return self._tool_arguments(event.text, self.calls - 1)
+        if isinstance(event, ToolCalled):
+            return self._tool_called(event.call)
         if isinstance(event, Usage):
             self.usage = event
             return b""
@@ -82,6 +95,15 @@ class EventEncoder(abc.ABC):
             self.stop_sequence = event.stop_sequence
             return self._finish(event.reason)
         return self.fail(event.error)
+
+    def _tool_called(self, call: ToolCall) -> bytes:
+        if self._streaming_call == call.id:
+            self._streaming_call = None
+            return self._tool_end(call, self.calls - 1)
+        self.calls += 1  # a whole call at once: opened, its arguments, closed
+        index = self.calls - 1
+        opened = self._tool_start(call.id, call.name, index)
+        return opened + self._tool_arguments(call.arguments, index) + self._tool_end(call, index)
 
     def fail(self, error: ApiError) -> bytes:
         """The failure as the surface sends it mid-stream; nothing follows it."""
@@ -99,8 +121,16 @@ class EventEncoder(abc.ABC):
     def _thinking(self, text: str) -> bytes: ...
 
     @abc.abstractmethod
-    def _tool_call(self, call: ToolCall, index: int) -> bytes:
-        """A whole tool call, the ``index``-th of this answer."""
+    def _tool_start(self, call_id: str, name: str, index: int) -> bytes:
+        """The ``index``-th tool call of this answer begins; its arguments follow."""
+
+    @abc.abstractmethod
+    def _tool_arguments(self, text: str, index: int) -> bytes:
+        """A piece of the open tool call's arguments."""
+
+    @abc.abstractmethod
+    def _tool_end(self, call: ToolCall, index: int) -> bytes:
+        """The open tool call is complete; ``call.arguments`` is all its pieces together."""
 
     @abc.abstractmethod
     def _finish(self, reason: FinishReason) -> bytes:

@@ -25,7 +25,9 @@ from ..core.events import (
     Progress,
     TextDelta,
     ThinkingDelta,
+    ToolArgumentsDelta,
     ToolCalled,
+    ToolCallStarted,
     Usage,
 )
 from . import json_body
@@ -113,6 +115,8 @@ def event_frames(id_: str, event: Event) -> list[dict[str, Any]]:
         return [{"type": "progress", "id": id_, "mark": event.mark}]
     if isinstance(event, Keepalive):
         return [{"type": "keepalive", "id": id_}]
+    if isinstance(event, (ToolCallStarted, ToolArgumentsDelta)):
+        return []  # a tool call goes out whole, in one frame, when it is complete
     if isinstance(event, ToolCalled):
         call = {"id": event.call.id, "name": event.call.name, "arguments": event.call.arguments}
         return [{"type": "tool_call", "id": id_, "call": call}]

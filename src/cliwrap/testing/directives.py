@@ -44,10 +44,13 @@ def read_plan(prompt: str) -> Plan:
     """Read the directives in ``prompt``; the default reply echoes its last line."""
     fields: dict[str, object] = {}
     calls: list[str] = []
+    repaired: str | None = None
     for name, arg in _DIRECTIVE.findall(prompt):
         arg = arg.strip()
         if name == "reply":
             fields["reply"] = arg
+        elif name == "repaired":
+            repaired = arg
         elif name == "think":
             fields["thinking"] = arg
         elif name == "fail":
@@ -79,6 +82,10 @@ def read_plan(prompt: str) -> Plan:
         fields["reply"] = "\n".join([*before, *calls])
     if "reply" not in fields:
         fields["reply"] = "echo: " + _last_line(_DIRECTIVE.sub("", prompt))
+    elif repaired is not None and str(fields["reply"]) in _DIRECTIVE.sub("", prompt):
+        # ``[[repaired:Y]]``: once the first reply is back in the conversation (a client's
+        # repair loop sent it with what was wrong), answer Y instead.
+        fields["reply"] = repaired
     return Plan(**fields)  # type: ignore[arg-type]
 
 
