@@ -340,7 +340,7 @@ async def test_the_cli_runs_in_a_work_folder_with_cliwraps_files_beside_it(
         return await answer(cli)
 
     def build(workdir: Path) -> Invocation:
-        files = {"tap.cjs": "// ours", "work/image-1.png": b"\x89PNG"}
+        files: dict[str, str | bytes] = {"tap.cjs": "// ours", "work/image-1.png": b"\x89PNG"}
         return Invocation(argv=("fake-cli",), env={}, stdin=b"hi", files=files)
 
     async with open_fake_backend(look) as backend:
