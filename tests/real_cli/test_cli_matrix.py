@@ -21,6 +21,7 @@ import httpx
 import openai
 import pytest
 
+from cliwrap.providers.base import WORK_DIR
 from cliwrap.testing import LiveServer, Recorded, StubThread, group_alive
 
 from .conftest import SdkFactory, ServerFactory
@@ -174,8 +175,11 @@ def test_runs_in_a_private_directory_that_is_removed(
     cli: Cli, eager_server: LiveServer, sdk: SdkFactory
 ) -> None:
     with held_run(cli, eager_server) as pgid:
-        workdir = Path(f"/proc/{pgid}/cwd").readlink()
+        cwd = Path(f"/proc/{pgid}/cwd").readlink()
         environ = Path(f"/proc/{pgid}/environ").read_bytes().split(b"\0")
+    # It runs in the run directory's work folder; cliwrap's own files are beside it.
+    assert cwd.name == WORK_DIR
+    workdir = cwd.parent
     assert workdir.parent == Path(tempfile.gettempdir())
     assert workdir.name.startswith("cliwrap-run-")
     variables = dict(v.decode().partition("=")[::2] for v in environ if b"=" in v)

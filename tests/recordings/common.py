@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cliwrap.config import ProviderConfig
 from cliwrap.core.request import ChatRequest, Message
-from cliwrap.providers.base import PRIVATE_HOME, Invocation, Provider
+from cliwrap.providers.base import PRIVATE_HOME, WORK_DIR, Invocation, Provider
 
 __all__ = ["FAULTS", "HERE", "prepare", "save"]
 
@@ -43,6 +43,7 @@ def prepare(
     """The request for ``prompt`` and its invocation, with its files written as the job would."""
     request = ChatRequest(model, (Message("user", prompt),))
     (workdir / PRIVATE_HOME).mkdir()
+    (workdir / WORK_DIR).mkdir()  # the CLI runs there, as in the job
     invocation = provider.invocation(request, model, workdir, settings, environ, listing)
     invocation.write_files(workdir)
     return request, invocation

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from cliwrap.config import ProviderConfig
-from cliwrap.providers.base import PRIVATE_HOME, find_command
+from cliwrap.providers.base import PRIVATE_HOME, WORK_DIR, find_command
 from cliwrap.providers.claude import ClaudeProvider
 from cliwrap.testing import StubThread, handle_messages
 
@@ -55,7 +55,7 @@ def main() -> None:
                     input=invocation.stdin,
                     capture_output=True,
                     env=dict(invocation.env),
-                    cwd=workdir,
+                    cwd=workdir / WORK_DIR,
                     check=False,
                 )
             save("claude", name, done.stdout, done.returncode)

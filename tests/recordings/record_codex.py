@@ -21,7 +21,7 @@ from pathlib import Path
 
 from cliwrap.config import ProviderConfig
 from cliwrap.core.request import ChatRequest
-from cliwrap.providers.base import Invocation, find_command
+from cliwrap.providers.base import WORK_DIR, Invocation, find_command
 from cliwrap.providers.codex import CodexProvider
 from cliwrap.testing import StubThread, codex_stub_args, handle_backends
 
@@ -75,7 +75,7 @@ def _talk(
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env=dict(invocation.env),
-        cwd=workdir,
+        cwd=workdir / WORK_DIR,
         start_new_session=True,
     )
     assert process.stdin is not None

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from cliwrap.config import ProviderConfig
-from cliwrap.providers.base import find_command
+from cliwrap.providers.base import WORK_DIR, find_command
 from cliwrap.providers.gemini import GeminiProvider
 from cliwrap.testing import StubThread, handle_backends
 
@@ -59,7 +59,7 @@ def main() -> None:
                     input=invocation.stdin,
                     capture_output=True,
                     env=dict(invocation.env),
-                    cwd=workdir,
+                    cwd=workdir / WORK_DIR,
                     check=False,
                 )
             save("gemini", name, _shorten_echo(done.stdout), done.returncode)

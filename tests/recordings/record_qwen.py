@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from cliwrap.config import ProviderConfig
-from cliwrap.providers.base import find_command
+from cliwrap.providers.base import WORK_DIR, find_command
 from cliwrap.providers.qwen import QwenProvider
 from cliwrap.testing import StubThread, handle_backends
 
@@ -57,7 +57,7 @@ def main(names: list[str]) -> None:
                     stdout=subprocess.PIPE,
                     stderr=subprocess.DEVNULL,
                     env=dict(invocation.env),
-                    cwd=workdir,
+                    cwd=workdir / WORK_DIR,
                     start_new_session=True,  # its launcher starts a second node: stop both
                 )
                 try:

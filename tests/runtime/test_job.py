@@ -18,6 +18,7 @@ import trio.testing
 
 from cliwrap.core.errors import ApiError, ErrorKind
 from cliwrap.core.events import Event, Failed, Finished, Keepalive, Progress, TextDelta
+from cliwrap.providers.base import WORK_DIR, Invocation
 from cliwrap.runtime.job import JobPlan, Runtime, open_job
 from cliwrap.runtime.ledger import Ledger
 from cliwrap.runtime.processes import KILL_WAIT
@@ -329,3 +330,26 @@ async def test_a_huge_line_is_parsed_off_the_event_loop(
         events = await collect(runtime, make_plan())
     assert events == [TextDelta(big), TextDelta("small"), Finished()]
     assert offloaded.count("feed") == 1  # the big line only; the run folder's work too
+
+
+async def test_the_cli_runs_in_a_work_folder_with_cliwraps_files_beside_it(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    # A CLI that shows the model its working directory (Qwen Code lists it) must find there
+    # only what it needs, never cliwrap's taps or system prompt files.
+    seen: dict[str, list[str]] = {}
+
+    async def look(cli: FakeCli) -> int:
+        seen["here"] = sorted(p.name for p in cli.cwd.iterdir())
+        seen["beside"] = sorted(p.name for p in cli.cwd.parent.iterdir())
+        return await answer(cli)
+
+    def build(workdir: Path) -> Invocation:
+        files: dict[str, str | bytes] = {"tap.cjs": "// ours", "work/image-1.png": b"\x89PNG"}
+        return Invocation(argv=("fake-cli",), env={}, stdin=b"hi", files=files)
+
+    async with open_fake_backend(look) as backend:
+        runtime = make_runtime(tmp_path, backend)
+        await collect(runtime, attrs.evolve(make_plan(), build=build))
+        assert backend.started[0].cwd.name == WORK_DIR
+    assert seen == {"here": ["image-1.png"], "beside": ["home", "tap.cjs", WORK_DIR]}

@@ -264,9 +264,30 @@ def test_the_tap_is_preloaded_from_the_runs_directory() -> None:
     assert isinstance(tap, str)
     assert f'type: "{TAP_LINE}"' in tap
     assert "Bun.FetchSession" in tap
-    assert run.env["BUN_OPTIONS"] == f"--preload=./{TAP_FILE}"
+    assert run.env["BUN_OPTIONS"] == f"--preload=../{TAP_FILE}"  # from the work folder
 
 
 def test_the_users_bun_options_are_kept_after_the_tap() -> None:
     run = invoke(env={"BUN_OPTIONS": "--smol --inspect"})
-    assert run.env["BUN_OPTIONS"] == f"--preload=./{TAP_FILE} --smol --inspect"
+    assert run.env["BUN_OPTIONS"] == f"--preload=../{TAP_FILE} --smol --inspect"
+
+
+def test_no_system_prompt_means_none_not_the_agent_prompt() -> None:
+    argv = invoke().argv
+    assert argv[argv.index("--system-prompt") + 1] == ""
+    assert "--system-prompt-file" not in argv
+
+
+def test_no_billing_line_in_the_system_prompt_unless_the_user_wants_it() -> None:
+    assert invoke().env["CLAUDE_CODE_ATTRIBUTION_HEADER"] == "0"
+    kept = invoke(environ={"CLAUDE_CODE_ATTRIBUTION_HEADER": "1"})
+    assert kept.env["CLAUDE_CODE_ATTRIBUTION_HEADER"] == "1"
+
+
+def test_bare_mode_only_with_an_api_key() -> None:
+    # Bare mode drops the "# Environment" turn but reads no `claude login`.
+    assert "--bare" in invoke(environ={"ANTHROPIC_API_KEY": "sk-ant-x"}).argv
+    assert "--bare" in invoke(env={"ANTHROPIC_API_KEY": "sk-ant-x"}).argv
+    assert "--bare" not in invoke().argv
+    assert "--bare" not in invoke(environ={"ANTHROPIC_AUTH_TOKEN": "token"}).argv
+    assert "--bare" not in invoke(environ={"ANTHROPIC_API_KEY": ""}).argv

@@ -25,7 +25,7 @@ from cliwrap.core.events import (
     Usage,
 )
 from cliwrap.core.request import ChatRequest, Message
-from cliwrap.providers.base import Invocation
+from cliwrap.providers.base import WORK_DIR, Invocation
 from cliwrap.providers.codex import (
     AUTO_MODEL,
     CATALOG_FILE,
@@ -220,13 +220,13 @@ def test_the_thread_is_ephemeral_read_only_and_carries_the_system_prompt() -> No
     assert params["approvalPolicy"] == "never"
     assert params["model"] == "gpt-5.5"
     assert params["baseInstructions"] == "Be terse."
-    assert params["cwd"] == str(WORKDIR)
+    assert params["cwd"] == str(WORKDIR / WORK_DIR)
 
 
 def test_codex_auto_lets_the_cli_choose() -> None:
     *_, thread = opening(invocation(ask("hi"), model=AUTO_MODEL))
     assert "model" not in thread["params"]
-    assert "baseInstructions" not in thread["params"]
+    assert thread["params"]["baseInstructions"] == ""  # not the catalog's Codex persona
 
 
 def test_private_home_gets_its_own_codex_home() -> None:
@@ -271,3 +271,14 @@ def test_without_apply_patch_refuses_what_is_not_a_catalog() -> None:
 def test_listed_models_best_first_and_hidden_ones_left_out() -> None:
     assert PROVIDER.parse_models(CATALOG) == ["gpt-6.1-sol", "gpt-5.5"]
     assert PROVIDER.parse_models("garbage") == []
+
+
+def test_the_model_gets_no_notes_of_the_clis_own() -> None:
+    run = invocation(ask("hi"))
+    overrides = {run.argv[i + 1] for i, arg in enumerate(run.argv) if arg == "-c"}
+    assert {
+        "include_permissions_instructions=false",
+        "include_apps_instructions=false",
+        "include_collaboration_mode_instructions=false",
+        "include_environment_context=false",
+    } <= overrides

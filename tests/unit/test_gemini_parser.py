@@ -36,6 +36,7 @@ from cliwrap.providers.gemini import (
     GeminiProvider,
 )
 from cliwrap.semantics.transcript import render_prompt
+from cliwrap.surfaces.openai_chat import parse_chat_request
 from cliwrap.testing import DROP, Recorded
 from cliwrap.testing.gemini import handle_gemini
 
@@ -326,7 +327,8 @@ def test_environment_is_an_allowlist_with_gemini_and_google_variables() -> None:
 def test_a_private_home_is_gemini_home_too() -> None:
     environ = {"HOME": "/home/someone", "GEMINI_CLI_HOME": "/home/someone"}
     env = invoke(environ=environ).env
-    assert env["HOME"] == env["GEMINI_CLI_HOME"] == str(WORKDIR / "home")
+    assert env["HOME"] == str(WORKDIR / "home")
+    assert env["GEMINI_CLI_HOME"] == "../home"  # from the work folder, where the CLI runs
     user = invoke(environ=environ, home="user").env
     assert user["HOME"] == user["GEMINI_CLI_HOME"] == "/home/someone"
 
@@ -363,7 +365,7 @@ def test_settings_turn_off_tools_hooks_retries_and_telemetry() -> None:
     assert settings["general"]["enableAutoUpdate"] is False
     assert settings["telemetry"] == {"enabled": False}
     assert settings["privacy"] == {"usageStatisticsEnabled": False}
-    assert settings["context"] == {"includeDirectoryTree": False}
+    assert settings["context"] == {"includeDirectoryTree": False, "fileName": "__none__"}
     assert settings["security"] == {"auth": {"selectedType": "gemini-api-key"}}
 
 
@@ -390,9 +392,9 @@ def test_system_prompt_goes_to_a_file_named_by_gemini_system_md() -> None:
     invocation = invoke(request)
     assert invocation.files[SYSTEM_PROMPT_FILE] == system
     assert invocation.env["GEMINI_SYSTEM_MD"] == str(WORKDIR / SYSTEM_PROMPT_FILE)
-    plain = invoke("hi")
-    assert SYSTEM_PROMPT_FILE not in plain.files
-    assert "GEMINI_SYSTEM_MD" not in plain.env
+    plain = invoke("hi")  # no system prompt: an empty one, not the CLI's agent prompt
+    assert plain.files[SYSTEM_PROMPT_FILE] == ""
+    assert plain.env["GEMINI_SYSTEM_MD"] == str(WORKDIR / SYSTEM_PROMPT_FILE)
 
 
 def test_stop_signal_depends_on_whose_home_it_is() -> None:
@@ -476,3 +478,14 @@ def test_stub_max_tokens_drop_and_the_non_streaming_method() -> None:
     assert json.loads(steps[0])["candidates"][0]["content"]["parts"] == [{"text": "whole"}]
     assert stub_call("[[drop]]", "generateContent")[1] == [DROP]
     assert stub_call("[[drop:stream]] [[reply:ok]]", "generateContent")[0] == 200
+
+
+def test_images_go_to_the_work_folder_and_cliwraps_files_beside_it() -> None:
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    request = parse_chat_request(
+        {"model": "gemini-2.5-pro", "messages": [{"role": "user", "content": [image]}]}
+    )
+    files = invoke(request).files
+    assert "work/image-1.png" in files
+    assert "work/.gemini/settings.json" in files  # the CLI reads it from its working directory
+    assert {TAP_FILE, SYSTEM_PROMPT_FILE, "blocking-stdio.cjs"} <= set(files)

@@ -240,7 +240,9 @@ def test_system_prompt_is_a_file_named_by_qwen_system_md() -> None:
     run = invocation(ask("hi", system="Be terse."))
     assert run.files[SYSTEM_PROMPT_FILE] == "Be terse."
     assert run.env["QWEN_SYSTEM_MD"] == str(WORKDIR / SYSTEM_PROMPT_FILE)
-    assert "QWEN_SYSTEM_MD" not in invocation(ask("hi")).env
+    plain = invocation(ask("hi"))  # no system prompt: an empty one, not the CLI's own
+    assert plain.files[SYSTEM_PROMPT_FILE] == ""
+    assert plain.env["QWEN_SYSTEM_MD"] == str(WORKDIR / SYSTEM_PROMPT_FILE)
 
 
 def test_state_and_home_stay_in_the_run_and_telemetry_is_off() -> None:

@@ -28,6 +28,7 @@ __all__ = [
     "PRIVATE_HOME",
     "TAP_FILE",
     "TAP_LINE",
+    "WORK_DIR",
     "DecodedLine",
     "Dialogue",
     "Invocation",
@@ -41,13 +42,23 @@ __all__ = [
     "first_version",
     "line_json",
     "node_preload",
+    "under_work_dir",
 ]
 
 PRIVATE_HOME = "home"
-"""The private HOME's folder name inside the run's working directory."""
+"""The private HOME's folder name inside the run's directory."""
+WORK_DIR = "work"
+"""The CLI's working directory, a folder of the run's directory.
+
+It holds only what the CLI must find there (Gemini CLI's workspace settings, the images a
+prompt names with ``@``). cliwrap's own files (taps, system prompt files, the Codex
+catalog), the private HOME and ``TMPDIR`` are its siblings: a CLI that shows the model its
+working directory (Qwen Code lists it) shows an empty folder, never cliwrap's files.
+"""
 TAP_FILE = "model-call-tap.cjs"
-"""Where a CLI's model-call tap goes in the run's directory: a script preloaded into the CLI
-that observes its model calls (status, ``Retry-After``), which its own output leaves out."""
+"""Where a CLI's model-call tap goes in the run's directory (beside :data:`WORK_DIR`): a
+script preloaded into the CLI that observes its model calls (status, ``Retry-After``),
+which its own output leaves out."""
 TAP_LINE = "cliwrap_model_call"
 """The ``type`` of the JSON lines a tap prints among the CLI's own, one per model call."""
 
@@ -60,8 +71,9 @@ class Invocation:
     env: Mapping[str, str]
     stdin: bytes
     files: Mapping[str, str | bytes] = attrs.field(factory=dict)
-    """Files to write into the private working directory first (relative path ─► text, or
-    bytes for an image)."""
+    """Files to write into the run's directory first (path relative to it ─► text, or bytes
+    for an image); those the CLI must find in its working directory go under
+    :data:`WORK_DIR`."""
     stop_signal: int = signal.SIGTERM
     dialogue: bool = False
     """Keep stdin open after ``stdin`` is written: the parser is a :class:`Dialogue`."""
@@ -75,6 +87,12 @@ class Invocation:
                 path.write_bytes(content)
             else:
                 path.write_text(content, encoding="utf-8")
+
+
+def under_work_dir(files: Mapping[str, str | bytes]) -> dict[str, str | bytes]:
+    """``files`` named relative to the CLI's working directory, as :attr:`Invocation.files`
+    names them (relative to the run's directory)."""
+    return {f"{WORK_DIR}/{name}": content for name, content in files.items()}
 
 
 class DecodedLine(bytes):
@@ -272,15 +290,16 @@ def node_preload(*preloads: Path, configured: Mapping[str, str]) -> str:
 
 
 def bun_preload(preload: str, configured: Mapping[str, str]) -> str:
-    """``BUN_OPTIONS`` that preload ``preload`` into a Bun CLI, then what was configured.
+    """``BUN_OPTIONS`` that preload ``preload`` (a file of the run's directory) into a Bun
+    CLI running in :data:`WORK_DIR`, then what was configured.
 
     Bun splits BUN_OPTIONS at whitespace and knows no quoting, so the preload is named
-    relative to the CLI's working directory (the run's), whose own path may hold spaces;
-    ``--preload=`` keeps it one option. A user's own BUN_OPTIONS still applies.
+    relative to the CLI's working directory, as the run's directory's own path may hold
+    spaces; ``--preload=`` keeps it one option. A user's own BUN_OPTIONS still applies.
     """
     if any(c.isspace() for c in preload):
         raise ValueError(f"BUN_OPTIONS cannot carry a path with whitespace: {preload!r}")
-    own = f"--preload=./{preload}"
+    own = f"--preload=../{preload}"
     return " ".join(filter(None, [own, configured.get("BUN_OPTIONS", "")]))
 
 

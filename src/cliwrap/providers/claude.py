@@ -8,6 +8,16 @@ Its output reports a failed model call's status but not the backend's ``Retry-Af
 pinned CLI is a Bun binary (NODE_OPTIONS means nothing to it), so a tap preloaded with
 ``BUN_OPTIONS=--preload`` observes each model call's response headers and prints one line per
 call; the parser gives the last call's delay to the error the ``result`` line reports.
+
+What reaches the model beyond the client's messages (docs/fidelity.md): the client's system
+prompt replaces the CLI's agent prompt, and with none an empty ``--system-prompt`` does, so
+the model meets no "agent in a terminal" persona it was not given. The CLI always puts its
+identity line first ("You are a Claude agent, built on Anthropic's Claude Agent SDK.": no
+switch, and Anthropic's API checks it for subscription logins). Its per-request billing line
+is switched off (``CLAUDE_CODE_ATTRIBUTION_HEADER=0``, which also keeps prompt caching
+stable). The "# Environment" turn (working directory, OS, model, date) goes only in bare mode
+(``--bare``), which reads no OAuth login: so a run whose credential is ``ANTHROPIC_API_KEY``
+runs bare, and a run on a ``claude login`` keeps that turn.
 """
 
 from __future__ import annotations
@@ -153,6 +163,9 @@ class ClaudeProvider(ProviderDefaults):
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "DISABLE_AUTOUPDATER": "1",
         "DISABLE_TELEMETRY": "1",
+        # No "x-anthropic-billing-header: cc_version=…; cch=…" line at the top of the system
+        # prompt: it is not the client's, and its per-conversation hash defeats prompt caching.
+        "CLAUDE_CODE_ATTRIBUTION_HEADER": "0",
     }
 
     def invocation(
@@ -185,6 +198,8 @@ class ClaudeProvider(ProviderDefaults):
             # A file, not argv: coding-assistant system prompts run to tens of kilobytes.
             files[_SYSTEM_PROMPT_FILE] = request.system_prompt
             argv += ["--system-prompt-file", str(workdir / _SYSTEM_PROMPT_FILE)]
+        else:
+            argv += ["--system-prompt", ""]  # not the CLI's 7 kB agent prompt either
         ours = {"BUN_OPTIONS": bun_preload(TAP_FILE, settings.env)}
         if request.reasoning_effort is not None:
             argv += ["--effort", _EFFORTS[request.reasoning_effort]]
@@ -209,6 +224,11 @@ class ClaudeProvider(ProviderDefaults):
             workdir=workdir,
             home=settings.home,
         )
+        if env.get("ANTHROPIC_API_KEY"):
+            # Bare mode sends no "# Environment" turn (the run's directory, OS, model, date)
+            # and reads nothing the flags above do not already keep out; it also reads no
+            # OAuth login, so only a run whose credential is an API key can have it.
+            argv.insert(argv.index("-p") + 1, "--bare")
         prompt = render_prompt(request.conversation)
         images = request.new_images()
         if images:

@@ -16,6 +16,10 @@ those that shaped the code:
   said twice. Ending at the first notification keeps the answer honest.
 - Every tool and side service is a feature or a key: all of them are switched off with
   ``-c`` overrides, which beat ``~/.codex/config.toml`` without touching it.
+- What reaches the model beyond the client's messages (docs/fidelity.md): nothing. The base
+  instructions are the client's system prompt, or empty, never the catalog's Codex persona;
+  the permissions, apps and collaboration-mode instructions and the ``<environment_context>``
+  turn (working directory, shell, date, time zone) are each a key, and all are off.
 """
 
 from __future__ import annotations
@@ -40,7 +44,15 @@ from ..core.events import Event, Failed, Finished, FinishReason, TextDelta, Thin
 from ..core.images import label
 from ..core.request import ChatRequest
 from ..semantics.transcript import render_prompt
-from .base import PRIVATE_HOME, Invocation, ProviderDefaults, auth_from, build_env, line_json
+from .base import (
+    PRIVATE_HOME,
+    WORK_DIR,
+    Invocation,
+    ProviderDefaults,
+    auth_from,
+    build_env,
+    line_json,
+)
 from .failures import classify, openai_error_fields
 
 __all__ = ["CodexParser", "CodexProvider"]
@@ -86,6 +98,12 @@ OVERRIDES = (
     "project_doc_max_bytes=0",  # no AGENTS.md from the working directory or CODEX_HOME
     'history.persistence="none"',
     'model_reasoning_summary="auto"',  # the reasoning summaries become reasoning_content
+    # The model gets the client's messages, not the CLI's notes about its sandbox, apps and
+    # collaboration modes, nor an <environment_context> turn naming the run's directory.
+    "include_permissions_instructions=false",
+    "include_apps_instructions=false",
+    "include_collaboration_mode_instructions=false",
+    "include_environment_context=false",
     *(f"features.{feature}=false" for feature in OFF_FEATURES),
 )
 
@@ -155,15 +173,15 @@ class CodexProvider(ProviderDefaults):
             argv += ["-c", f'model_reasoning_effort="{effort}"']
         argv += settings.args
         thread: dict[str, Any] = {
-            "cwd": str(workdir),
+            "cwd": str(workdir / WORK_DIR),
             "ephemeral": True,
             "sandbox": "read-only",
             "approvalPolicy": "never",
         }
         if model != AUTO_MODEL:
             thread["model"] = model
-        if request.system_prompt is not None:
-            thread["baseInstructions"] = request.system_prompt
+        # With no system prompt from the client, none: not the catalog's Codex persona.
+        thread["baseInstructions"] = request.system_prompt or ""
         opening = [
             _request(
                 _INITIALIZE, "initialize", {"clientInfo": {"name": "cliwrap", "version": "1"}}

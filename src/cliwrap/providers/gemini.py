@@ -28,6 +28,13 @@ relies on are in shared/cli-notes/gemini.md; the ones that shaped the code:
   header, and prints neither. A second preload taps undici's diagnostics channels (it only
   observes) and prints each model call's status and ``Retry-After``; the header, where there
   is one, beats the delay in the body.
+
+What reaches the model beyond the client's messages (docs/fidelity.md): the system
+instruction is the client's system prompt, or empty (``GEMINI_SYSTEM_MD`` naming an empty
+file), never the CLI's agent prompt; no context file (GEMINI.md) is read. The CLI always adds
+a ``<session_context>`` part before the prompt (no setting drops it) with the date, the OS
+and its project temp directory, which lies in its home: the private home is named relative
+to the working directory, so that path says nothing of the server's folders.
 """
 
 from __future__ import annotations
@@ -50,18 +57,21 @@ from .base import (
     PRIVATE_HOME,
     TAP_FILE,
     TAP_LINE,
+    WORK_DIR,
     Invocation,
     ProviderDefaults,
     auth_from,
     build_env,
     line_json,
     node_preload,
+    under_work_dir,
 )
 from .failures import classify, retry_after_seconds, with_retry_after
 
 __all__ = ["GeminiParser", "GeminiProvider"]
 
-SETTINGS_FILE = ".gemini/settings.json"
+SETTINGS_FILE = f"{WORK_DIR}/.gemini/settings.json"
+"""The workspace settings: the CLI reads them from its working directory."""
 SYSTEM_PROMPT_FILE = "system-prompt.md"
 STDIO_PRELOAD_FILE = "blocking-stdio.cjs"
 _STDIO_PRELOAD = (
@@ -146,7 +156,8 @@ class GeminiProvider(ProviderDefaults):  # it cannot list its models offline
         environ: Mapping[str, str],
         listing: str | None = None,
     ) -> Invocation:
-        prompt, files = at_file_prompt(request)
+        prompt, images = at_file_prompt(request)
+        files = under_work_dir(images)
         files[STDIO_PRELOAD_FILE] = _STDIO_PRELOAD
         files[TAP_FILE] = _TAP
         preloads = (workdir / STDIO_PRELOAD_FILE, workdir / TAP_FILE)
@@ -155,12 +166,14 @@ class GeminiProvider(ProviderDefaults):  # it cannot list its models offline
             "NODE_OPTIONS": node_preload(*preloads, configured=settings.env),
         }
         if settings.home == "private":
-            # Gemini's own HOME override would lead it back to the user's ~/.gemini.
-            ours["GEMINI_CLI_HOME"] = str(workdir / PRIVATE_HOME)
-        if request.system_prompt is not None:
-            # A file, not argv: coding-assistant system prompts run to tens of kilobytes.
-            files[SYSTEM_PROMPT_FILE] = request.system_prompt
-            ours["GEMINI_SYSTEM_MD"] = str(workdir / SYSTEM_PROMPT_FILE)
+            # Gemini's own HOME override would lead it back to the user's ~/.gemini. Relative
+            # to the working directory: the model is told the CLI's temp directory, which
+            # lies in it, and then learns "../home/.gemini/tmp/work", not the server's paths.
+            ours["GEMINI_CLI_HOME"] = f"../{PRIVATE_HOME}"
+        # A file, not argv: coding-assistant system prompts run to tens of kilobytes. With
+        # none from the client, an empty one: not the CLI's 20 kB agent prompt.
+        files[SYSTEM_PROMPT_FILE] = request.system_prompt or ""
+        ours["GEMINI_SYSTEM_MD"] = str(workdir / SYSTEM_PROMPT_FILE)
         env = build_env(
             environ,
             prefixes=self.env_prefixes,
@@ -259,7 +272,9 @@ def cli_settings(env: Mapping[str, str], *, private: bool) -> dict[str, Any]:
         "tools": {"core": [_NO_SUCH_NAME], "discoveryCommand": ""},
         "skills": {"enabled": False},
         "hooksConfig": {"enabled": False},  # the user's hooks run shell commands per turn
-        "context": {"includeDirectoryTree": False},  # our temp directory is not the question
+        # The working directory is not the question; nor is a GEMINI.md in it, above it
+        # (/tmp/GEMINI.md) or in the user's ~/.gemini: no context file has this name.
+        "context": {"includeDirectoryTree": False, "fileName": _NO_SUCH_NAME},
     }
     auth = _auth_type(env, private=private)
     if auth is not None:

@@ -20,6 +20,15 @@ the code:
   per run, as with the other CLIs, and clients retry with our Retry-After.
 - The CLI puts its own error text into the answer stream (``[API Error: …]``) and runs a
   prompt that starts with ``/`` as one of its slash commands.
+
+What reaches the model beyond the client's messages (docs/fidelity.md): the system message
+is the client's system prompt, or empty (``QWEN_SYSTEM_MD`` naming an empty file), never the
+CLI's agent prompt. Bare mode still sends three ``<system-reminder>`` parts before the
+prompt: "no skills", a startup context (date, OS, the working directory and a listing of
+it) and the date again. Its ``model.skipStartupContext`` setting would drop the second, but
+bare mode reads no settings, and without bare mode the CLI adds far more (bundled skills,
+an output-language file, background memory calls). So the working directory is an empty
+folder of its own: the listing shows nothing of cliwrap's (taps, system prompt files).
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ from .base import (
     build_env,
     line_json,
     node_preload,
+    under_work_dir,
 )
 from .failures import classify, openai_error_fields, retry_after_seconds, with_retry_after
 
@@ -210,7 +220,8 @@ class QwenProvider(ProviderDefaults):  # it cannot list its models offline
         environ: Mapping[str, str],
         listing: str | None = None,
     ) -> Invocation:
-        prompt, files = at_file_prompt(request)
+        prompt, images = at_file_prompt(request)
+        files = under_work_dir(images)
         files[TAP_FILE] = _TAP
         ours = {
             "NODE_OPTIONS": node_preload(workdir / TAP_FILE, configured=settings.env),
@@ -219,11 +230,11 @@ class QwenProvider(ProviderDefaults):  # it cannot list its models offline
             # neither written nor able to swap the pinned CLI for an auto-updated one.
             "QWEN_HOME": str(workdir / PRIVATE_HOME / ".qwen"),
         }
-        if request.system_prompt is not None:
-            # A file, not --system-prompt: system prompts run to tens of kilobytes, and
-            # one argument may not exceed 128 KiB.
-            files[SYSTEM_PROMPT_FILE] = request.system_prompt
-            ours["QWEN_SYSTEM_MD"] = str(workdir / SYSTEM_PROMPT_FILE)
+        # A file, not --system-prompt: system prompts run to tens of kilobytes, and one
+        # argument may not exceed 128 KiB. With none from the client, an empty one: not the
+        # CLI's 15 kB agent prompt.
+        files[SYSTEM_PROMPT_FILE] = request.system_prompt or ""
+        ours["QWEN_SYSTEM_MD"] = str(workdir / SYSTEM_PROMPT_FILE)
         env = build_env(
             environ,
             prefixes=self.env_prefixes,

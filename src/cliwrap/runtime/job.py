@@ -50,7 +50,7 @@ from ..core.events import (
     Update,
 )
 from ..providers import Dialogue, Invocation, LineParser
-from ..providers.base import PRIVATE_HOME, DecodedLine
+from ..providers.base import PRIVATE_HOME, WORK_DIR, DecodedLine
 from ..semantics.chain import EventFilter, FilterChain
 from .admission import Gate, Ticket
 from .backend import GroupProcess, PosixBackend, ProcessBackend
@@ -325,8 +325,10 @@ async def _run_cli(runtime: Runtime, plan: JobPlan, run: _Run) -> None:
 
 
 def _prepare_workdir(invocation: Invocation, workdir: Path) -> None:
-    """The private home and the invocation's files (images can be megabytes: a thread)."""
+    """The private home, the CLI's working directory and the invocation's files (images can
+    be megabytes: a thread)."""
     (workdir / PRIVATE_HOME).mkdir()
+    (workdir / WORK_DIR).mkdir()
     invocation.write_files(workdir)
 
 
@@ -343,7 +345,7 @@ async def _supervise_process(
                     runtime.backend,
                     invocation.argv,
                     env=invocation.env,
-                    cwd=workdir,
+                    cwd=workdir / WORK_DIR,
                     stdin=None if invocation.dialogue else invocation.stdin,
                     ledger=runtime.ledger,
                     stop_signal=invocation.stop_signal,
