@@ -188,7 +188,7 @@ class QwenProvider(ProviderDefaults):  # it cannot list its models offline
         "default_model": AUTO_MODEL,
         "home": "private",
     }
-    vendor_prefix = "qwen-"  # an earlier wrapper's qwen-qwen3-coder-plus
+    vendor_prefix: str | None = "qwen-"  # an earlier wrapper's qwen-qwen3-coder-plus
     # Qwen Code's own tokenLimits patterns (1M for qwen3-coder-plus/-flash and qwen3.x,
     # 256K for the other Qwen models; output 64K for qwen3.x, else 32K), and its default
     # (200K / 32K) for whatever model an OpenAI-compatible endpoint serves, qwen-auto too.

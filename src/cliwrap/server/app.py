@@ -33,9 +33,10 @@ from ..runtime.fanout import open_jobs
 from ..runtime.job import open_job
 from ..surfaces import anthropic_messages, json_body, openai_chat, openai_responses, params
 from ..surfaces import models as model_list
-from . import openapi
+from . import compatibility, openapi
 from .access_log import AccessLog, log_failed_run, record_of
 from .bodies import Collector, ErrorReply, JobBody, JobConnection, StreamEncoder
+from .cors import Cors
 from .early_responses import FinishRequestBodies
 from .service import Service
 from .websocket_sessions import serve_websocket
@@ -62,9 +63,10 @@ def create_app(
     app.extensions["cliwrap"] = service
     # Middleware wraps the ASGI callable (Quart's seam for it; typed as a method). Inside:
     # a 401, 404, 405 or 413 comes before the body is read: keep its connection usable.
+    # Then CORS (preflights answered before authentication, the headers on every answer).
     # Outside: one access-log line per request, when its response has really ended.
     app.asgi_app = AccessLog(  # type: ignore[method-assign,assignment]
-        FinishRequestBodies(app.asgi_app),
+        Cors.wrapping(FinishRequestBodies(app.asgi_app), config.server.cors_origins),
         enabled=config.server.access_log,
         log_format=config.server.log_format,
     )
@@ -199,6 +201,16 @@ def create_app(
             body = {"max_tokens": 1, **body}  # count_tokens takes no max_tokens
         chat = anthropic_messages.parse_messages_request(body)
         return _json({"input_tokens": anthropic_messages.count_tokens(chat)})
+
+    @app.post("/v1/compatibility")
+    async def compatibility_check() -> Response:
+        body = await _json_body(service.runtime.decoders)
+        surface = request.args.get("surface", "chat")
+        return _json(
+            compatibility.report(
+                body, dict(request.headers), surface, service.catalog, config.xml_tools
+            )
+        )
 
     @app.errorhandler(ApiError)
     async def api_error(error: ApiError) -> Response:
