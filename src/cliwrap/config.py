@@ -33,6 +33,7 @@ __all__ = [
     "Deadlines",
     "ImagesConfig",
     "Limits",
+    "ModelLimits",
     "ProviderConfig",
     "ServerConfig",
     "XmlToolsConfig",
@@ -68,6 +69,11 @@ class ServerConfig:
     """One line per request on the ``cliwrap.access`` logger."""
     log_format: str = attrs.field(default="logfmt", validator=v.in_(("logfmt", "json")))
     """The access log's lines: ``key=value`` pairs (logfmt) or one JSON object."""
+    cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed to call the API (``"*"``: any); empty: no CORS headers."""
+    list_progress_models: bool = False
+    """List each model's ``-progress`` twin in ``GET /v1/models`` (asking for one always works;
+    listing them doubles every model picker)."""
 
 
 @attrs.frozen
@@ -118,6 +124,14 @@ class ImagesConfig:
 
 
 @attrs.frozen
+class ModelLimits:
+    """A model's token limits as ``[providers.<name>.limits]`` sets them; 0: not set here."""
+
+    context_window: int = attrs.field(default=0, validator=v.ge(0))
+    max_output_tokens: int = attrs.field(default=0, validator=v.ge(0))
+
+
+@attrs.frozen
 class ProviderConfig:
     """One CLI. Every key defaults to the provider's own choice (see the provider module)."""
 
@@ -131,7 +145,11 @@ class ProviderConfig:
     models: tuple[str, ...] = ()
     default_model: str = ""
     model_map: Mapping[str, str] = attrs.field(factory=dict)
-    """Aliases clients may send, mapped to this provider's model names (e.g. gpt-4o = "sonnet")."""
+    """Aliases clients may send, mapped to this provider's model names (e.g. gpt-4o = "sonnet").
+    They win over the built-in aliases (gpt-4 → opus …) of every provider."""
+    limits: Mapping[str, ModelLimits] = attrs.field(factory=dict)
+    """Context window and output limit by model name (as the CLI takes it) or glob, over the
+    CLI's own catalog and cliwrap's table."""
     home: str = attrs.field(default="user", validator=v.in_(("user", "private")))
     """The CLI's HOME: "user" (yours: its logins, its settings) or "private" (a fresh one per
     run, inside the run's temporary directory, with only the settings cliwrap writes)."""
@@ -166,6 +184,7 @@ ENV_OVERRIDES: Mapping[str, tuple[str, str]] = {
     "CLIWRAP_STATE_DIR": ("server", "state_dir"),
     "CLIWRAP_KEEPALIVE_INTERVAL": ("server", "keepalive_interval"),
     "CLIWRAP_LOG_LEVEL": ("server", "log_level"),
+    "CLIWRAP_CORS_ORIGINS": ("server", "cors_origins"),
     "CLIWRAP_MAX_CONCURRENT": ("limits", "max_concurrent"),
     "CLIWRAP_MAX_QUEUE": ("limits", "max_queue"),
     "CLIWRAP_TOTAL_TIMEOUT": ("deadlines", "total"),
@@ -314,7 +333,7 @@ def _tidy(line: str) -> str:
     return f"{where}: {message}"
 
 
-for _cls in (ServerConfig, Limits, Deadlines, ProviderConfig, Config):
+for _cls in (ServerConfig, Limits, Deadlines, ModelLimits, ProviderConfig, Config):
     attrs.resolve_types(_cls)
 _converter = cattrs.Converter(forbid_extra_keys=True)
 for _kind in (int, float, str, bool):

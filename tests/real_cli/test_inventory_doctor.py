@@ -64,8 +64,9 @@ def test_models_list_every_provider_with_its_cli_version(
         for model in mine:
             assert listed[model]["installed"] is True
             assert listed[model]["cli_version"] == locked[name]
-            if not model.endswith("-progress"):
-                assert f"{model}-progress" in listed
+            assert not model.endswith("-progress")  # twins are listed only when configured
+            assert listed[model]["context_length"] > 0
+            assert listed[model]["top_provider"]["max_completion_tokens"] > 0
 
 
 def test_doctor_probes_each_cli(server: LiveServer) -> None:

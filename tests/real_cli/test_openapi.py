@@ -5,6 +5,7 @@ live server really sends (bodies, SSE events, WebSocket frames) matches what it 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +22,7 @@ from cliwrap import __version__
 from cliwrap.config import Config
 from cliwrap.server.app import create_app
 from cliwrap.server.openapi import document
-from cliwrap.surfaces.params import HEADERS
+from cliwrap.surfaces.params import HEADER_ALIASES, HEADERS
 from cliwrap.testing import LiveServer
 
 from .conftest import ServerFactory
@@ -64,7 +65,7 @@ def test_the_document_is_valid_openapi() -> None:
 def test_it_names_exactly_the_routes_the_app_serves() -> None:
     app = create_app(Config())
     served = {
-        (rule.rule, method.lower())
+        (re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method.lower())
         for rule in app.url_map.iter_rules()
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
     }
@@ -82,7 +83,7 @@ def test_every_path_documents_405_with_allow() -> None:
 def test_the_documented_headers_are_the_ones_the_server_reads() -> None:
     for path in ("/v1/chat/completions", "/v1/responses", "/v1/messages"):
         documented = {p["name"] for p in DOC["paths"][path]["post"]["parameters"]}
-        assert documented == set(HEADERS)
+        assert documented == set(HEADERS) | set(HEADER_ALIASES)
 
 
 def test_every_schema_is_used_and_every_reference_exists() -> None:
@@ -272,6 +273,19 @@ def test_count_tokens_models_and_health_match_the_document(server: LiveServer) -
     counted = httpx.post(server.url + "/v1/messages/count_tokens", json=request, timeout=30)
     check("CountTokensResponse", counted.json())
     check("ModelList", httpx.get(server.url + "/v1/models", timeout=30).json())
+    check("Model", httpx.get(server.url + "/v1/models/claude/sonnet", timeout=30).json())
+    anthropic = {"anthropic-version": "2023-06-01"}
+    listed = httpx.get(server.url + "/v1/models", headers=anthropic, timeout=30)
+    check("AnthropicModelList", listed.json())
+    one = httpx.get(server.url + "/v1/models/gpt-4o", headers=anthropic, timeout=30)
+    check("AnthropicModel", one.json())
+    missing = httpx.get(server.url + "/v1/models/llama-3", headers=anthropic, timeout=30)
+    assert missing.status_code == 404
+    check("AnthropicError", missing.json())
+    compatibility = httpx.post(
+        server.url + "/v1/compatibility", json={"model": "sonnet", "top_p": 0.5}, timeout=30
+    )
+    check("CompatibilityReport", compatibility.json())
     check("Health", httpx.get(server.url + "/health", timeout=30).json())
 
 

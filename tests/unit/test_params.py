@@ -86,6 +86,32 @@ def test_headers_set_effort_thinking_budget_and_max_turns() -> None:
         assert caught.value.status == 400
 
 
+def test_an_earlier_wrappers_x_claude_headers_are_aliases() -> None:
+    assert from_headers(
+        {
+            "X-Claude-Effort": "max",
+            "X-Claude-Max-Thinking-Tokens": "4096",
+            "x-claude-max-turns": "3",
+        }
+    ) == {"reasoning_effort": "max", "thinking_budget": 4096, "max_turns": 3}
+    assert from_headers({"X-Claude-Thinking": "disabled"}) == {"thinking_budget": 0}
+    assert from_headers({"X-Claude-Thinking": "Adaptive"}) == {}
+    assert from_headers(
+        {"X-Claude-Thinking": "enabled", "X-Claude-Max-Thinking-Tokens": "2048"}
+    ) == {"thinking_budget": 2048}
+    # cliwrap's own header wins over its alias
+    assert from_headers({"X-Claude-Max-Turns": "3", "X-Max-Turns": "1"}) == {"max_turns": 1}
+    for bad in (
+        {"X-Claude-Thinking": "sometimes"},
+        {"X-Claude-Max-Turns": "0"},
+        {"X-Claude-Effort": "extreme"},
+    ):
+        with pytest.raises(ApiError) as caught:
+            from_headers(bad)
+        assert caught.value.status == 400
+        assert caught.value.param == next(iter(bad))
+
+
 def test_gemini_gets_them_as_generation_config() -> None:
     request = ChatRequest(
         model="m",

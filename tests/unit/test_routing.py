@@ -15,7 +15,7 @@ PROVIDER_SETTINGS = dict(CONFIG.providers)
 PROVIDER_SETTINGS["claude"] = attrs.evolve(
     PROVIDER_SETTINGS["claude"], model_map={"gpt-4o": "sonnet", "gpt-4o-mini": "haiku"}
 )
-CATALOG = Catalog(PROVIDER_SETTINGS, {name: p.prefixes for name, p in PROVIDERS.items()})
+CATALOG = Catalog.of(PROVIDER_SETTINGS)
 
 
 @pytest.mark.parametrize(
@@ -55,6 +55,23 @@ CATALOG = Catalog(PROVIDER_SETTINGS, {name: p.prefixes for name, p in PROVIDERS.
         ("claude/", Route("claude", "sonnet")),
         ("claude", Route("claude", "sonnet")),
         ("gemini", Route("gemini", PROVIDER_SETTINGS["gemini"].default_model)),
+        # the names earlier wrappers taught: built-in OpenAI aliases, qwen-<model>, -chat
+        ("gpt-4", Route("claude", "opus")),
+        ("gpt-4-turbo", Route("claude", "sonnet")),
+        ("gpt-3.5-turbo-progress", Route("claude", "haiku", progress=True)),
+        ("o3", Route("claude", "opus")),
+        ("o4-mini", Route("claude", "sonnet")),
+        ("qwen-qwen3-coder-plus", Route("qwen", "qwen3-coder-plus")),
+        ("qwen-qwen3-coder-progress", Route("qwen", "qwen3-coder", progress=True)),
+        ("qwen/qwen-qwen3-coder-plus", Route("qwen", "qwen3-coder-plus")),
+        (
+            "claude-3-5-sonnet-20241022-chat-progress",
+            Route("claude", "claude-3-5-sonnet-20241022", True),
+        ),
+        ("sonnet-chat", Route("claude", "sonnet")),
+        ("qwen-qwen3-coder-plus-chat", Route("qwen", "qwen3-coder-plus")),
+        ("gemini-2.5-flash-chat", Route("gemini", "gemini-2.5-flash")),
+        ("qwen/deepseek-chat", Route("qwen", "deepseek-chat")),
     ],
 )
 def test_resolve(name: str, route: Route) -> None:
@@ -64,8 +81,29 @@ def test_resolve(name: str, route: Route) -> None:
 def test_model_map_applies_first() -> None:
     providers = dict(PROVIDER_SETTINGS)
     providers["claude"] = attrs.evolve(providers["claude"], model_map={"gemini-2.5-pro": "opus"})
-    catalog = Catalog(providers, CATALOG.prefixes)
+    catalog = Catalog.of(providers)
     assert catalog.resolve("gemini-2.5-pro") == Route("claude", "opus")
+
+
+def test_a_configured_alias_in_any_provider_wins_over_the_built_in_ones() -> None:
+    providers = dict(CONFIG.providers)
+    providers["codex"] = attrs.evolve(providers["codex"], model_map={"gpt-4o": "gpt-5.5"})
+    catalog = Catalog.of(providers)
+    assert catalog.resolve("gpt-4o") == Route("codex", "gpt-5.5")
+    assert catalog.resolve("gpt-4o-mini") == Route("claude", "haiku")  # the rest stay
+
+
+def test_built_in_aliases_need_their_provider() -> None:
+    providers = {name: s for name, s in CONFIG.providers.items() if name != "claude"}
+    with pytest.raises(ApiError) as caught:
+        Catalog.of(providers).resolve("gpt-4o")
+    assert caught.value.kind is ErrorKind.MODEL_NOT_FOUND
+
+
+def test_a_configured_name_ending_in_chat_is_kept() -> None:
+    providers = dict(CONFIG.providers)
+    providers["qwen"] = attrs.evolve(providers["qwen"], models=("deepseek-chat",))
+    assert Catalog.of(providers).resolve("deepseek-chat") == Route("qwen", "deepseek-chat")
 
 
 @pytest.mark.parametrize(
@@ -87,8 +125,17 @@ def test_a_model_a_cli_listed_routes_to_it() -> None:
         CATALOG.resolve("gpt-7", discovered)
 
 
+def test_listing_has_no_progress_twins_unless_asked() -> None:
+    names = [name for name, _ in CATALOG.listed({"codex": ["gpt-6.1-sol"]})]
+    assert names[:3] == ["opus", "sonnet", "haiku"]
+    assert "gpt-6.1-sol" in names
+    assert not any(name.endswith("-progress") for name in names)
+    assert "gpt-4" not in names  # built-in aliases resolve but are not listed
+    assert "gpt-4o" in names  # a configured model_map alias is listed
+
+
 def test_listing_has_each_model_and_its_progress_variant() -> None:
-    listed = list(CATALOG.listed({"gemini": ["gemini-9-ultra", "gemini-2.5-pro"]}))
+    listed = list(CATALOG.listed({"gemini": ["gemini-9-ultra", "gemini-2.5-pro"]}, progress=True))
     names = [name for name, _ in listed]
     assert names[:2] == ["opus", "opus-progress"]
     assert ("gpt-4o-progress", "claude") in listed

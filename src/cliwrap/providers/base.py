@@ -23,6 +23,7 @@ import attrs
 from ..config import ProviderConfig
 from ..core.events import Event
 from ..core.request import ChatRequest
+from .limits import LimitRule, TokenLimits
 
 __all__ = [
     "PRIVATE_HOME",
@@ -161,6 +162,20 @@ class Provider(Protocol):
     """Arguments that make the CLI print the models it knows, or None if it cannot."""
     limits_output: bool
     """Whether a request's ``max_tokens`` reaches the model (else cliwrap cuts the answer)."""
+    aliases: Mapping[str, str]
+    """Built-in aliases for this CLI's models: names earlier wrappers taught their users
+    (``gpt-4o`` ─► ``sonnet``). Every user's ``model_map`` entry wins over them."""
+    vendor_prefix: str | None
+    """A prefix earlier wrappers put before this CLI's own model names
+    (``qwen-`` in ``qwen-qwen3-coder-plus``): taken off when what follows starts with this
+    provider's name."""
+    limit_rules: tuple[LimitRule, ...]
+    """Context window and output limit by model-name glob, first match wins (providers/limits)."""
+
+    def catalog_limits(self, listing: str) -> Mapping[str, TokenLimits]:
+        """The limits the CLI's own catalog gives its models (``listing``: what
+        ``models_args`` printed); empty if it has none."""
+        ...
 
     def invocation(
         self,
@@ -202,12 +217,18 @@ class ProviderDefaults:
     version_args: tuple[str, ...] = ("--version",)
     models_args: tuple[str, ...] | None = None
     limits_output: bool = False
+    aliases: Mapping[str, str] = {}
+    vendor_prefix: str | None = None
+    limit_rules: tuple[LimitRule, ...] = ()
 
     def parse_version(self, output: str) -> str:
         return first_version(output)
 
     def parse_models(self, output: str) -> list[str]:
         return []
+
+    def catalog_limits(self, listing: str) -> Mapping[str, TokenLimits]:
+        return {}
 
 
 _BASE_ENV = (

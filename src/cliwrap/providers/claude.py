@@ -45,6 +45,7 @@ from .base import (
     line_json,
 )
 from .failures import classify, retry_after_seconds, with_retry_after
+from .limits import LimitRule
 
 __all__ = ["ClaudeParser", "ClaudeProvider"]
 
@@ -145,6 +146,28 @@ class ClaudeProvider(ProviderDefaults):
         "models": ["opus", "sonnet", "haiku"],
         "default_model": "sonnet",
     }
+    aliases: Mapping[str, str] = {
+        # What earlier OpenAI wrappers of Claude Code mapped by default, so that clients
+        # with an OpenAI model name hard-wired still get an answer.
+        "gpt-4": "opus",
+        "gpt-4o": "sonnet",
+        "gpt-4o-mini": "haiku",
+        "gpt-4-turbo": "sonnet",
+        "gpt-3.5-turbo": "haiku",
+        # OpenAI's reasoning models: the large ones to opus, the small ones to sonnet.
+        "o1": "opus",
+        "o3": "opus",
+        "o1-mini": "sonnet",
+        "o3-mini": "sonnet",
+        "o4-mini": "sonnet",
+    }
+    # Claude Code's own catalog: a 200K window unless 1M is switched on; opus writes up to
+    # 128K, the others 64K (Qwen Code's table agrees).
+    limit_rules: tuple[LimitRule, ...] = (
+        ("opus", 200_000, 128_000),
+        ("claude-opus-*", 200_000, 128_000),
+        ("*", 200_000, 64_000),
+    )
     env_prefixes: tuple[str, ...] = (
         "ANTHROPIC_",
         "CLAUDE_",

@@ -54,6 +54,7 @@ from .base import (
     line_json,
 )
 from .failures import classify, openai_error_fields
+from .limits import LimitRule, TokenLimits
 
 __all__ = ["CodexParser", "CodexProvider"]
 
@@ -128,6 +129,9 @@ class CodexProvider(ProviderDefaults):
     env_prefixes: tuple[str, ...] = ("CODEX_", "OPENAI_")
     env_defaults: Mapping[str, str] = {}
     models_args: tuple[str, ...] | None = ("debug", "models")
+    # The context window comes from the CLI's catalog (catalog_limits); the output limit of
+    # the GPT-5 family is 128K (Qwen Code's table: 272K in, 128K out).
+    limit_rules: tuple[LimitRule, ...] = (("*", 272_000, 128_000),)
 
     def invocation(
         self,
@@ -212,6 +216,9 @@ class CodexProvider(ProviderDefaults):
         listed.sort(key=lambda m: m.get("priority") or 0)
         return [str(m["slug"]) for m in listed if m.get("slug")]
 
+    def catalog_limits(self, listing: str) -> Mapping[str, TokenLimits]:
+        return catalog_limits(listing)
+
     def auth_hint(self, env: Mapping[str, str], home: Path) -> str:
         return auth_from(
             env,
@@ -243,6 +250,24 @@ def provider_env_keys(env: Mapping[str, str], args: Sequence[str]) -> set[str]:
         if isinstance(provider, dict) and isinstance(provider.get("env_key"), str):
             names.add(provider["env_key"])
     return names
+
+
+@functools.lru_cache(maxsize=4)
+def catalog_limits(listing: str) -> Mapping[str, TokenLimits]:
+    """Each catalog model's ``context_window``: what Codex itself plans with. Cached, as
+    :func:`without_apply_patch` is: the models list asks for every model."""
+    try:
+        models = json.loads(listing).get("models") or []
+    except (ValueError, AttributeError):
+        return {}
+    return {
+        str(m["slug"]): TokenLimits(context_window=m["context_window"])
+        for m in models
+        if isinstance(m, dict)
+        and m.get("slug")
+        and isinstance(m.get("context_window"), int)
+        and m["context_window"] > 0
+    }
 
 
 @functools.lru_cache(maxsize=4)

@@ -67,6 +67,7 @@ from .base import (
     under_work_dir,
 )
 from .failures import classify, retry_after_seconds, with_retry_after
+from .limits import LimitRule
 
 __all__ = ["GeminiParser", "GeminiProvider"]
 
@@ -139,6 +140,9 @@ class GeminiProvider(ProviderDefaults):  # it cannot list its models offline
         "default_model": "gemini-3.5-flash",
         "home": "private",
     }
+    # Gemini CLI's tokenLimit(): 1,048,576 for every model it knows, and as its default.
+    # Gemini 2.5 and later write up to 65,536 tokens.
+    limit_rules: tuple[LimitRule, ...] = (("*", 1_048_576, 65_536),)
     env_prefixes: tuple[str, ...] = ("GEMINI_", "GOOGLE_")
     limits_output = True  # max_tokens reaches the model
     env_defaults: Mapping[str, str] = {

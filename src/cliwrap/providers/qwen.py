@@ -58,6 +58,7 @@ from .base import (
     under_work_dir,
 )
 from .failures import classify, openai_error_fields, retry_after_seconds, with_retry_after
+from .limits import LimitRule
 
 __all__ = ["TAP_FILE", "TAP_LINE", "QwenParser", "QwenProvider"]
 
@@ -201,6 +202,18 @@ class QwenProvider(ProviderDefaults):  # it cannot list its models offline
         "default_model": AUTO_MODEL,
         "home": "private",
     }
+    vendor_prefix: str | None = "qwen-"  # an earlier wrapper's qwen-qwen3-coder-plus
+    # Qwen Code's own tokenLimits patterns (1M for qwen3-coder-plus/-flash and qwen3.x,
+    # 256K for the other Qwen models; output 64K for qwen3.x, else 32K), and its default
+    # (200K / 32K) for whatever model an OpenAI-compatible endpoint serves, qwen-auto too.
+    limit_rules: tuple[LimitRule, ...] = (
+        (AUTO_MODEL, 200_000, 32_000),
+        ("qwen3-coder-plus*", 1_000_000, 32_768),
+        ("qwen3-coder-flash*", 1_000_000, 32_768),
+        ("qwen3.[0-9]*", 1_000_000, 65_536),
+        ("qwen*", 262_144, 32_768),
+        ("*", 200_000, 32_000),
+    )
     env_prefixes: tuple[str, ...] = ("OPENAI_", "QWEN_", "DASHSCOPE_")
     env_defaults: Mapping[str, str] = {
         # Its launcher already runs the CLI in a second Node process; the CLI would start a

@@ -14,9 +14,19 @@ from ..config import ProviderConfig
 from ..core.errors import ApiError, ErrorKind
 from ..core.fields import shown
 
-__all__ = ["MAX_MODEL_NAME", "PROGRESS_SUFFIX", "Catalog", "Route", "check_model_name"]
+__all__ = [
+    "CHAT_SUFFIX",
+    "MAX_MODEL_NAME",
+    "PROGRESS_SUFFIX",
+    "Catalog",
+    "Route",
+    "check_model_name",
+]
 
 PROGRESS_SUFFIX = "-progress"
+CHAT_SUFFIX = "-chat"
+"""An earlier wrapper's "chat mode" (no file system, no tools but the web): what every
+cliwrap run is anyway, so the suffix is taken off (``claude-sonnet-4-6-chat-progress``)."""
 MAX_MODEL_NAME = 256
 """The longest model name taken: the names of every CLI's models are far shorter."""
 
@@ -62,23 +72,46 @@ class Catalog:
 
     providers: Mapping[str, ProviderConfig]
     prefixes: Mapping[str, tuple[str, ...]]
+    aliases: Mapping[str, Route] = attrs.field(factory=dict)
+    """Built-in aliases (the providers' ``aliases``), below every configured ``model_map``."""
+    vendor_prefixes: Mapping[str, str] = attrs.field(factory=dict)
+    """Per provider, a prefix earlier wrappers put before its model names (``qwen-``)."""
+
+    @classmethod
+    def of(cls, providers: Mapping[str, ProviderConfig]) -> Catalog:
+        """The catalog of ``providers`` (the enabled ones), with their built-in rules."""
+        from . import PROVIDERS  # the package imports every provider module; this one none
+
+        known = {name: PROVIDERS[name] for name in providers}
+        return cls(
+            providers,
+            {name: p.prefixes for name, p in known.items()},
+            {
+                alias: Route(name, model)
+                for name, p in known.items()
+                for alias, model in p.aliases.items()
+            },
+            {name: p.vendor_prefix for name, p in known.items() if p.vendor_prefix},
+        )
 
     def resolve(self, name: str, discovered: Mapping[str, Sequence[str]] | None = None) -> Route:
         """The route for a requested model name, or a 404 ``model_not_found``.
 
         In order: the ``-progress`` suffix comes off; a ``model_map`` alias; an explicit
         ``provider/model``; a bare provider name (its default model); a configured model;
-        a provider's name prefix (``claude-…``); a model a CLI listed (``discovered``), so
-        that everything ``/v1/models`` offers can be asked for. A name that could be taken
-        for a CLI option, or holds whitespace or control characters, is a 400.
+        a built-in alias (``gpt-4o``); a model a CLI listed (``discovered``), so that
+        everything ``/v1/models`` offers can be asked for. Then, with a ``-chat`` suffix
+        taken off, those again, and a provider's name prefix (``claude-…``). A provider's
+        vendor prefix comes off the CLI's model (``qwen-qwen3-coder-plus``). A name that
+        could be taken for a CLI option, or holds whitespace or control characters, is a 400.
         """
         _check(name, "model")  # what reaches the CLI is checked whole below
         progress = name.endswith(PROGRESS_SUFFIX)
         base = name[: -len(PROGRESS_SUFFIX)] if progress else name
-        route = self._lookup(base)
-        for provider, models in (discovered or {}).items():
-            if route is None and provider in self.providers and base in models:
-                route = Route(provider, base)
+        route = self._exact(base, discovered or {})
+        if route is None:
+            bare = base[: -len(CHAT_SUFFIX)] if base.endswith(CHAT_SUFFIX) else base
+            route = self._exact(bare, discovered or {}) or self._by_prefix(bare)
         if route is None:
             raise ApiError(
                 ErrorKind.MODEL_NOT_FOUND,
@@ -86,10 +119,12 @@ class Catalog:
                 "GET /v1/models lists the models this server offers.",
                 param="model",
             )
+        route = attrs.evolve(route, model=self._unprefixed(route), progress=progress)
         check_model_name(route.model)
-        return attrs.evolve(route, progress=progress)
+        return route
 
-    def _lookup(self, name: str) -> Route | None:
+    def _exact(self, name: str, discovered: Mapping[str, Sequence[str]]) -> Route | None:
+        """The route for a name some rule names exactly (every rule but the prefixes)."""
         for provider, settings in self.providers.items():
             if name in settings.model_map:
                 return Route(provider, settings.model_map[name])
@@ -101,18 +136,35 @@ class Catalog:
         for provider, settings in self.providers.items():
             if name in settings.models:
                 return Route(provider, name)
+        alias = self.aliases.get(name)
+        if alias is not None and alias.provider in self.providers:
+            return alias
+        for provider, models in discovered.items():
+            if provider in self.providers and name in models:
+                return Route(provider, name)
+        return None
+
+    def _by_prefix(self, name: str) -> Route | None:
         for provider, prefixes in self.prefixes.items():
             if provider in self.providers and name.startswith(prefixes):
                 return Route(provider, name)
         return None
 
+    def _unprefixed(self, route: Route) -> str:
+        prefix = self.vendor_prefixes.get(route.provider)
+        if prefix and route.model.startswith(prefix + route.provider):
+            return route.model[len(prefix) :]
+        return route.model
+
     def listed(
-        self, discovered: Mapping[str, Sequence[str]] | None = None
+        self, discovered: Mapping[str, Sequence[str]] | None = None, *, progress: bool = False
     ) -> Iterator[tuple[str, str]]:
-        """(model name, provider) for every advertised model, ``-progress`` variants included.
+        """(model name, provider) for every advertised model, with each one's ``-progress``
+        twin if ``progress``.
 
         A provider's configured models come first, then those its CLI listed
-        (``discovered``), then the ``model_map`` aliases.
+        (``discovered``), then the ``model_map`` aliases. The built-in aliases are not
+        listed: they are names for clients that cannot be told another, not choices.
         """
         discovered = discovered or {}
         for provider, settings in self.providers.items():
@@ -120,4 +172,5 @@ class Catalog:
             names = dict.fromkeys([*settings.models, *found, *settings.model_map])
             for model in names:
                 yield model, provider
-                yield model + PROGRESS_SUFFIX, provider
+                if progress:
+                    yield model + PROGRESS_SUFFIX, provider

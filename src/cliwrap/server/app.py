@@ -32,9 +32,11 @@ from ..runtime.decoder import Decoders
 from ..runtime.fanout import open_jobs
 from ..runtime.job import open_job
 from ..surfaces import anthropic_messages, json_body, openai_chat, openai_responses, params
-from . import openapi
+from ..surfaces import models as model_list
+from . import compatibility, openapi
 from .access_log import AccessLog, log_failed_run, record_of
 from .bodies import Collector, ErrorReply, JobBody, JobConnection, StreamEncoder
+from .cors import Cors
 from .early_responses import FinishRequestBodies
 from .service import Service
 from .websocket_sessions import serve_websocket
@@ -61,9 +63,10 @@ def create_app(
     app.extensions["cliwrap"] = service
     # Middleware wraps the ASGI callable (Quart's seam for it; typed as a method). Inside:
     # a 401, 404, 405 or 413 comes before the body is read: keep its connection usable.
+    # Then CORS (preflights answered before authentication, the headers on every answer).
     # Outside: one access-log line per request, when its response has really ended.
     app.asgi_app = AccessLog(  # type: ignore[method-assign,assignment]
-        FinishRequestBodies(app.asgi_app),
+        Cors.wrapping(FinishRequestBodies(app.asgi_app), config.server.cors_origins),
         enabled=config.server.access_log,
         log_format=config.server.log_format,
     )
@@ -105,23 +108,19 @@ def create_app(
     async def models() -> Response:
         clis = await service.inventory.all()
         discovered = {name: info.models for name, info in clis.items()}
-        return _json(
-            {
-                "object": "list",
-                "data": [
-                    {
-                        "id": model,
-                        "object": "model",
-                        "created": 0,
-                        "owned_by": provider,
-                        "provider": provider,
-                        "installed": clis[provider].installed,
-                        "cli_version": clis[provider].version,
-                    }
-                    for model, provider in service.catalog.listed(discovered)
-                ],
-            }
-        )
+        listed = service.catalog.listed(discovered, progress=config.server.list_progress_models)
+        entries = [await service.model_entry(name, clis, provider) for name, provider in listed]
+        if _anthropic_client():
+            return _json(model_list.anthropic_page(entries, request.args))
+        return _json(model_list.openai_list(entries))
+
+    @app.get("/v1/models/<path:model_id>")
+    async def model(model_id: str) -> Response:
+        clis = await service.inventory.all()
+        entry = await service.model_entry(model_id, clis)
+        if _anthropic_client():
+            return _json(model_list.anthropic_model(entry))
+        return _json(model_list.openai_model(entry))
 
     async def answer(
         chat: ChatRequest, encoder: StreamEncoder[Any], collector: Collector[Any]
@@ -202,6 +201,16 @@ def create_app(
             body = {"max_tokens": 1, **body}  # count_tokens takes no max_tokens
         chat = anthropic_messages.parse_messages_request(body)
         return _json({"input_tokens": anthropic_messages.count_tokens(chat)})
+
+    @app.post("/v1/compatibility")
+    async def compatibility_check() -> Response:
+        body = await _json_body(service.runtime.decoders)
+        surface = request.args.get("surface", "chat")
+        return _json(
+            compatibility.report(
+                body, dict(request.headers), surface, service.catalog, config.xml_tools
+            )
+        )
 
     @app.errorhandler(ApiError)
     async def api_error(error: ApiError) -> Response:
@@ -288,9 +297,11 @@ def _asked() -> tuple[str, str]:
 
 
 def _error(error: ApiError, headers: Mapping[str, str] | None = None) -> Response:
-    """The error in the shape of the surface that was asked (Anthropic's under /v1/messages,
-    OpenAI's everywhere else and outside a request)."""
-    status, own, body = _error_reply(error, anthropic=_speaks_anthropic(_asked()[1]))
+    """The error in the shape of the surface that was asked (Anthropic's under /v1/messages
+    and for Anthropic clients of /v1/models, OpenAI's everywhere else and outside a request)."""
+    path = _asked()[1]
+    anthropic = _speaks_anthropic(path) or (path.startswith("/v1/models") and _anthropic_client())
+    status, own, body = _error_reply(error, anthropic=anthropic)
     return Response(
         body, status=status, content_type="application/json", headers={**(headers or {}), **own}
     )
@@ -298,6 +309,14 @@ def _error(error: ApiError, headers: Mapping[str, str] | None = None) -> Respons
 
 def _speaks_anthropic(path: str) -> bool:
     return path.startswith("/v1/messages")
+
+
+def _anthropic_client() -> bool:
+    """Whether the request comes from an Anthropic client, for the routes both kinds of
+    client share (/v1/models): Anthropic's SDKs and Claude Code send ``anthropic-version``
+    with every request, OpenAI's never do. (``x-api-key`` tells nothing: cliwrap takes it
+    from anyone.)"""
+    return has_request_context() and "anthropic-version" in request.headers
 
 
 def _error_reply(error: ApiError, *, anthropic: bool) -> ErrorReply:

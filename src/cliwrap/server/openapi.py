@@ -67,6 +67,10 @@ def _nullable(schema: Schema) -> Schema:
     return {"anyOf": [schema, NULL]}
 
 
+def _array(items: Schema) -> Schema:
+    return {"type": "array", "items": items}
+
+
 def _enum(values: list[str]) -> Schema:
     return {"type": "string", "enum": values}
 
@@ -75,6 +79,8 @@ FINISH_REASONS = [reason.value for reason in FinishReason]
 CHAT_FINISH_REASONS = [*FINISH_REASONS, "function_call"]
 """``function_call`` answers clients of the legacy ``functions`` parameter."""
 EFFORT: Schema = {"type": "string", "enum": list(EFFORTS)}
+LIMIT: Schema = {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]}
+"""A token limit; null when nothing says it."""
 TOKENS: Schema = {"type": "integer", "minimum": 1}
 TEMPERATURE: Schema = {"type": "number", "minimum": 0, "maximum": 2}
 TOP_P: Schema = {"type": "number", "minimum": 0, "maximum": 1}
@@ -705,21 +711,68 @@ def _common_schemas() -> dict[str, Schema]:
                 "error": _obj({"type": _enum(ANTHROPIC_TYPES), "message": STRING}),
             }
         ),
-        "ModelList": _obj(
+        "ModelList": _obj({"object": _const("list"), "data": _array(_ref("Model"))}),
+        "Model": _obj(
             {
-                "object": _const("list"),
-                "data": {
-                    "type": "array",
-                    "items": _obj(
+                "id": STRING,
+                "object": _const("model"),
+                "created": INTEGER,
+                "owned_by": STRING,
+                "provider": STRING,
+                "installed": BOOLEAN,
+                "cli_version": _nullable(STRING),
+                # The same two numbers under every name agents read (surfaces/models.py).
+                "context_length": LIMIT,
+                "context_window": LIMIT,
+                "max_model_len": LIMIT,
+                "max_input_tokens": LIMIT,
+                "max_output_tokens": LIMIT,
+                "max_tokens": LIMIT,
+                "top_provider": _obj(
+                    {
+                        "context_length": LIMIT,
+                        "max_completion_tokens": LIMIT,
+                        "is_moderated": BOOLEAN,
+                    }
+                ),
+            }
+        ),
+        "AnthropicModelList": _obj(
+            {
+                "data": _array(_ref("AnthropicModel")),
+                "has_more": BOOLEAN,
+                "first_id": _nullable(STRING),
+                "last_id": _nullable(STRING),
+            }
+        ),
+        "AnthropicModel": _obj(
+            {
+                "type": _const("model"),
+                "id": STRING,
+                "display_name": STRING,
+                "created_at": STRING,
+                "max_input_tokens": LIMIT,
+                "max_tokens": LIMIT,
+            }
+        ),
+        "CompatibilityReport": _obj(
+            {
+                "object": _const("compatibility"),
+                "surface": _enum(["chat", "responses", "messages"]),
+                "model": {},
+                "routes_to": _nullable(_obj({"provider": STRING, "model": STRING})),
+                "parameters": _array(STRING),
+                "rejected": {"type": "object", "additionalProperties": STRING},
+                "clis": {
+                    "type": "object",
+                    "additionalProperties": _obj(
                         {
-                            "id": STRING,
-                            "object": _const("model"),
-                            "created": INTEGER,
-                            "owned_by": STRING,
-                            "provider": STRING,
-                            "installed": BOOLEAN,
-                            "cli_version": _nullable(STRING),
-                        }
+                            "model": STRING,
+                            "honoured": _array(STRING),
+                            "ignored": _array(STRING),
+                            "rejected": {"type": "object", "additionalProperties": STRING},
+                        },
+                        {"applied_by_cliwrap": _array(STRING)},
                     ),
                 },
             }
@@ -777,6 +830,9 @@ _ALLOW = {
 }
 
 
+_ALIAS = "An alias of the header without `Claude-`; that one wins when both are sent."
+
+
 def _errors(schema: str, statuses: list[int]) -> dict[str, Schema]:
     """The error responses, each in ``schema``; every path can answer 405."""
     responses: dict[str, Schema] = {}
@@ -789,6 +845,29 @@ def _errors(schema: str, statuses: list[int]) -> dict[str, Schema]:
 
 RUN_ERRORS = [400, 401, 404, 413, 429, 502, 503, 504]
 
+HEADER_PARAMETERS: list[Schema] = [
+    {"name": "X-Reasoning-Effort", "in": "header", "schema": EFFORT},
+    {"name": "X-Thinking-Budget", "in": "header", "schema": INTEGER},
+    {"name": "X-Max-Turns", "in": "header", "schema": TOKENS},
+    {"name": "X-Claude-Effort", "in": "header", "schema": EFFORT, "description": _ALIAS},
+    {"name": "X-Claude-Max-Thinking-Tokens", "in": "header", "schema": INTEGER},
+    {"name": "X-Claude-Max-Turns", "in": "header", "schema": TOKENS, "description": _ALIAS},
+    {
+        "name": "X-Claude-Thinking",
+        "in": "header",
+        "schema": _enum(["disabled", "enabled", "adaptive"]),
+        "description": "`disabled`: X-Thinking-Budget 0; the others leave the budget be.",
+    },
+]
+"""The generation headers (surfaces/params.py): cliwrap's own, then an earlier wrapper's."""
+
+_ANTHROPIC_CLIENT = {
+    "name": "anthropic-version",
+    "in": "header",
+    "schema": STRING,
+    "description": "Sent by Anthropic clients: the answer (and its errors) in Anthropic's shape.",
+}
+
 
 def _run(summary: str, request: str, answer: str, stream: str, errors: str) -> Schema:
     """A POST that runs a CLI: JSON body in, a JSON answer or an SSE stream out."""
@@ -796,11 +875,7 @@ def _run(summary: str, request: str, answer: str, stream: str, errors: str) -> S
         "post": {
             "summary": summary,
             "security": [{"bearer": []}, {"apiKey": []}, {}],
-            "parameters": [
-                {"name": "X-Reasoning-Effort", "in": "header", "schema": EFFORT},
-                {"name": "X-Thinking-Budget", "in": "header", "schema": INTEGER},
-                {"name": "X-Max-Turns", "in": "header", "schema": TOKENS},
-            ],
+            "parameters": HEADER_PARAMETERS,
             "requestBody": {"required": True, "content": _json(request)},
             "responses": {
                 "200": {
@@ -865,11 +940,78 @@ def document(version: str) -> dict[str, Any]:
             },
             "/v1/models": {
                 "get": {
-                    "summary": "The models each CLI serves, with install state",
+                    "summary": "The models each CLI serves, with install state and token limits",
                     "security": [{"bearer": []}, {"apiKey": []}, {}],
+                    "parameters": [
+                        _ANTHROPIC_CLIENT,
+                        *(
+                            {"name": name, "in": "query", "schema": STRING}
+                            for name in ("limit", "after_id", "before_id")
+                        ),
+                    ],
                     "responses": {
-                        "200": {"description": "The models.", "content": _json("ModelList")},
-                        **_errors("OpenAIError", [401]),
+                        "200": {
+                            "description": "The models: Anthropic's page for Anthropic clients.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "anyOf": [_ref("ModelList"), _ref("AnthropicModelList")]
+                                    }
+                                }
+                            },
+                        },
+                        **_errors("OpenAIError", [400, 401]),
+                    },
+                }
+            },
+            "/v1/models/{model_id}": {
+                "get": {
+                    "summary": "One model: any name a request may use (`claude/opus`, `gpt-4o`)",
+                    "security": [{"bearer": []}, {"apiKey": []}, {}],
+                    "parameters": [
+                        {"name": "model_id", "in": "path", "required": True, "schema": STRING},
+                        _ANTHROPIC_CLIENT,
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The model.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"anyOf": [_ref("Model"), _ref("AnthropicModel")]}
+                                }
+                            },
+                        },
+                        **_errors("OpenAIError", [401, 404]),
+                    },
+                }
+            },
+            "/v1/compatibility": {
+                "post": {
+                    "summary": "Which of a request's parameters each CLI honours, ignores, rejects",
+                    "description": (
+                        "The body is a request of the surface named by `surface` (Chat "
+                        "Completions by default; `model` and the messages may be left out). "
+                        "Nothing runs."
+                    ),
+                    "security": [{"bearer": []}, {"apiKey": []}, {}],
+                    "parameters": [
+                        {
+                            "name": "surface",
+                            "in": "query",
+                            "schema": _enum(["chat", "responses", "messages"]),
+                        },
+                        *HEADER_PARAMETERS,
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": OBJECT}},
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "The verdicts, per CLI.",
+                            "content": _json("CompatibilityReport"),
+                        },
+                        **_errors("OpenAIError", [400, 401, 413]),
                     },
                 }
             },

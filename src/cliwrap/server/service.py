@@ -21,15 +21,17 @@ from ..core.errors import ApiError, ErrorKind
 from ..core.request import ChatRequest
 from ..providers import PROVIDERS, Provider, find_command
 from ..providers.failures import LoginHint
+from ..providers.limits import TokenLimits, limits_for
 from ..providers.routing import Catalog, Route
 from ..runtime.admission import Gate
 from ..runtime.backend import PosixBackend, ProcessBackend
 from ..runtime.decoder import Decoders
 from ..runtime.image_fetch import fetch_images
-from ..runtime.inventory import Inventory
+from ..runtime.inventory import CliInfo, Inventory
 from ..runtime.job import JobPlan, Runtime
 from ..runtime.ledger import Ledger
 from ..semantics.chain import semantics_for
+from ..surfaces.models import ModelEntry
 
 __all__ = ["Service", "check_input_size", "ledger_for"]
 
@@ -71,7 +73,7 @@ class Service:
                     config.deadlines.kill_grace,
                 ),
             ),
-            catalog=Catalog(enabled, {name: PROVIDERS[name].prefixes for name in enabled}),
+            catalog=Catalog.of(enabled),
             environ=environ,
             inventory=Inventory(enabled, environ, ledger_for(config, "probes")),
         )
@@ -109,6 +111,35 @@ class Service:
         except ApiError:
             clis = await self.inventory.all()  # cached
             return self.catalog.resolve(name, {n: info.models for n, info in clis.items()})
+
+    async def limits(self, route: Route) -> TokenLimits:
+        """``route``'s model's context window and output limit (see providers/limits.py)."""
+        provider = PROVIDERS[route.provider]
+        listing = (await self.inventory.get(route.provider)).listing  # cached
+        return limits_for(
+            route.model,
+            configured=self.catalog.providers[route.provider].limits,
+            catalog=provider.catalog_limits(listing) if listing else {},
+            rules=provider.limit_rules,
+        )
+
+    async def model_entry(
+        self, name: str, clis: Mapping[str, CliInfo], provider: str | None = None
+    ) -> ModelEntry:
+        """What ``GET /v1/models`` says of the model ``name``: a 404 ``model_not_found`` if
+        no rule routes it (a name no CLI could take is "not found" here too, not a 400).
+
+        ``provider``: the one listing it (a model may be listed by one CLI and routed to
+        another by a ``model_map``); else the one it routes to.
+        """
+        discovered = {n: info.models for n, info in clis.items()}
+        try:
+            route = self.catalog.resolve(name, discovered)
+        except ApiError as error:
+            raise ApiError(ErrorKind.MODEL_NOT_FOUND, error.message, param="model") from None
+        owner = provider or route.provider
+        info = clis[owner]
+        return ModelEntry(name, owner, await self.limits(route), info.installed, info.version)
 
     async def plan(self, chat: ChatRequest, route: Route) -> JobPlan:
         """Everything needed to run ``chat`` on ``route``; 503 if its CLI is not installed."""

@@ -12,7 +12,15 @@ from typing import Any
 from ..core.errors import ApiError, ErrorKind
 from ..core.request import EFFORTS, Effort
 
-__all__ = ["HEADERS", "effort", "from_headers", "number", "positive_int"]
+__all__ = [
+    "HEADERS",
+    "HEADER_ALIASES",
+    "THINKING_MODES",
+    "effort",
+    "from_headers",
+    "number",
+    "positive_int",
+]
 
 HEADERS = {
     "X-Reasoning-Effort": "reasoning_effort",
@@ -20,6 +28,20 @@ HEADERS = {
     "X-Max-Turns": "max_turns",
 }
 """Per-request headers for what some clients cannot put in the body; they win over it."""
+
+HEADER_ALIASES = {
+    "X-Claude-Effort": "X-Reasoning-Effort",
+    "X-Claude-Max-Thinking-Tokens": "X-Thinking-Budget",
+    "X-Claude-Max-Turns": "X-Max-Turns",
+    "X-Claude-Thinking": "X-Thinking-Budget",
+}
+"""An earlier Claude wrapper's headers, each read as the header of cliwrap's it names (that
+one wins when both are sent). ``X-Claude-Thinking`` takes :data:`THINKING_MODES`."""
+
+THINKING_MODES = {"disabled": 0, "enabled": None, "adaptive": None}
+"""``X-Claude-Thinking``: ``disabled`` is a thinking budget of 0; ``enabled`` and
+``adaptive`` leave the budget to the CLI (Claude Code thinks adaptively by default) unless a
+budget header gives one."""
 
 
 def _invalid(message: str, param: str) -> ApiError:
@@ -52,12 +74,22 @@ def effort(value: Any, param: str) -> Effort | None:
 
 
 def from_headers(headers: Mapping[str, str]) -> dict[str, Any]:
-    """The request fields the :data:`HEADERS` present set, checked (names in any case)."""
+    """The request fields the :data:`HEADERS` (or their :data:`HEADER_ALIASES`) present set,
+    checked (names in any case)."""
     present = {name.lower(): value for name, value in headers.items()}
     fields: dict[str, Any] = {}
-    for header, field in HEADERS.items():
+    # The aliases first: cliwrap's own headers come after them and win.
+    for header, own in [*HEADER_ALIASES.items(), *((own, own) for own in HEADERS)]:
         value = present.get(header.lower())
         if value is None:
+            continue
+        field = HEADERS[own]
+        if header == "X-Claude-Thinking":
+            mode = value.strip().lower()
+            if mode not in THINKING_MODES:
+                raise _invalid(f"'{header}' must be one of {', '.join(THINKING_MODES)}.", header)
+            if THINKING_MODES[mode] is not None:
+                fields[field] = THINKING_MODES[mode]
             continue
         if field == "reasoning_effort":
             fields[field] = effort(value.strip().lower(), header)
