@@ -7,18 +7,20 @@ Anthropic API itself and one that does not), since a surface must not care which
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import anthropic
 import httpx
+import pydantic
 import pytest
 
 from cliwrap.core.errors import ApiError, ErrorKind
 from cliwrap.core.events import Failed, Finished, FinishReason, TextDelta, ThinkingDelta, Usage
 from cliwrap.surfaces.anthropic_messages import MessageEncoder, parse_messages_request
-from cliwrap.testing import LiveServer
+from cliwrap.testing import LiveServer, StubThread
 
 from .conftest import ServerFactory
 from .sse import sse_events
@@ -233,6 +235,27 @@ def test_count_tokens_is_an_estimate(server: LiveServer, client: Client) -> None
         messages=[{"role": "user", "content": "word " * 400}],
     )
     assert 400 <= counted.input_tokens <= 700
+
+
+class Person(pydantic.BaseModel):
+    name: str
+    age: int
+
+
+def test_sdk_parse_sends_output_config_and_the_format_reaches_the_cli(
+    server: LiveServer, client: Client, stub: StubThread
+) -> None:
+    tag = marker()
+    ada = {"name": "Ada", "age": 36}
+    message = client(server).messages.parse(
+        model="sonnet",
+        max_tokens=256,
+        messages=[{"role": "user", "content": f"who? {tag} [[reply:{json.dumps(ada)}]]"}],
+        output_format=Person,
+    )
+    assert message.parsed_output == Person(name="Ada", age=36)
+    (sent,) = [r for r in stub.find(tag) if r.path.startswith("/v1/messages")]
+    assert '\\"age\\"' in json.dumps(sent.body["system"])  # the schema reached the model
 
 
 def test_api_keys_by_x_api_key_or_bearer(start_server: Callable[..., LiveServer]) -> None:
