@@ -201,6 +201,9 @@ def test_a_tool_results_image_goes_with_it() -> None:
     result, question = request.messages[-2:]
     assert (result.role, len(result.images), result.content) == ("tool", 1, "[Image #1]")
     assert (question.role, question.images) == ("user", ())
+    planned = semantics_for(request).request  # the result as the tool contract words it
+    assert [n for n, _ in planned.new_images()] == [1]
+    assert "[Image #1]" in render_prompt(planned.conversation)
 
 
 @pytest.mark.parametrize("kind", ["adaptive", "between_tools"])
