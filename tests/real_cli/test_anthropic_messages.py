@@ -186,7 +186,7 @@ def test_a_failure_before_any_output_is_its_own_status(model: str, server: LiveS
         ({"model": "sonnet", "messages": [{"role": "user", "content": "x"}]}, "max_tokens"),
         ({"model": "sonnet", "max_tokens": 5, "messages": []}, "messages"),
         (
-            {"model": "sonnet", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]},
+            {"model": "sonnet", "max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]},
             "role",
         ),
         (
@@ -235,6 +235,15 @@ def test_count_tokens_is_an_estimate(server: LiveServer, client: Client) -> None
         messages=[{"role": "user", "content": "word " * 400}],
     )
     assert 400 <= counted.input_tokens <= 700
+    turns: Any = [
+        {"role": "user", "content": "word " * 400},
+        {"role": "system", "content": [{"type": "text", "text": "# Environment"}]},
+    ]
+    tools: Any = [{"name": "Write", "input_schema": {"type": "object"}}]
+    more = client(server).messages.count_tokens(
+        model="sonnet", system="You are terse.", messages=turns, tools=tools
+    )
+    assert more.input_tokens > counted.input_tokens
 
 
 class Person(pydantic.BaseModel):
