@@ -370,8 +370,9 @@ def _stopped(reason: FinishReason, stop_sequence: str | None) -> dict[str, Any]:
 def tool_use_id(ident: str) -> str:
     """A call's id as Anthropic writes them (``toolu_…``; cliwrap makes ``call_…`` ids).
 
-    The same id always maps to the same one, so the ``tool_use_id`` a client sends back
-    with the result names the call it answers in the history; no CLI sees either.
+    Renamed here, at the surface, rather than made so: the same id always maps to the same
+    one and nothing needs it back, since a history's ``tool_result`` only has to name the
+    ``tool_use`` block the client was given, and both arrive in the client's spelling.
     """
     return "toolu_" + ident.removeprefix("call_") if ident.startswith("call_") else ident
 
