@@ -7,18 +7,20 @@ Anthropic API itself and one that does not), since a surface must not care which
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import anthropic
 import httpx
+import pydantic
 import pytest
 
 from cliwrap.core.errors import ApiError, ErrorKind
 from cliwrap.core.events import Failed, Finished, FinishReason, TextDelta, ThinkingDelta, Usage
 from cliwrap.surfaces.anthropic_messages import MessageEncoder, parse_messages_request
-from cliwrap.testing import LiveServer
+from cliwrap.testing import LiveServer, StubThread
 
 from .conftest import ServerFactory
 from .sse import sse_events
@@ -184,7 +186,7 @@ def test_a_failure_before_any_output_is_its_own_status(model: str, server: LiveS
         ({"model": "sonnet", "messages": [{"role": "user", "content": "x"}]}, "max_tokens"),
         ({"model": "sonnet", "max_tokens": 5, "messages": []}, "messages"),
         (
-            {"model": "sonnet", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]},
+            {"model": "sonnet", "max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]},
             "role",
         ),
         (
@@ -233,6 +235,36 @@ def test_count_tokens_is_an_estimate(server: LiveServer, client: Client) -> None
         messages=[{"role": "user", "content": "word " * 400}],
     )
     assert 400 <= counted.input_tokens <= 700
+    turns: Any = [
+        {"role": "user", "content": "word " * 400},
+        {"role": "system", "content": [{"type": "text", "text": "# Environment"}]},
+    ]
+    tools: Any = [{"name": "Write", "input_schema": {"type": "object"}}]
+    more = client(server).messages.count_tokens(
+        model="sonnet", system="You are terse.", messages=turns, tools=tools
+    )
+    assert more.input_tokens > counted.input_tokens
+
+
+class Person(pydantic.BaseModel):
+    name: str
+    age: int
+
+
+def test_sdk_parse_sends_output_config_and_the_format_reaches_the_cli(
+    server: LiveServer, client: Client, stub: StubThread
+) -> None:
+    tag = marker()
+    ada = {"name": "Ada", "age": 36}
+    message = client(server).messages.parse(
+        model="sonnet",
+        max_tokens=256,
+        messages=[{"role": "user", "content": f"who? {tag} [[reply:{json.dumps(ada)}]]"}],
+        output_format=Person,
+    )
+    assert message.parsed_output == Person(name="Ada", age=36)
+    (sent,) = [r for r in stub.find(tag) if r.path.startswith("/v1/messages")]
+    assert '\\"age\\"' in json.dumps(sent.body["system"])  # the schema reached the model
 
 
 def test_api_keys_by_x_api_key_or_bearer(start_server: Callable[..., LiveServer]) -> None:

@@ -169,6 +169,7 @@ def test_anthropic_tool_use_round_trip(model: str, server: LiveServer) -> None:
         (use,) = [b for b in message.content if b.type == "tool_use"]
         assert use.name == "get_weather"
         assert use.input == ARGUMENTS
+        assert use.id.startswith("toolu_")
         with client.messages.stream(
             model=model,
             max_tokens=256,

@@ -54,6 +54,10 @@ class Message:
     images: tuple[Image | RemoteImage, ...] = ()
     """The turn's images, in order; the text holds ``[Image #N]`` where each was. Remote
     ones are fetched (or refused) before the request is run."""
+    in_conversation: bool = False
+    """For a ``system`` turn: it stays where the client put it among the turns (Anthropic's
+    system turns inside ``messages``: an update that applies from there on) instead of
+    joining the system prompt."""
 
 
 @attrs.frozen
@@ -133,8 +137,9 @@ class ChatRequest:
 
     @property
     def system_prompt(self) -> str | None:
-        """All system (and developer) messages, joined: CLIs take one system prompt."""
-        parts = [m.content for m in self.messages if m.role == "system"]
+        """All system (and developer) messages, joined: CLIs take one system prompt. System
+        turns kept in the conversation are not part of it."""
+        parts = [m.content for m in self.messages if m.role == "system" and not m.in_conversation]
         return "\n\n".join(parts) if parts else None
 
     def new_images(self) -> list[tuple[int, Image]]:
@@ -152,5 +157,5 @@ class ChatRequest:
 
     @property
     def conversation(self) -> tuple[Message, ...]:
-        """The user and assistant turns, in order."""
-        return tuple(m for m in self.messages if m.role != "system")
+        """The user and assistant turns (and the system turns kept among them), in order."""
+        return tuple(m for m in self.messages if m.role != "system" or m.in_conversation)

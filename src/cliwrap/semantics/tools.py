@@ -110,7 +110,8 @@ def _plain(message: Message) -> Message:
     if message.role == "tool":
         label = f' name="{message.name}"' if message.name else ""
         ident = f' id="{message.tool_call_id}"' if message.tool_call_id else ""
-        return Message("user", f"<tool_result{label}{ident}>\n{message.content}\n</tool_result>")
+        text = f"<tool_result{label}{ident}>\n{message.content}\n</tool_result>"
+        return Message("user", text, images=message.images)
     if message.tool_calls:
         calls = "\n".join(_block(call.name, call.arguments) for call in message.tool_calls)
         text = f"{message.content}\n{calls}" if message.content else calls

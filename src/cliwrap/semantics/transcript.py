@@ -33,7 +33,7 @@ def render_prompt(conversation: Sequence[Message]) -> str:
 
 
 def _escape(text: str) -> str:
-    for tag in ("user", "assistant", "transcript"):
+    for tag in ("user", "assistant", "system", "transcript"):
         text = text.replace(f"</{tag}>", f"<\\/{tag}>")
     return text
 

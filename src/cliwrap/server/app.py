@@ -191,7 +191,9 @@ def create_app(
     @app.post("/v1/messages")
     async def messages() -> Response:
         chat = anthropic_messages.parse_messages_request(await _json_body(service.runtime.decoders))
-        encoder = anthropic_messages.MessageEncoder(chat.model)
+        encoder = anthropic_messages.MessageEncoder(
+            chat.model, anthropic_messages.count_tokens(chat)
+        )
         return await answer(chat, encoder, anthropic_messages.MessageCollector(chat.model))
 
     @app.post("/v1/messages/count_tokens")

@@ -514,13 +514,18 @@ def _anthropic_schemas() -> dict[str, Schema]:
                 _request(
                     {"type": _const("tool_result"), "tool_use_id": STRING},
                     {
-                        "content": {"anyOf": [STRING, {"type": "array", "items": TEXT_PART}]},
+                        "content": {
+                            "description": "Text, images, and `tool_reference` blocks (tool "
+                            "search's answer: the `defer_loading` tool it names is offered).",
+                            "anyOf": [STRING, {"type": "array", "items": OBJECT}],
+                        },
                         "is_error": BOOLEAN,
                     },
                 ),
             ]
         },
     }
+    json_schema = _request({"type": _const("json_schema"), "schema": OBJECT}, {})
     tool_use = _obj({"type": _const("tool_use"), "id": STRING, "name": STRING, "input": OBJECT})
     text = _obj({"type": _const("text"), "text": STRING})
     usage = _obj(
@@ -537,7 +542,14 @@ def _anthropic_schemas() -> dict[str, Schema]:
             "type": "array",
             "minItems": 1,
             "items": _request(
-                {"role": _enum(["user", "assistant"]), "content": {"anyOf": [STRING, blocks]}},
+                {
+                    "role": {
+                        **_enum(["user", "assistant", "system"]),
+                        "description": "A `system` turn after the first user or assistant "
+                        "turn reaches the model where it is; leading ones join `system`.",
+                    },
+                    "content": {"anyOf": [STRING, blocks]},
+                },
                 {},
             ),
         },
@@ -560,7 +572,15 @@ def _anthropic_schemas() -> dict[str, Schema]:
                     "type": "array",
                     "items": _request(
                         {"name": TOOL_NAME},
-                        {"description": STRING, "input_schema": OBJECT, "type": _const("custom")},
+                        {
+                            "description": STRING,
+                            "input_schema": OBJECT,
+                            "type": _const("custom"),
+                            "defer_loading": {
+                                **BOOLEAN,
+                                "description": "Offered once a `tool_reference` names it.",
+                            },
+                        },
                     ),
                 },
                 "tool_choice": {
@@ -569,7 +589,17 @@ def _anthropic_schemas() -> dict[str, Schema]:
                         _request({"type": _const("tool"), "name": STRING}, {}),
                     ]
                 },
-                "output_format": _request({"type": _const("json_schema"), "schema": OBJECT}, {}),
+                "output_config": _request(
+                    {},
+                    {
+                        "effort": _enum(["low", "medium", "high", "xhigh", "max"]),
+                        "format": json_schema,
+                    },
+                ),
+                "output_format": {
+                    **json_schema,
+                    "description": "The structured-outputs beta's place for the format.",
+                },
                 "thinking": {
                     "oneOf": [
                         _request(
@@ -579,7 +609,7 @@ def _anthropic_schemas() -> dict[str, Schema]:
                             },
                             {},
                         ),
-                        _request({"type": _enum(["disabled", "adaptive"])}, {}),
+                        _request({"type": _enum(["disabled", "adaptive", "between_tools"])}, {}),
                     ]
                 },
                 "temperature": {"type": "number", "minimum": 0, "maximum": 1},
@@ -588,10 +618,16 @@ def _anthropic_schemas() -> dict[str, Schema]:
         ),
         "CountTokensRequest": _request(
             {"model": model, "messages": message_fields["messages"]},
-            {"system": message_fields["system"]},
+            {"system": message_fields["system"], "tools": {"type": "array", "items": OBJECT}},
         ),
         "CountTokensResponse": _obj(
-            {"input_tokens": {**INTEGER, "description": "An estimate: ~4 characters a token."}}
+            {
+                "input_tokens": {
+                    **INTEGER,
+                    "description": "An estimate: ~4 characters a token, of the messages, "
+                    "the system prompt and the tools.",
+                }
+            }
         ),
         "AnthropicUsage": usage,
         "Message": _obj(

@@ -22,7 +22,17 @@ from ..core.errors import ApiError, ErrorKind
 from ..core.events import FinishReason, Usage
 from ..core.fields import is_one_of, named, shown
 from ..core.images import Album, Image, RemoteImage, from_base64, from_url
-from ..core.request import ChatRequest, Message, ResponseFormat, Role, Tool, ToolCall, ToolChoice
+from ..core.request import (
+    EFFORTS,
+    ChatRequest,
+    Effort,
+    Message,
+    ResponseFormat,
+    Role,
+    Tool,
+    ToolCall,
+    ToolChoice,
+)
 from ..semantics.structured import parse_format
 from ..semantics.tools import checked_tool
 from . import params, sse
@@ -35,11 +45,14 @@ __all__ = [
     "count_tokens",
     "error_body",
     "parse_messages_request",
+    "tool_use_id",
 ]
 
-_ROLES: dict[str, Role] = {"user": "user", "assistant": "assistant"}
+_ROLES: dict[str, Role] = {"user": "user", "assistant": "assistant", "system": "system"}
 _TOOL_BLOCKS = ("tool_use", "tool_result")
 _CHOICES = {"auto": ToolChoice("auto"), "any": ToolChoice("required"), "none": ToolChoice("none")}
+_EFFORTS: tuple[Effort, ...] = EFFORTS[EFFORTS.index("low") :]
+"""``output_config.effort``'s values: the API knows no ``none`` or ``minimal``."""
 STOP_REASONS = {
     FinishReason.STOP: "end_turn",
     FinishReason.LENGTH: "max_tokens",
@@ -73,7 +86,9 @@ def parse_messages_request(body: Any) -> ChatRequest:
     if not isinstance(raw, list) or not raw:
         raise _invalid("messages: at least one message is required")
     album = Album()
-    messages = [turn for i, m in enumerate(raw) for turn in _message(m, f"messages.{i}", album)]
+    messages = _placed(
+        [turn for i, m in enumerate(raw) for turn in _message(m, f"messages.{i}", album)]
+    )
     if not any(m.role in ("user", "tool") for m in messages):
         raise _invalid("messages: at least one user message is required")
     system = _system(body.get("system"))
@@ -96,19 +111,18 @@ def parse_messages_request(body: Any) -> ChatRequest:
     if stream is not None and not isinstance(stream, bool):
         raise _invalid("stream: Input should be a valid boolean")
     head = (Message("system", system),) if system else ()
-    offered, choice = _tools(body)
-    spec = body.get("output_format")
-    if spec is not None and not isinstance(spec, dict):
-        raise _invalid("output_format: Input should be a valid dictionary")
+    offered, choice = _tools(body, _loaded_tools(raw))
+    effort, response_format = _output_config(body.get("output_config"), body.get("output_format"))
     return ChatRequest(
         model=model,
         messages=(*head, *messages),
         stream=bool(stream),
         tools=offered,
         tool_choice=choice,
-        response_format=_output_format(spec or {}),
+        response_format=response_format,
         stop=tuple(stop or ()),
         max_tokens=max_tokens,
+        reasoning_effort=effort,
         thinking_budget=_thinking_budget(body.get("thinking")),
         temperature=_checked(params.number, body.get("temperature"), 0, 1, "temperature"),
         top_p=_checked(params.number, body.get("top_p"), 0, 1, "top_p"),
@@ -122,10 +136,12 @@ def _thinking_budget(thinking: Any) -> int | None:
     kind = thinking.get("type") if isinstance(thinking, dict) else None
     if kind == "disabled":
         return 0
-    if kind == "adaptive":
-        return None
+    if kind in ("adaptive", "between_tools"):
+        return None  # the model decides: as each CLI does by default
     if kind != "enabled":
-        raise _invalid("thinking.type: Input should be 'enabled', 'disabled' or 'adaptive'")
+        raise _invalid(
+            "thinking.type: Input should be 'enabled', 'disabled', 'adaptive' or 'between_tools'"
+        )
     budget = thinking.get("budget_tokens")
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1024:
         raise _invalid("thinking.budget_tokens: Input should be an integer of at least 1024")
@@ -140,16 +156,47 @@ def _checked(check: Callable[..., Any], *args: Any) -> Any:
         raise _invalid(f"{error.param}: {error.message}") from None
 
 
-def _output_format(spec: dict[str, Any]) -> ResponseFormat | None:
-    """Anthropic's structured outputs (``output_format``: a ``json_schema`` and its schema)."""
-    if not spec:
+def _output_config(config: Any, legacy: Any) -> tuple[Effort | None, ResponseFormat | None]:
+    """``output_config``'s effort and format (what ``messages.parse(output_format=...)``
+    sends), or the format of the structured-outputs beta's top-level ``output_format``."""
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise _invalid("output_config: Input should be a valid dictionary")
+    effort = config.get("effort")
+    if effort is not None and effort not in _EFFORTS:
+        raise _invalid(
+            "output_config.effort: Input should be 'low', 'medium', 'high', 'xhigh' or 'max'"
+        )
+    spec, where = config.get("format"), "output_config.format"
+    if legacy is not None:
+        if spec is not None:
+            raise _invalid("output_format: give the format in output_config.format only")
+        spec, where = legacy, "output_format"
+    return effort, _output_format(spec, where)
+
+
+def _output_format(spec: Any, where: str) -> ResponseFormat | None:
+    """Anthropic's structured outputs (a ``json_schema`` and its schema)."""
+    if spec is None:
         return None
+    if not isinstance(spec, dict):
+        raise _invalid(f"{where}: Input should be a valid dictionary")
     if spec.get("type") != "json_schema":
-        raise _invalid("output_format.type: Input should be 'json_schema'")
+        raise _invalid(f"{where}.type: Input should be 'json_schema'")
     try:
-        return parse_format("json_schema", spec.get("schema"), None, "output_format")
+        return parse_format("json_schema", spec.get("schema"), None, where)
     except ApiError as error:
         raise _invalid(error.message.replace("'", "")) from None
+
+
+def _placed(turns: list[Message]) -> list[Message]:
+    """System turns in their place: those before the first user or assistant turn are part
+    of the system prompt (nothing precedes them for them to follow); later ones stay where
+    they are, since what they say applies from there on (Claude Code's environment and
+    reminders come after the user's turn they concern)."""
+    lead = next((i for i, m in enumerate(turns) if m.role != "system"), len(turns))
+    return [attrs.evolve(m, in_conversation=False) for m in turns[:lead]] + turns[lead:]
 
 
 def _message(raw: Any, where: str, album: Album) -> list[Message]:
@@ -158,10 +205,13 @@ def _message(raw: Any, where: str, album: Album) -> list[Message]:
         raise _invalid(f"{where}: Input should be a valid dictionary")
     role = named(_ROLES, raw.get("role"))
     if role is None:
-        raise _invalid(f"{where}.role: Input should be 'user' or 'assistant'")
+        raise _invalid(f"{where}.role: Input should be 'user', 'assistant' or 'system'")
     if "content" not in raw:
         raise _invalid(f"{where}.content: Field required")
     content = raw["content"]
+    if role == "system":
+        text = _system(content, f"{where}.content")
+        return [Message("system", text, in_conversation=True)] if text.strip() else []
     blocks = content if isinstance(content, list) else []
     uses = [b for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"]
     results = [b for b in blocks if isinstance(b, dict) and b.get("type") == "tool_result"]
@@ -174,11 +224,12 @@ def _message(raw: Any, where: str, album: Album) -> list[Message]:
         return [Message("assistant", text, tool_calls=calls)]
     if uses:
         raise _invalid(f"{where}.content: tool_use blocks belong in assistant turns")
-    turns = [_result(b, f"{where}.content") for b in results]
+    images = album.since(before)
+    turns = [_result(b, f"{where}.content", album) for b in results]
     if not turns and not text.strip():  # no CLI takes an empty prompt
         raise _invalid(f"{where}.content: user messages must not be empty")
     if text or not turns:
-        turns.append(Message("user", text, images=album.since(before)))
+        turns.append(Message("user", text, images=images))
     return turns
 
 
@@ -189,17 +240,36 @@ def _call(block: dict[str, Any], where: str) -> ToolCall:
     return ToolCall(ident, name, json.dumps(arguments, ensure_ascii=False))
 
 
-def _result(block: dict[str, Any], where: str) -> Message:
+def _result(block: dict[str, Any], where: str, album: Album) -> Message:
     ident = block.get("tool_use_id")
     if not isinstance(ident, str):
         raise _invalid(f"{where}: a tool_result block needs 'tool_use_id'")
-    text = _text(block.get("content") or "", f"{where}.tool_result")
+    before = len(album.images)
+    text = _text(block.get("content") or "", f"{where}.tool_result", album)
     if block.get("is_error"):
         text = f"(the tool failed) {text}"
-    return Message("tool", text, tool_call_id=ident)
+    return Message("tool", text, tool_call_id=ident, images=album.since(before))
 
 
-def _tools(body: dict[str, Any]) -> tuple[tuple[Tool, ...], ToolChoice]:
+def _loaded_tools(raw: list[Any]) -> set[str]:
+    """The tools that tool search loaded: those named by ``tool_reference`` blocks in the
+    turns' tool results (a ``defer_loading`` tool is offered only once it is loaded)."""
+    return {
+        part["tool_name"]
+        for turn in raw
+        if isinstance(turn, dict) and isinstance(turn.get("content"), list)
+        for block in turn["content"]
+        if isinstance(block, dict)
+        and block.get("type") == "tool_result"
+        and isinstance(block.get("content"), list)
+        for part in block["content"]
+        if isinstance(part, dict)
+        and part.get("type") == "tool_reference"
+        and isinstance(part.get("tool_name"), str)
+    }
+
+
+def _tools(body: dict[str, Any], loaded: set[str]) -> tuple[tuple[Tool, ...], ToolChoice]:
     raw, choice = body.get("tools"), body.get("tool_choice")
     if raw is None:
         raw = []
@@ -212,13 +282,13 @@ def _tools(body: dict[str, Any]) -> tuple[tuple[Tool, ...], ToolChoice]:
         if tool.get("type") not in (None, "custom"):
             raise _invalid(f"tools.{i}: server tools ({shown(tool['type'])}) are not supported")
         try:
-            offered.append(
-                checked_tool(
-                    tool.get("name"), tool.get("description"), tool.get("input_schema"), "x"
-                )
+            checked = checked_tool(
+                tool.get("name"), tool.get("description"), tool.get("input_schema"), "x"
             )
         except ApiError as error:
             raise _invalid(f"tools.{i}: {error.message.removeprefix('x.')}") from None
+        if not tool.get("defer_loading") or checked.name in loaded:
+            offered.append(checked)
     if choice is None:
         return tuple(offered), ToolChoice()
     kind = choice.get("type") if isinstance(choice, dict) else None
@@ -234,14 +304,14 @@ def _tools(body: dict[str, Any]) -> tuple[tuple[Tool, ...], ToolChoice]:
     return tuple(offered), ToolChoice("function", name)
 
 
-def _system(system: Any) -> str:
+def _system(system: Any, where: str = "system") -> str:
     if system is None:
         return ""
     if isinstance(system, list) and not all(
         isinstance(b, dict) and b.get("type") == "text" for b in system
     ):
-        raise _invalid("system: blocks must be text blocks")
-    return _text(system, "system")
+        raise _invalid(f"{where}: blocks must be text blocks")
+    return _text(system, where)
 
 
 def _text(content: Any, where: str, album: Album | None = None) -> str:
@@ -260,6 +330,9 @@ def _text(content: Any, where: str, album: Album | None = None) -> str:
             continue  # earlier turns' thinking, which clients send back; not for the prompt
         elif kind == "image" and album is not None:
             texts.append(album.add(_image(block.get("source"), f"{where}.{i}.source")))
+        elif kind == "tool_reference" and isinstance(block.get("tool_name"), str):
+            # tool search's answer: the tool is now offered (see _loaded_tools)
+            texts.append(f"(tool loaded: {block['tool_name']})")
         elif kind is None:
             raise _invalid(f"{where}.{i}: Input should be a valid content block")
         else:
@@ -281,8 +354,10 @@ def _image(source: Any, where: str) -> Image | RemoteImage:
 
 
 def count_tokens(request: ChatRequest) -> int:
-    """An estimate of the prompt's tokens (~4 characters each): the CLIs count nothing ahead."""
-    characters = sum(len(m.content) + 8 for m in request.messages)
+    """An estimate of the prompt's tokens (~4 characters each), the system prompt, the
+    earlier tool calls and the tools offered included: the CLIs count nothing ahead. It is
+    also the input ``message_start`` reports, before the CLI has said what it used."""
+    characters = request.input_characters + 8 * len(request.messages)
     return max(1, round(characters / 4))
 
 
@@ -292,10 +367,20 @@ def _stopped(reason: FinishReason, stop_sequence: str | None) -> dict[str, Any]:
     return {"stop_reason": STOP_REASONS[reason], "stop_sequence": None}
 
 
+def tool_use_id(ident: str) -> str:
+    """A call's id as Anthropic writes them (``toolu_…``; cliwrap makes ``call_…`` ids).
+
+    Renamed here, at the surface, rather than made so: the same id always maps to the same
+    one and nothing needs it back, since a history's ``tool_result`` only has to name the
+    ``tool_use`` block the client was given, and both arrive in the client's spelling.
+    """
+    return "toolu_" + ident.removeprefix("call_") if ident.startswith("call_") else ident
+
+
 def tool_use_block(call: ToolCall) -> dict[str, Any]:
     return {
         "type": "tool_use",
-        "id": call.id,
+        "id": tool_use_id(call.id),
         "name": call.name,
         "input": json.loads(call.arguments),
     }
@@ -347,6 +432,9 @@ class MessageEncoder(EventEncoder):
     """
 
     model: str
+    input_tokens: int = 0
+    """The estimate ``message_start`` reports (:func:`count_tokens`); the run's own count
+    follows in ``message_delta``."""
     _id: str = attrs.field(init=False, factory=_new_id)
     _block: str | None = attrs.field(init=False, default=None)
     """The open block's type."""
@@ -362,7 +450,7 @@ class MessageEncoder(EventEncoder):
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": _usage(Usage()),
+            "usage": _usage(Usage(input_tokens=self.input_tokens)),
         }
         return self._event("message_start", message=message)
 

@@ -40,8 +40,16 @@ class Plan:
     """Fail with the API's own context-window error (``[[overflow]]``)."""
 
 
+_RESULT = "<tool_result"
+"""How cliwrap's tool contract shows a tool's result to the model (semantics/tools.py)."""
+
+
 def read_plan(prompt: str) -> Plan:
-    """Read the directives in ``prompt``; the default reply echoes its last line."""
+    """Read the directives in ``prompt``; the default reply echoes its last line.
+
+    ``[[done:TEXT]]`` ends an agent's loop: once the prompt holds a tool result, the answer
+    is TEXT and the ``[[call:...]]`` directives are not made again.
+    """
     fields: dict[str, object] = {}
     calls: list[str] = []
     repaired: str | None = None
@@ -77,6 +85,12 @@ def read_plan(prompt: str) -> Plan:
                 f'<tool_call>\n{{"name": "{tool}", "arguments": {arguments or "{}"}}}\n</tool_call>'
             )
             calls.append(block)
+        elif name == "done":
+            fields["done"] = arg
+    done = fields.pop("done", None)
+    if done is not None and _RESULT in prompt:
+        # An agent's loop: the calls were made and their results are back, so answer.
+        return Plan(reply=str(done))
     if calls:
         before = [str(fields["reply"])] if "reply" in fields else []
         fields["reply"] = "\n".join([*before, *calls])
