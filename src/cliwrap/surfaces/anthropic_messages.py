@@ -478,7 +478,7 @@ class MessageEncoder(EventEncoder):
         )
 
     def _tool_start(self, call_id: str, name: str, index: int) -> bytes:
-        block = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
+        block = {"type": "tool_use", "id": tool_use_id(call_id), "name": name, "input": {}}
         return self._close() + self._open("tool_use", block)
 
     def _tool_arguments(self, text: str, index: int) -> bytes:
