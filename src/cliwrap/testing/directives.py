@@ -44,6 +44,7 @@ def read_plan(prompt: str) -> Plan:
     """Read the directives in ``prompt``; the default reply echoes its last line."""
     fields: dict[str, object] = {}
     calls: list[str] = []
+    then: str | None = None
     for name, arg in _DIRECTIVE.findall(prompt):
         arg = arg.strip()
         if name == "reply":
@@ -67,19 +68,29 @@ def read_plan(prompt: str) -> Plan:
             fields["stop_reason"] = arg
         elif name == "overflow":
             fields["overflow"] = True
+        elif name == "then":
+            then = arg
         elif name == "call":
-            # A call to a client tool, written as cliwrap's tool contract asks a model to.
+            # A call to a client tool, written as cliwrap's tool contract asks a model to;
+            # with ``[[then:TEXT]]``, only until the prompt holds a tool's result, and TEXT
+            # is the answer after it (a model that acts, reads what happened, and reports).
             tool, _, arguments = arg.partition(" ")
             block = (
                 f'<tool_call>\n{{"name": "{tool}", "arguments": {arguments or "{}"}}}\n</tool_call>'
             )
             calls.append(block)
+    if then is not None and _TOOL_RESULT in prompt:
+        return Plan(**{**fields, "reply": then})  # type: ignore[arg-type]
     if calls:
         before = [str(fields["reply"])] if "reply" in fields else []
         fields["reply"] = "\n".join([*before, *calls])
     if "reply" not in fields:
         fields["reply"] = "echo: " + _last_line(_DIRECTIVE.sub("", prompt))
     return Plan(**fields)  # type: ignore[arg-type]
+
+
+_TOOL_RESULT = "<tool_result"
+"""How cliwrap's tool contract shows the model a call's result (semantics.tools)."""
 
 
 def _last_line(text: str) -> str:
