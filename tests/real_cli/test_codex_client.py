@@ -23,7 +23,7 @@ import pytest
 from cliwrap.providers.base import find_command
 from cliwrap.testing import LiveServer
 
-from .conftest import ServerFactory
+from .conftest import SdkFactory, ServerFactory
 
 README = Path(__file__).parents[2] / "README.md"
 README_URL = "http://127.0.0.1:8000/v1"
@@ -92,3 +92,22 @@ def test_codex_writes_the_file_its_tool_call_asked_for(
     assert "Done: hello.txt is written." in done.stdout
     assert len(answered) == 2, answered  # the call, then the answer after its result
     assert answered == [("200", cli)] * 2, server.log[logged:]
+
+
+def test_instructions_echo_only_what_the_client_sent(
+    codex_client_server: LiveServer, sdk: SdkFactory
+) -> None:
+    # Codex sends its 20 kB prompt as developer messages and no instructions: the response's
+    # three copies of `instructions` used to repeat the joined system prompt.
+    developer = {"role": "developer", "content": "You are a coding agent. " * 50}
+    with sdk(codex_client_server).responses.stream(
+        model="sonnet", input=[developer, {"role": "user", "content": "hi"}]
+    ) as stream:
+        carried = [e.response.instructions for e in stream if hasattr(e, "response")]
+    assert carried == [None, None, None]
+    response = sdk(codex_client_server).responses.create(
+        model="sonnet",
+        instructions="Be brief.",
+        input=[developer, {"role": "user", "content": "hi"}],
+    )
+    assert response.instructions == "Be brief."
