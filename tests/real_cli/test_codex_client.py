@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -99,7 +100,7 @@ def test_instructions_echo_only_what_the_client_sent(
 ) -> None:
     # Codex sends its 20 kB prompt as developer messages and no instructions: the response's
     # three copies of `instructions` used to repeat the joined system prompt.
-    developer = {"role": "developer", "content": "You are a coding agent. " * 50}
+    developer: Any = {"role": "developer", "content": "You are a coding agent. " * 50}
     with sdk(codex_client_server).responses.stream(
         model="sonnet", input=[developer, {"role": "user", "content": "hi"}]
     ) as stream:

@@ -31,10 +31,16 @@ from . import params, sse
 from .openai_chat import ROLES
 from .rendering import EventEncoder, Gathered
 
-__all__ = ["ResponseCollector", "ResponseEncoder", "hosted_tools", "parse_responses_request"]
+__all__ = [
+    "LEFT_OUT_ITEMS",
+    "ResponseCollector",
+    "ResponseEncoder",
+    "hosted_tools",
+    "parse_responses_request",
+]
 
 _TEXT_PARTS = ("input_text", "output_text", "text")
-_LEFT_OUT = frozenset(
+LEFT_OUT_ITEMS = frozenset(
     {
         "reasoning",  # an earlier turn's reasoning, sent back by clients; not for the prompt
         "compaction",  # encrypted: only OpenAI can read it
@@ -120,7 +126,7 @@ def _input(raw: Any) -> tuple[Message, ...]:
         if not isinstance(item, dict):
             raise _invalid(f"Invalid type for '{where}': expected an object.", where)
         kind = item.get("type", "message")
-        if is_one_of(kind, _LEFT_OUT):
+        if is_one_of(kind, LEFT_OUT_ITEMS):
             continue
         if kind in ("function_call", "custom_tool_call"):
             messages.append(Message("assistant", "", tool_calls=(_call(item, where),)))
