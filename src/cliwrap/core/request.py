@@ -39,6 +39,12 @@ class ToolCall:
     name: str
     arguments: str
     """A JSON object, as text: what OpenAI's ``function.arguments`` carries."""
+    namespace: str | None = None
+    """The Responses ``namespace`` tool the called function belongs to (``name`` is its name
+    there), for the client to find it; None for a plain function."""
+    freeform: bool = False
+    """A call to a Responses ``custom`` (freeform) tool: ``arguments`` is ``{"input": TEXT}``
+    and the Responses surface answers a ``custom_tool_call`` whose ``input`` is TEXT."""
 
 
 @attrs.frozen
@@ -68,6 +74,11 @@ class Tool:
     description: str = ""
     parameters: Mapping[str, Any] = attrs.field(factory=dict, eq=False, hash=False)
     """Its arguments' JSON Schema."""
+    namespace: str | None = None
+    """The Responses ``namespace`` tool it came in (``name`` is its name there)."""
+    freeform: bool = False
+    """A Responses ``custom`` tool: it takes one text, offered as one string argument
+    ``input`` (``parameters`` says so), and its calls are :attr:`ToolCall.freeform`."""
 
 
 @attrs.frozen

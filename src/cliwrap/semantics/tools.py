@@ -10,6 +10,11 @@ execute a client tool on the server, because no CLI is told the tool exists as a
 Earlier turns go to the CLI in the same words: an assistant's calls as ``<tool_call>``
 blocks, a tool's result as a ``<tool_result>`` block, so the model reads its own history in
 the format it is asked to write.
+
+A tool from a Responses ``namespace`` is offered under its own name, or as
+``namespace.name`` when another offered tool has that name too (:func:`offered_names`); its
+calls carry the namespace back. A ``custom`` (freeform) tool is offered as a function of one
+string, ``input``; the model may also write its text as the bare ``arguments`` string.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -42,6 +49,7 @@ __all__ = [
     "checked_tool",
     "is_json_object",
     "new_call_id",
+    "offered_names",
     "with_contract",
 ]
 
@@ -98,22 +106,38 @@ def new_call_id() -> str:
     return "call_" + secrets.token_hex(12)
 
 
+def offered_names(tools: Sequence[Tool]) -> dict[str, Tool]:
+    """Each tool by the name the model is told to call it: its own name, or
+    ``namespace.name`` for a namespaced tool whose name another offered tool has too."""
+    counts = Counter(tool.name for tool in tools)
+
+    def name(tool: Tool) -> str:
+        shared = tool.namespace and counts[tool.name] > 1
+        return f"{tool.namespace}.{tool.name}" if shared else tool.name
+
+    return {name(tool): tool for tool in tools}
+
+
 def with_contract(request: ChatRequest) -> ChatRequest:
     """``request`` as plain text turns a CLI can take: the contract, calls and results."""
     if not request.tools and not any(m.tool_calls or m.role == "tool" for m in request.messages):
         return request
-    plain = attrs.evolve(request, messages=tuple(_plain(m) for m in request.messages))
+    names = {(t.namespace, t.name): name for name, t in offered_names(request.tools).items()}
+    plain = attrs.evolve(request, messages=tuple(_plain(m, names) for m in request.messages))
     return plain.with_system(_contract(request)) if request.offers_tools else plain
 
 
-def _plain(message: Message) -> Message:
+def _plain(message: Message, names: Mapping[tuple[str | None, str], str]) -> Message:
     if message.role == "tool":
         label = f' name="{message.name}"' if message.name else ""
         ident = f' id="{message.tool_call_id}"' if message.tool_call_id else ""
         text = f"<tool_result{label}{ident}>\n{message.content}\n</tool_result>"
         return Message("user", text, images=message.images)
     if message.tool_calls:
-        calls = "\n".join(_block(call.name, call.arguments) for call in message.tool_calls)
+        calls = "\n".join(
+            _block(names.get((call.namespace, call.name), call.name), call.arguments)
+            for call in message.tool_calls
+        )
         text = f"{message.content}\n{calls}" if message.content else calls
         return Message(message.role, text)
     return message
@@ -127,10 +151,10 @@ def _block(name: str, arguments: str) -> str:
 def _contract(request: ChatRequest) -> str:
     described = "\n".join(
         json.dumps(
-            {"name": t.name, "description": t.description, "parameters": dict(t.parameters)},
+            {"name": name, "description": t.description, "parameters": dict(t.parameters)},
             ensure_ascii=False,
         )
-        for t in request.tools
+        for name, t in offered_names(request.tools).items()
     )
     choice = request.tool_choice
     if choice.mode == "required":
@@ -190,14 +214,22 @@ class ToolCallScanner:
     """
 
     request: ChatRequest
-    _names: frozenset[str] = attrs.field(init=False)
+    _offered: dict[str, Tool] = attrs.field(init=False)
+    _streamable: frozenset[str] = attrs.field(init=False)
+    """The tools whose calls stream: plain functions (a namespaced or freeform call goes
+    out whole, in the shape of its kind)."""
     _held: str = ""
     _in_call: bool = False
     _streaming: _Streaming | None = None
     _called: bool = False
 
     def __attrs_post_init__(self) -> None:
-        self._names = frozenset(t.name for t in self.request.tools)
+        self._offered = offered_names(self.request.tools)
+        self._streamable = frozenset(
+            name
+            for name, tool in self._offered.items()
+            if tool.namespace is None and not tool.freeform
+        )
 
     def feed(self, event: Event) -> list[Event]:
         if isinstance(event, TextDelta):
@@ -232,7 +264,7 @@ class ToolCallScanner:
         """Go on inside a block with what is held; whether the block has ended."""
         if self._streaming is None and len(self._held) <= _HEAD_WITHIN:
             head = _HEAD.match(self._held)
-            if head is not None and head.group(1) in self._names:
+            if head is not None and head.group(1) in self._streamable:
                 self._streaming = _Streaming(new_call_id(), head.group(1))
                 self._called = True
                 out.append(ToolCallStarted(self._streaming.id, self._streaming.name))
@@ -264,7 +296,7 @@ class ToolCallScanner:
         return [TextDelta(text)]
 
     def _call(self, body: str) -> Event:
-        call = _parse_call(body, self._names)
+        call = _parse_call(body, self._offered)
         if call is None:
             return TextDelta(f"{OPEN}{body}{CLOSE}")
         self._called = True
@@ -282,7 +314,7 @@ class ToolCallScanner:
         return self._plain(held)
 
 
-def _parse_call(body: str, names: frozenset[str]) -> ToolCall | None:
+def _parse_call(body: str, offered: Mapping[str, Tool]) -> ToolCall | None:
     text = body.strip()
     if text.startswith("```"):  # a block the model fenced anyway
         text = text.strip("`").removeprefix("json").strip()
@@ -290,14 +322,24 @@ def _parse_call(body: str, names: frozenset[str]) -> ToolCall | None:
         call: Any = json.loads(text)
     except ValueError:
         return None
-    if not isinstance(call, dict) or call.get("name") not in names:
+    name = call.get("name") if isinstance(call, dict) else None
+    tool = offered.get(name) if isinstance(name, str) else None
+    if tool is None:
         return None
     arguments = call.get("arguments", {})
     if isinstance(arguments, str):  # the OpenAI wire shape, which models also write
         try:
             arguments = json.loads(arguments)
         except ValueError:
-            return None
+            arguments = {"input": arguments} if tool.freeform else None
     if not isinstance(arguments, dict):
         return None
-    return ToolCall(new_call_id(), call["name"], json.dumps(arguments, ensure_ascii=False))
+    if tool.freeform and not isinstance(arguments.get("input"), str):
+        return None
+    return ToolCall(
+        new_call_id(),
+        tool.name,
+        json.dumps(arguments, ensure_ascii=False),
+        namespace=tool.namespace,
+        freeform=tool.freeform,
+    )

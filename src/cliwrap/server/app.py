@@ -183,9 +183,20 @@ def create_app(
 
     @app.post("/v1/responses")
     async def responses() -> Response:
-        chat = openai_responses.parse_responses_request(await _json_body(service.runtime.decoders))
-        encoder = openai_responses.ResponseEncoder(chat.model, chat.system_prompt)
-        collector = openai_responses.ResponseCollector(chat.model, chat.system_prompt)
+        body = await _json_body(service.runtime.decoders)
+        chat = openai_responses.parse_responses_request(body)
+        hosted = openai_responses.hosted_tools(body)
+        if hosted:
+            log.info(
+                "/v1/responses: hosted tools not offered to the model (CLIs run with their own "
+                "tools off): %s",
+                ", ".join(hosted),
+            )
+        # The response echoes the client's own instructions, not the system prompt built
+        # from its developer messages (Codex sends 20 kB of them, and no instructions).
+        instructions = body.get("instructions")
+        encoder = openai_responses.ResponseEncoder(chat.model, instructions)
+        collector = openai_responses.ResponseCollector(chat.model, instructions)
         return await answer(chat, encoder, collector)
 
     @app.post("/v1/messages")

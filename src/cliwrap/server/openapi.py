@@ -22,6 +22,7 @@ from ..core.events import FinishReason
 from ..core.request import EFFORTS
 from ..surfaces.anthropic_messages import STOP_REASONS
 from ..surfaces.openai_chat import MAX_CHOICES
+from ..surfaces.openai_responses import LEFT_OUT_ITEMS
 
 __all__ = ["document"]
 
@@ -331,6 +332,17 @@ def _responses_schemas() -> dict[str, Schema]:
         },
         "response.function_call_arguments.delta": {**where, "delta": STRING},
         "response.function_call_arguments.done": {**where, "arguments": ARGUMENTS_TEXT},
+        "response.custom_tool_call_input.delta": {**where, "delta": STRING},
+        "response.custom_tool_call_input.done": {**where, "input": STRING},
+    }
+    function_tool = _request(
+        {"type": _const("function"), "name": TOOL_NAME},
+        {"description": STRING, "parameters": OBJECT},
+    )
+    custom_tool = {
+        "description": "Offered as a function of one string, `input`; called with "
+        "`custom_tool_call` items.",
+        **_request({"type": _const("custom"), "name": TOOL_NAME}, {"description": STRING}),
     }
     text_part = {
         "oneOf": [
@@ -361,12 +373,30 @@ def _responses_schemas() -> dict[str, Schema]:
                         "name": STRING,
                         "arguments": ARGUMENTS_TEXT,
                     },
-                    {},
+                    {"namespace": STRING},
                 ),
                 _request(
-                    {"type": _const("function_call_output"), "call_id": STRING, "output": STRING},
+                    {
+                        "type": _const("custom_tool_call"),
+                        "call_id": STRING,
+                        "name": STRING,
+                        "input": STRING,
+                    },
+                    {"namespace": STRING},
+                ),
+                _request(
+                    {
+                        "type": _enum(["function_call_output", "custom_tool_call_output"]),
+                        "call_id": STRING,
+                        "output": {"anyOf": [STRING, {"type": "array", "items": text_part}]},
+                    },
                     {},
                 ),
+                {
+                    "description": "Hosted tools' calls and results, and compactions, from an "
+                    "earlier conversation: accepted and left out.",
+                    **_request({"type": _enum(sorted(LEFT_OUT_ITEMS - {"reasoning"}))}, {}),
+                },
             ]
         },
         "ResponsesRequest": _request(
@@ -388,15 +418,41 @@ def _responses_schemas() -> dict[str, Schema]:
                 "top_p": _nullable(TOP_P),
                 "tools": {
                     "type": "array",
-                    "items": _request(
-                        {"type": _const("function"), "name": TOOL_NAME},
-                        {"description": STRING, "parameters": OBJECT},
-                    ),
+                    "items": {
+                        "oneOf": [
+                            function_tool,
+                            custom_tool,
+                            _request(
+                                {
+                                    "type": _const("namespace"),
+                                    "name": TOOL_NAME,
+                                    "tools": {
+                                        "type": "array",
+                                        "items": {"oneOf": [function_tool, custom_tool]},
+                                    },
+                                },
+                                {"description": STRING},
+                            ),
+                            {
+                                "description": "A hosted tool (web_search, tool_search, "
+                                "image_generation…): accepted and not offered.",
+                                **_request(
+                                    {
+                                        "type": {
+                                            **STRING,
+                                            "not": _enum(["function", "custom", "namespace"]),
+                                        }
+                                    },
+                                    {},
+                                ),
+                            },
+                        ]
+                    },
                 },
                 "tool_choice": {
                     "anyOf": [
                         _enum(["none", "auto", "required"]),
-                        _request({"type": _const("function"), "name": STRING}, {}),
+                        _request({"type": _enum(["function", "custom"]), "name": STRING}, {}),
                     ]
                 },
                 "text": _request(
@@ -429,7 +485,19 @@ def _responses_schemas() -> dict[str, Schema]:
                         "call_id": STRING,
                         "name": STRING,
                         "arguments": {"type": "string"},
-                    }
+                    },
+                    {"namespace": STRING},
+                ),
+                _obj(
+                    {
+                        "id": {"type": "string", "pattern": "^ctc_"},
+                        "type": _const("custom_tool_call"),
+                        "status": _enum(["in_progress", "completed"]),
+                        "call_id": STRING,
+                        "name": STRING,
+                        "input": STRING,
+                    },
+                    {"namespace": STRING},
                 ),
                 _obj(
                     {

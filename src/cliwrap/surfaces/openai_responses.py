@@ -13,6 +13,7 @@ A failure after the stream began is ``response.failed``. Every event carries a
 from __future__ import annotations
 
 import itertools
+import json
 import secrets
 import time
 from typing import Any
@@ -25,14 +26,43 @@ from ..core.fields import is_one_of, named, shown
 from ..core.images import Album, from_url
 from ..core.request import ChatRequest, Message, Tool, ToolCall, ToolChoice
 from ..semantics.structured import parse_format
-from ..semantics.tools import checked_arguments, checked_tool
+from ..semantics.tools import checked_arguments, checked_tool, offered_names
 from . import params, sse
 from .openai_chat import ROLES
 from .rendering import EventEncoder, Gathered
 
-__all__ = ["ResponseCollector", "ResponseEncoder", "parse_responses_request"]
+__all__ = [
+    "LEFT_OUT_ITEMS",
+    "ResponseCollector",
+    "ResponseEncoder",
+    "hosted_tools",
+    "parse_responses_request",
+]
 
 _TEXT_PARTS = ("input_text", "output_text", "text")
+LEFT_OUT_ITEMS = frozenset(
+    {
+        "reasoning",  # an earlier turn's reasoning, sent back by clients; not for the prompt
+        "compaction",  # encrypted: only OpenAI can read it
+        # hosted tools' calls and results: cliwrap offers no hosted tool, so these are from
+        # an earlier conversation with OpenAI; the answers built on them are in the history
+        "web_search_call",
+        "file_search_call",
+        "image_generation_call",
+        "code_interpreter_call",
+        "computer_call",
+        "computer_call_output",
+        "local_shell_call",
+        "local_shell_call_output",
+        "tool_search_call",
+        "tool_search_output",
+        "mcp_list_tools",
+        "mcp_approval_request",
+        "mcp_approval_response",
+        "mcp_call",
+        "item_reference",
+    }
+)
 
 
 def _invalid(message: str, param: str | None = None) -> ApiError:
@@ -96,19 +126,13 @@ def _input(raw: Any) -> tuple[Message, ...]:
         if not isinstance(item, dict):
             raise _invalid(f"Invalid type for '{where}': expected an object.", where)
         kind = item.get("type", "message")
-        if kind == "reasoning":
-            continue  # an earlier turn's reasoning, sent back by clients; not for the prompt
-        if kind == "function_call":
+        if is_one_of(kind, LEFT_OUT_ITEMS):
+            continue
+        if kind in ("function_call", "custom_tool_call"):
             messages.append(Message("assistant", "", tool_calls=(_call(item, where),)))
             continue
-        if kind == "function_call_output":
-            output = item.get("output")
-            if not isinstance(item.get("call_id"), str) or not isinstance(output, str):
-                raise _invalid(
-                    f"Invalid '{where}': a function_call_output needs 'call_id' and 'output'.",
-                    where,
-                )
-            messages.append(Message("tool", output, tool_call_id=item["call_id"]))
+        if kind in ("function_call_output", "custom_tool_call_output"):
+            messages.append(_call_output(item, where, album))
             continue
         if kind != "message":
             raise _invalid(f"Input items of type {shown(kind)} are not supported yet.", where)
@@ -131,39 +155,127 @@ def _input(raw: Any) -> tuple[Message, ...]:
 
 
 def _call(item: dict[str, Any], where: str) -> ToolCall:
-    ident, name, arguments = item.get("call_id"), item.get("name"), item.get("arguments")
-    if not (isinstance(ident, str) and isinstance(name, str) and isinstance(arguments, str)):
+    """A ``function_call`` or ``custom_tool_call`` input item (an earlier turn's call)."""
+    freeform = item["type"] == "custom_tool_call"
+    field = "input" if freeform else "arguments"
+    ident, name, value = item.get("call_id"), item.get("name"), item.get(field)
+    namespace = item.get("namespace")
+    if not (
+        isinstance(ident, str)
+        and isinstance(name, str)
+        and isinstance(value, str)
+        and isinstance(namespace, str | None)
+    ):
         raise _invalid(
-            f"Invalid '{where}': a function_call needs 'call_id', 'name' and 'arguments'.", where
+            f"Invalid '{where}': a {item['type']} needs 'call_id', 'name' and '{field}'.", where
         )
-    return ToolCall(ident, name, checked_arguments(arguments, f"{where}.arguments"))
+    if freeform:
+        arguments = json.dumps({"input": value}, ensure_ascii=False)
+    else:
+        arguments = checked_arguments(value, f"{where}.arguments")
+    return ToolCall(ident, name, arguments, namespace=namespace, freeform=freeform)
+
+
+def _call_output(item: dict[str, Any], where: str, album: Album) -> Message:
+    """A ``function_call_output`` or ``custom_tool_call_output`` item: a call's result, as
+    text, or as content parts (text and images, as Codex sends a viewed image)."""
+    ident, output = item.get("call_id"), item.get("output")
+    if not isinstance(ident, str) or not isinstance(output, str | list):
+        raise _invalid(
+            f"Invalid '{where}': a {item['type']} needs 'call_id' and 'output'.",
+            where,
+        )
+    before = len(album.images)
+    text = _content(output, f"{where}.output", album)
+    return Message("tool", text, tool_call_id=ident, images=album.since(before))
+
+
+def hosted_tools(body: Any) -> list[str]:
+    """The types of the hosted tools in a (valid) request's ``tools``, which are not offered:
+    OpenAI runs those on its side, and cliwrap runs every CLI with its own tools off."""
+    raw = body.get("tools") if isinstance(body, dict) else None
+    tools = raw if isinstance(raw, list) else []
+    return [
+        tool["type"]
+        for tool in tools
+        if isinstance(tool, dict)
+        and isinstance(tool.get("type"), str)
+        and tool["type"] not in _CLIENT_TOOLS
+    ]
+
+
+_CLIENT_TOOLS = ("function", "custom", "namespace")
+"""The tool types the client runs; every other type is a hosted tool."""
 
 
 def _tools(body: dict[str, Any]) -> tuple[tuple[Tool, ...], ToolChoice]:
     raw, choice = body.get("tools") or [], body.get("tool_choice")
     if not isinstance(raw, list):
         raise _invalid("Invalid type for 'tools': expected an array.", "tools")
-    offered = []
+    offered: list[Tool] = []
     for i, tool in enumerate(raw):
         where = f"tools[{i}]"
-        if not isinstance(tool, dict) or tool.get("type") != "function":
-            kind = tool.get("type") if isinstance(tool, dict) else None
-            raise _invalid(f"Tools of type {shown(kind)} are not supported; use 'function'.", where)
-        offered.append(
-            checked_tool(tool.get("name"), tool.get("description"), tool.get("parameters"), where)
-        )
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if not isinstance(kind, str):
+            raise _invalid(f"Invalid '{where}': a tool is an object with a 'type'.", where)
+        if kind == "namespace":
+            offered += _namespace(tool, where)
+        elif kind in _CLIENT_TOOLS:
+            offered.append(_tool(tool, where))
+        # any other type is a hosted tool, left out (see hosted_tools)
     if choice is None:
         return tuple(offered), ToolChoice()
     if choice in ("auto", "none", "required"):
         return tuple(offered), ToolChoice(choice)
     name = choice.get("name") if isinstance(choice, dict) else None
-    if not is_one_of(name, {t.name for t in offered}):
+    if not is_one_of(name, set(offered_names(offered))):
         raise _invalid(
             "Invalid value for 'tool_choice': expected 'auto', 'none', 'required' or "
             "{'type': 'function', 'name': <one of the tools>}.",
             "tool_choice",
         )
     return tuple(offered), ToolChoice("function", name)
+
+
+def _namespace(namespace: dict[str, Any], where: str) -> list[Tool]:
+    """A ``namespace`` tool's functions (and custom tools), each offered on its own."""
+    name, tools = namespace.get("name"), namespace.get("tools")
+    if not isinstance(tools, list):
+        raise _invalid(f"Invalid '{where}': a namespace needs 'name' and 'tools'.", where)
+    inner = checked_tool(name, namespace.get("description"), None, where).name
+    offered = []
+    for i, tool in enumerate(tools):
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if kind not in ("function", "custom"):
+            raise _invalid(
+                f"Tools of type {shown(kind)} are not supported in a namespace; use 'function' "
+                "or 'custom'.",
+                f"{where}.tools[{i}]",
+            )
+        offered.append(attrs.evolve(_tool(tool, f"{where}.tools[{i}]"), namespace=inner))
+    return offered
+
+
+def _tool(tool: dict[str, Any], where: str) -> Tool:
+    name, description = tool.get("name"), tool.get("description")
+    if tool["type"] == "function":
+        return checked_tool(name, description, tool.get("parameters"), where)
+    checked = checked_tool(name, description, None, where)
+    return attrs.evolve(checked, parameters=_freeform_schema(tool.get("format")), freeform=True)
+
+
+def _freeform_schema(spec: Any) -> dict[str, Any]:
+    """A custom tool's one text input as a JSON Schema, saying what its ``format`` asks."""
+    says = "The tool's input: free text."
+    if isinstance(spec, dict) and spec.get("type") == "grammar":
+        syntax, definition = spec.get("syntax"), spec.get("definition")
+        if isinstance(definition, str):
+            says = f"The tool's input, text matching this {syntax or ''} grammar:\n{definition}"
+    return {
+        "type": "object",
+        "properties": {"input": {"type": "string", "description": says}},
+        "required": ["input"],
+    }
 
 
 def _content(content: Any, where: str, album: Album | None) -> str:
@@ -241,14 +353,22 @@ class _Shape:
         return {"id": self.reasoning_id, "type": "reasoning", "summary": summary}
 
     def function_call(self, call: ToolCall, status: str = "completed") -> dict[str, Any]:
-        return {
-            "id": "fc_" + call.id.removeprefix("call_"),
-            "type": "function_call",
-            "status": status,
-            "call_id": call.id,
-            "name": call.name,
-            "arguments": call.arguments,
-        }
+        """The call's output item: a ``function_call``, or a ``custom_tool_call`` whose
+        ``input`` is the text for a freeform tool; either names its namespace, if any."""
+        ident = call.id.removeprefix("call_")
+        item: dict[str, Any] = (
+            {"id": "ctc_" + ident, "type": "custom_tool_call", "status": status}
+            if call.freeform
+            else {"id": "fc_" + ident, "type": "function_call", "status": status}
+        )
+        item |= {"call_id": call.id, "name": call.name}
+        if call.namespace is not None:
+            item["namespace"] = call.namespace
+        if call.freeform:
+            item["input"] = _freeform_input(call)
+        else:
+            item["arguments"] = call.arguments
+        return item
 
     def message(self, text: str | None, status: str) -> dict[str, Any]:
         content = [] if text is None else [_text_part(text)]
@@ -259,6 +379,11 @@ class _Shape:
             "role": "assistant",
             "content": content,
         }
+
+
+def _freeform_input(call: ToolCall) -> str:
+    text: str = json.loads(call.arguments)["input"]  # the scanner made sure it is there
+    return text
 
 
 def _text_part(text: str) -> dict[str, Any]:
@@ -338,6 +463,31 @@ class ResponseEncoder(EventEncoder):
         self._output.append(item)
         return out
 
+    def _whole_call(self, call: ToolCall, index: int) -> bytes:
+        """A namespaced or freeform call, which never streams: its item names its namespace
+        from the start, and a freeform call's ``input`` is text, not JSON arguments."""
+        if call.namespace is None and not call.freeform:
+            return super()._whole_call(call, index)
+        item = self._shape.function_call(call)
+        where = {"item_id": item["id"], "output_index": len(self._output)}
+        field, events = (
+            ("input", "response.custom_tool_call_input")
+            if call.freeform
+            else ("arguments", "response.function_call_arguments")
+        )
+        added = {**item, "status": "in_progress", field: ""}
+        out = self._close("completed")
+        out += self._event(
+            "response.output_item.added", output_index=where["output_index"], item=added
+        )
+        out += self._event(f"{events}.delta", **where, delta=item[field])
+        out += self._event(f"{events}.done", **where, **{field: item[field]})
+        out += self._event(
+            "response.output_item.done", output_index=where["output_index"], item=item
+        )
+        self._output.append(item)
+        return out
+
     def _failed(self, error: ApiError) -> bytes:
         response = self._shape.response("failed", self._output, error=error)
         return self._event("response.failed", response=response)
@@ -408,7 +558,7 @@ class ResponseEncoder(EventEncoder):
     def _finish(self, reason: FinishReason) -> bytes:
         status = _status(reason)
         out = b""
-        answered = any(item["type"] in ("message", "function_call") for item in self._output)
+        answered = any(item["type"] != "reasoning" for item in self._output)
         if not answered and self._open != "message":
             out += self._close("completed") + self._start_item("message")
         out += self._close(status)

@@ -100,8 +100,12 @@ class EventEncoder(abc.ABC):
         if self._streaming_call == call.id:
             self._streaming_call = None
             return self._tool_end(call, self.calls - 1)
-        self.calls += 1  # a whole call at once: opened, its arguments, closed
-        index = self.calls - 1
+        self.calls += 1
+        return self._whole_call(call, self.calls - 1)
+
+    def _whole_call(self, call: ToolCall, index: int) -> bytes:
+        """A call that came whole: opened, its arguments, closed (a surface whose calls of
+        some kind have a shape of their own writes them here)."""
         opened = self._tool_start(call.id, call.name, index)
         return opened + self._tool_arguments(call.arguments, index) + self._tool_end(call, index)
 

@@ -79,7 +79,9 @@ def read_plan(prompt: str) -> Plan:
         elif name == "overflow":
             fields["overflow"] = True
         elif name == "call":
-            # A call to a client tool, written as cliwrap's tool contract asks a model to.
+            # A call to a client tool, written as cliwrap's tool contract asks a model to;
+            # with ``[[done:TEXT]]``, only until the prompt holds a tool's result, and TEXT
+            # is the answer after it (a model that acts, reads what happened, and reports).
             tool, _, arguments = arg.partition(" ")
             block = (
                 f'<tool_call>\n{{"name": "{tool}", "arguments": {arguments or "{}"}}}\n</tool_call>'
@@ -90,7 +92,7 @@ def read_plan(prompt: str) -> Plan:
     done = fields.pop("done", None)
     if done is not None and _RESULT in prompt:
         # An agent's loop: the calls were made and their results are back, so answer.
-        return Plan(reply=str(done))
+        return Plan(**{**fields, "reply": done})  # type: ignore[arg-type]
     if calls:
         before = [str(fields["reply"])] if "reply" in fields else []
         fields["reply"] = "\n".join([*before, *calls])
