@@ -76,7 +76,7 @@ def test_messages_stream_the_arguments_as_input_json_deltas() -> None:
     start = kinds.index("content_block_start")
     assert events[start]["content_block"] == {
         "type": "tool_use",
-        "id": "call_1",
+        "id": "toolu_1",
         "name": "get_weather",
         "input": {},
     }
