@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import pydantic
 import pytest
+from openai.types.responses import ResponseStreamEvent
 
 from cliwrap.core.events import (
     Event,
@@ -20,9 +22,12 @@ from cliwrap.core.events import (
     FinishReason,
     Keepalive,
     Progress,
+    TextDelta,
+    ThinkingDelta,
     ToolArgumentsDelta,
     ToolCalled,
     ToolCallStarted,
+    Usage,
 )
 from cliwrap.core.request import ChatRequest, Message, ResponseFormat, Tool, ToolCall
 from cliwrap.semantics.chain import semantics_for
@@ -142,3 +147,17 @@ def test_marks_are_content_only_for_an_answer_a_person_reads(
 ) -> None:
     chat = attrs.evolve(ChatRequest(model="m", messages=(Message("user", "hi"),)), **extra)
     assert semantics_for(chat).marks_are_content is content
+
+
+def test_every_responses_event_validates_against_the_sdks_own_types() -> None:
+    """Typed clients validate each event: none may lack a field the SDK requires."""
+    events: list[Event] = [
+        ThinkingDelta("hmm"),
+        TextDelta("Let me look."),
+        *STREAMED[:-1],
+        Usage(input_tokens=5, output_tokens=7, cache_read_tokens=2),
+        Finished(FinishReason.TOOL_CALLS),
+    ]
+    adapter = pydantic.TypeAdapter(ResponseStreamEvent)
+    for each in data(ResponseEncoder("m"), events):
+        adapter.validate_python(each)

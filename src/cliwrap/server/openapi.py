@@ -48,7 +48,7 @@ def _request(required: dict[str, Schema], optional: dict[str, Schema]) -> Schema
     return {**_obj(required, optional), "additionalProperties": True}
 
 
-def _const(value: str) -> Schema:
+def _const(value: object) -> Schema:
     return {"const": value}
 
 
@@ -308,8 +308,18 @@ def _responses_schemas() -> dict[str, Schema]:
         },
         "response.content_part.added": {**where, "content_index": INTEGER, "part": output_text},
         "response.content_part.done": {**where, "content_index": INTEGER, "part": output_text},
-        "response.output_text.delta": {**where, "content_index": INTEGER, "delta": STRING},
-        "response.output_text.done": {**where, "content_index": INTEGER, "text": STRING},
+        "response.output_text.delta": {
+            **where,
+            "content_index": INTEGER,
+            "delta": STRING,
+            "logprobs": _const([]),
+        },
+        "response.output_text.done": {
+            **where,
+            "content_index": INTEGER,
+            "text": STRING,
+            "logprobs": _const([]),
+        },
         "response.reasoning_summary_part.added": {
             **where,
             "summary_index": INTEGER,
@@ -331,7 +341,11 @@ def _responses_schemas() -> dict[str, Schema]:
             "text": STRING,
         },
         "response.function_call_arguments.delta": {**where, "delta": STRING},
-        "response.function_call_arguments.done": {**where, "arguments": ARGUMENTS_TEXT},
+        "response.function_call_arguments.done": {
+            **where,
+            "name": STRING,
+            "arguments": ARGUMENTS_TEXT,
+        },
         "response.custom_tool_call_input.delta": {**where, "delta": STRING},
         "response.custom_tool_call_input.done": {**where, "input": STRING},
     }
@@ -535,7 +549,9 @@ def _responses_schemas() -> dict[str, Schema]:
                     _obj(
                         {
                             "input_tokens": INTEGER,
-                            "input_tokens_details": _obj({"cached_tokens": INTEGER}),
+                            "input_tokens_details": _obj(
+                                {"cached_tokens": INTEGER, "cache_write_tokens": INTEGER}
+                            ),
                             "output_tokens": INTEGER,
                             "output_tokens_details": _obj({"reasoning_tokens": INTEGER}),
                             "total_tokens": INTEGER,

@@ -300,7 +300,10 @@ def _content(content: Any, where: str, album: Album | None) -> str:
 def _usage(usage: Usage) -> dict[str, Any]:
     return {
         "input_tokens": usage.prompt_tokens,
-        "input_tokens_details": {"cached_tokens": usage.cache_read_tokens},
+        "input_tokens_details": {
+            "cached_tokens": usage.cache_read_tokens,
+            "cache_write_tokens": usage.cache_write_tokens,
+        },
         "output_tokens": usage.output_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": usage.prompt_tokens + usage.output_tokens,
@@ -457,7 +460,10 @@ class ResponseEncoder(EventEncoder):
     def _tool_end(self, call: ToolCall, index: int) -> bytes:
         item = self._shape.function_call(call)
         out = self._event(
-            "response.function_call_arguments.done", **self._call_at, arguments=call.arguments
+            "response.function_call_arguments.done",
+            **self._call_at,
+            name=call.name,
+            arguments=call.arguments,
         )
         out += self._event("response.output_item.done", output_index=len(self._output), item=item)
         self._output.append(item)
@@ -481,7 +487,8 @@ class ResponseEncoder(EventEncoder):
             "response.output_item.added", output_index=where["output_index"], item=added
         )
         out += self._event(f"{events}.delta", **where, delta=item[field])
-        out += self._event(f"{events}.done", **where, **{field: item[field]})
+        named = {} if call.freeform else {"name": call.name}
+        out += self._event(f"{events}.done", **where, **named, **{field: item[field]})
         out += self._event(
             "response.output_item.done", output_index=where["output_index"], item=item
         )
@@ -502,7 +509,9 @@ class ResponseEncoder(EventEncoder):
             return out + self._event(
                 "response.reasoning_summary_text.delta", **where, summary_index=0, delta=text
             )
-        return out + self._event("response.output_text.delta", **where, content_index=0, delta=text)
+        return out + self._event(
+            "response.output_text.delta", **where, content_index=0, delta=text, logprobs=[]
+        )
 
     def _where(self) -> dict[str, Any]:
         item_id = self._shape.reasoning_id if self._open == "reasoning" else self._shape.message_id
@@ -544,7 +553,7 @@ class ResponseEncoder(EventEncoder):
         else:
             item = self._shape.message(text, status)
             out = self._event(
-                "response.output_text.done", **where, content_index=0, text=text
+                "response.output_text.done", **where, content_index=0, text=text, logprobs=[]
             ) + self._event(
                 "response.content_part.done", **where, content_index=0, part=_text_part(text)
             )
@@ -566,5 +575,5 @@ class ResponseEncoder(EventEncoder):
         response = self._shape.response(status, self._output, self.usage)
         return out + self._event(name, response=response)
 
-    def _event(self, name: str, **fields: Any) -> bytes:
-        return sse.event(name, {"type": name, "sequence_number": next(self._sequence), **fields})
+    def _event(self, kind: str, /, **fields: Any) -> bytes:
+        return sse.event(kind, {"type": kind, "sequence_number": next(self._sequence), **fields})
