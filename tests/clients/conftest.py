@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,9 +35,9 @@ FAST_ALIASES = ("sonnet", "gemini-2.5-flash")
 
 
 @pytest.fixture(scope="session")
-def model() -> Iterator[ScriptedModel]:
-    scripted = ScriptedModel()
-    yield scripted
+def model() -> ScriptedModel:
+    """The model, scripted by each test for the questions it asks."""
+    return ScriptedModel()
 
 
 @pytest.fixture(scope="session")
@@ -53,14 +54,14 @@ def server(tmp_path_factory: pytest.TempPathFactory, stub: StubThread) -> Iterat
     folder = tmp_path_factory.mktemp("server")
     home = folder / "home"
     home.mkdir()
-    tables = {
+    tables: dict[str, dict[str, Any]] = {
         "server": {"state_dir": str(folder / "state")},
         "limits": {"max_concurrent": 8, "max_queue": 64},
         **provider_tables(stub.url, home),
     }
     # The clients are under test, not the CLIs: the README's model names go to Codex CLI,
     # the quickest pinned CLI to start (the routing itself is tested in tests/real_cli).
-    tables["providers.codex"]["model_map"] = {name: "gpt-5.5" for name in FAST_ALIASES}
+    tables["providers.codex"]["model_map"] = dict.fromkeys(FAST_ALIASES, "gpt-5.5")
     path = folder / "config.toml"
     path.write_text(config_text(tables))
     with LiveServer(path, folder / "state") as live:
@@ -86,9 +87,15 @@ def client_env(tmp_path: Path) -> dict[str, str]:
     home = tmp_path / "home"
     home.mkdir()
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TERM")}
-    return {**keep, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
-            "XDG_DATA_HOME": str(home / ".local/share"), "XDG_CACHE_HOME": str(home / ".cache"),
-            "XDG_STATE_HOME": str(home / ".local/state"), "NO_COLOR": "1"}
+    return {
+        **keep,
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local/share"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_STATE_HOME": str(home / ".local/state"),
+        "NO_COLOR": "1",
+    }
 
 
 def node_client(name: str) -> str:

@@ -7,9 +7,9 @@ competent model would give it (a tool call, then an answer once the tool's resul
 file edit; JSON). The answer reaches the stub as directives added to the request it receives,
 so the stub still answers in its API's own wire format.
 
-The inner CLIs render earlier turns into one prompt, with a tool's result as a
-``<tool_result …>`` block (``cliwrap.semantics``); a prompt holding one gets the rule's
-``then`` answer.
+The inner CLIs get earlier turns rendered into one prompt (``cliwrap.semantics.transcript``):
+the model's earlier answers in ``<assistant>`` tags, a tool's result as a ``<tool_result …>``
+block. A prompt holding either gets the rule's ``then`` answer.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class ScriptedModel:
             rule = next((r for r in self._rules if r.trigger in text), None)
         if rule is None:
             return request
-        answer = rule.then if "<tool_result" in text else rule.first
+        answer = rule.then if _answered_before(text) else rule.first
         if not answer:
             return request
         turn = {"role": "user", "content": answer}
@@ -86,3 +86,7 @@ class ScriptedModel:
             key = "messages" if request.path.startswith("/v1/messages") else "input"
             body = {**body, key: [*body.get(key, []), turn]}
         return attrs.evolve(request, body=body)
+
+
+def _answered_before(prompt: str) -> bool:
+    return "<tool_result" in prompt or "<assistant>" in prompt

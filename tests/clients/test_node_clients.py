@@ -65,7 +65,14 @@ def test_continue_cli_writes_a_file(
         reply("Wrote hello.txt."),
     )
     env = {**client_env, "CONTINUE_GLOBAL_DIR": str(tmp_path / "continue")}
-    argv = [node_client("cn"), "--config", str(config), "--auto", "-p", "Write the Continue greeting"]
+    argv = [
+        node_client("cn"),
+        "--config",
+        str(config),
+        "--auto",
+        "-p",
+        "Write the Continue greeting",
+    ]
     printed = _run(argv, project, env)
     assert (project / "hello.txt").read_text() == "hi from cn"
     assert "Wrote hello.txt." in printed

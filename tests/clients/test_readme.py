@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -24,9 +23,17 @@ from .conftest import README, live_text
 from .model import ScriptedModel, call, reply
 from .readme import Example, read_examples
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
 ANSWERS: dict[str, tuple[str, str]] = {
     # the README's question: (the model's first answer, its answer once a tool's result is back)
-    "Explain trio nurseries in a line.": (reply("A nursery runs tasks and waits for them all."), ""),
+    "Explain trio nurseries in a line.": (
+        reply("A nursery runs tasks and waits for them all."),
+        "",
+    ),
     "Count to five.": (reply("1, 2, 3, 4, 5"), ""),
     "Say hello.": (reply("Hello!"), ""),
     "Say hi": (reply("Hi!"), ""),
