@@ -9,7 +9,7 @@ so the stub still answers in its API's own wire format.
 
 The inner CLIs get earlier turns rendered into one prompt (``cliwrap.semantics.transcript``):
 the model's earlier answers in ``<assistant>`` tags, a tool's result as a ``<tool_result …>``
-block. A prompt holding either gets the rule's ``then`` answer.
+block. A prompt holding either after the trigger gets the rule's ``then`` answer.
 """
 
 from __future__ import annotations
@@ -76,7 +76,8 @@ class ScriptedModel:
             rule = next((r for r in self._rules if r.trigger in text), None)
         if rule is None:
             return request
-        answer = rule.then if _answered_before(text) else rule.first
+        answered = _answered_after(text, rule.trigger)
+        answer = rule.then if answered else rule.first
         if not answer:
             return request
         turn = {"role": "user", "content": answer}
@@ -88,5 +89,8 @@ class ScriptedModel:
         return attrs.evolve(request, body=body)
 
 
-def _answered_before(prompt: str) -> bool:
-    return "<tool_result" in prompt or "<assistant>" in prompt
+def _answered_after(prompt: str, trigger: str) -> bool:
+    """Whether the conversation went on after the question: an answer or a tool's result
+    after it (clients put example turns of their own before it)."""
+    rest = prompt[prompt.index(trigger) :]
+    return "<tool_result" in rest or "<assistant>" in rest
