@@ -11,8 +11,8 @@ python := venv / "bin/python"
 serve *args: setup clis
     {{python}} -m cliwrap serve "$@"
 
-# Run the whole test suite (unit tests and the real pinned CLIs against stub backends)
-test *args: setup clis
+# Run the whole test suite (unit tests, the real pinned CLIs against stub backends, the clients)
+test *args: setup clis clients
     {{python}} -m pytest "$@"
 
 # ruff (lint and format check) and mypy
@@ -33,6 +33,23 @@ clis:
     stamp=clis/node_modules/.cliwrap-installed
     if [ ! -f "$stamp" ] || [ clis/package-lock.json -nt "$stamp" ]; then
         npm ci --prefix clis --no-audit --no-fund --loglevel=error
+        touch "$stamp"
+    fi
+
+# Install the clients whose README recipes tests/clients runs: the Node ones from
+# clients/package-lock.json, aider into .venv-aider (its exact pins stay out of .venv)
+clients: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    stamp=clients/node_modules/.cliwrap-installed
+    if [ ! -f "$stamp" ] || [ clients/package-lock.json -nt "$stamp" ]; then
+        npm ci --prefix clients --no-audit --no-fund --loglevel=error
+        touch "$stamp"
+    fi
+    stamp=.venv-aider/.cliwrap-installed
+    if [ ! -f "$stamp" ] || [ clients/aider-requirements.txt -nt "$stamp" ]; then
+        {{python}} -m venv .venv-aider
+        .venv-aider/bin/python -m pip install --quiet -r clients/aider-requirements.txt
         touch "$stamp"
     fi
 

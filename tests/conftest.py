@@ -2,8 +2,10 @@
 
 The tier is the folder: ``unit/`` (no processes, no Node), ``runtime/`` (the fake process
 backend on trio's MockClock), ``integration/`` (real processes, a fake CLI script, no Node) and
-``real_cli/`` (the pinned CLIs against stub model backends). Tests under ``real_cli/`` are
-marked ``real_cli`` here, so ``-m "not real_cli"`` and ``just test tests/unit`` both work.
+``real_cli/`` (the pinned CLIs against stub model backends) and ``clients/`` (real clients,
+from ``just clients``, against a live cliwrap running the pinned CLIs). Tests under
+``real_cli/`` and ``clients/`` are marked ``real_cli`` here, so ``-m "not real_cli"`` and
+``just test tests/unit`` both work.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-REAL_CLI = Path(__file__).parent / "real_cli"
+REAL_CLI = (Path(__file__).parent / "real_cli", Path(__file__).parent / "clients")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if REAL_CLI in item.path.parents:
+        if any(folder in item.path.parents for folder in REAL_CLI):
             item.add_marker(pytest.mark.real_cli)

@@ -1,0 +1,115 @@
+"""Fixtures for the client tier: one live cliwrap whose CLIs talk to a scripted stub model, and
+the README's examples.
+
+The real clients (aider, OpenCode, Continue's ``cn``, the Python libraries) run against it
+end to end, configured as the README's recipes say. The inner CLIs are the pinned ones
+(``just clis``) against the repo's stub backends: the client is what these tests try, so
+the model only has to answer the way a competent one does (:mod:`.model`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cliwrap.providers.base import find_command
+from cliwrap.testing import LiveServer, StubThread, config_text, group_alive, provider_tables
+
+from ..leaks import _collect_garbage_after_each_test  # noqa: F401  (autouse)
+from .model import ScriptedModel
+from .readme import README_URL, Example, read_examples
+
+ROOT = Path(__file__).parents[2]
+README = ROOT / "README.md"
+CLIENT_BIN = ROOT / "clients" / "node_modules" / ".bin"
+"""The pinned Node clients, installed by `just clients`."""
+AIDER = ROOT / ".venv-aider" / "bin" / "aider"
+"""aider in a venv of its own (it pins exact versions of what the project also uses)."""
+
+
+FAST_ALIASES = ("sonnet", "gemini-2.5-flash")
+
+
+@pytest.fixture(scope="session")
+def model() -> ScriptedModel:
+    """The model, scripted by each test for the questions it asks."""
+    return ScriptedModel()
+
+
+@pytest.fixture(scope="session")
+def stub(model: ScriptedModel) -> Iterator[StubThread]:
+    with StubThread(model) as stub:
+        yield stub
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, stub: StubThread) -> Iterator[LiveServer]:
+    """cliwrap with every CLI wired to the stub, no keys (so any key a recipe shows works)."""
+    if find_command("claude", {**os.environ, "PATH": ""}) is None:
+        pytest.fail("the pinned CLIs are not installed: run `just clis`")
+    folder = tmp_path_factory.mktemp("server")
+    home = folder / "home"
+    home.mkdir()
+    tables: dict[str, dict[str, Any]] = {
+        "server": {"state_dir": str(folder / "state")},
+        "limits": {"max_concurrent": 8, "max_queue": 64},
+        **provider_tables(stub.url, home),
+    }
+    # The clients are under test, not the CLIs: the README's model names go to Codex CLI,
+    # the quickest pinned CLI to start (the routing itself is tested in tests/real_cli).
+    tables["providers.codex"]["model_map"] = dict.fromkeys(FAST_ALIASES, "gpt-5.5")
+    path = folder / "config.toml"
+    path.write_text(config_text(tables))
+    with LiveServer(path, folder / "state") as live:
+        yield live
+        leftovers = [g for g in live.pgids() if group_alive(g)]
+    assert not leftovers, f"CLI process groups left running: {leftovers}"
+
+
+@pytest.fixture(scope="session")
+def examples() -> dict[str, Example]:
+    """The README's named examples, by name."""
+    return {e.name: e for e in read_examples(README.read_text()) if e.name}
+
+
+def live_text(example: Example, server: LiveServer) -> str:
+    """An example's text with the README's address replaced by the live server's."""
+    return example.code.replace(README_URL, server.url)
+
+
+@pytest.fixture
+def client_env(tmp_path: Path) -> dict[str, str]:
+    """An environment for a client process: a private HOME, no keys of the machine's."""
+    home = tmp_path / "home"
+    home.mkdir()
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TERM")}
+    return {
+        **keep,
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local/share"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_STATE_HOME": str(home / ".local/state"),
+        "NO_COLOR": "1",
+    }
+
+
+def node_client(name: str) -> str:
+    """A pinned Node client's path; its absence fails the test that needs it."""
+    path = CLIENT_BIN / name
+    if not path.exists():
+        pytest.fail(f"{name} is not installed: run `just clients`")
+    return str(path)
+
+
+def aider_bin() -> str:
+    if not AIDER.exists():
+        pytest.fail("aider is not installed: run `just clients`")
+    return str(AIDER)
+
+
+__all__ = ["aider_bin", "live_text", "node_client"]
