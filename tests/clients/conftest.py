@@ -10,6 +10,7 @@ the model only has to answer the way a competent one does (:mod:`.model`).
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -113,3 +114,12 @@ def aider_bin() -> str:
 
 
 __all__ = ["aider_bin", "live_text", "node_client"]
+
+
+def run_client(argv: list[str], cwd: Path, env: dict[str, str]) -> str:
+    """Run a client to its end; fail with what it printed unless it succeeded."""
+    done = subprocess.run(
+        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+    assert done.returncode == 0, f"{argv[0]}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout

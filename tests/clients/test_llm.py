@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 from cliwrap.testing import LiveServer
 
-from .conftest import live_text
+from .conftest import live_text, run_client
 from .model import ScriptedModel, reply
 from .readme import Example
 
@@ -27,13 +26,6 @@ def test_llm_answers_through_cliwrap(
     model.script("Name a prime number.", reply("7"))
     # llm is installed with the test dependencies, beside this Python.
     path = os.pathsep.join([str(Path(sys.executable).parent), client_env["PATH"]])
-    done = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", live_text(examples["llm-run"], server)],
-        env={**client_env, "PATH": path, "LLM_USER_PATH": str(folder)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "7"
+    script = ["bash", "-euo", "pipefail", "-c", live_text(examples["llm-run"], server)]
+    printed = run_client(script, folder, {**client_env, "PATH": path, "LLM_USER_PATH": str(folder)})
+    assert printed.strip() == "7"

@@ -7,22 +7,13 @@ result back, and the model's last answer is what the client prints.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from cliwrap.testing import LiveServer
 
-from .conftest import live_text, node_client
+from .conftest import live_text, node_client, run_client
 from .model import ScriptedModel, call, reply
 from .readme import Example
-
-
-def _run(argv: list[str], cwd: Path, env: dict[str, str]) -> str:
-    done = subprocess.run(
-        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=180, check=False
-    )
-    assert done.returncode == 0, f"{argv[0]}:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
 
 
 def test_opencode_writes_a_file(
@@ -43,7 +34,7 @@ def test_opencode_writes_a_file(
     # OpenCode fetches its model catalog at start; not from this test (it may be offline).
     env = {**client_env, "OPENCODE_DISABLE_MODELS_FETCH": "1", "OPENCODE_DISABLE_AUTOUPDATE": "1"}
     argv = [node_client("opencode"), "run", "-m", "cliwrap/sonnet", "Write the OpenCode greeting"]
-    printed = _run(argv, project, env)
+    printed = run_client(argv, project, env)
     assert (project / "hello.txt").read_text() == "hi from OpenCode"
     assert "Wrote hello.txt." in printed
 
@@ -73,6 +64,6 @@ def test_continue_cli_writes_a_file(
         "-p",
         "Write the Continue greeting",
     ]
-    printed = _run(argv, project, env)
+    printed = run_client(argv, project, env)
     assert (project / "hello.txt").read_text() == "hi from cn"
     assert "Wrote hello.txt." in printed

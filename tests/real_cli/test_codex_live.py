@@ -29,7 +29,8 @@ def test_models_come_from_the_clis_catalog_and_route(
     # gpt-6.1-sol is in the pinned CLI's bundled catalog, not in cliwrap's config, and no
     # prefix routes it: it is offered, and it works, because the CLI listed it.
     assert codex["gpt-6.1-sol"]["cli_version"] == "0.169.0"
-    assert "gpt-6.1-sol-progress" in codex
+    assert "gpt-6.1-sol-progress" not in codex  # twins are listed only when configured
+    assert isinstance(codex["gpt-6.1-sol"]["context_length"], int)  # from the CLI's catalog
     assert "codex-auto-review" not in codex, "the catalog's hidden models stay hidden"
     tag = uuid.uuid4().hex[:12]
     reply = sdk(server).chat.completions.create(

@@ -52,9 +52,9 @@ def _const(value: object) -> Schema:
     return {"const": value}
 
 
-def _event(name: str, **fields: Schema) -> Schema:
+def _event(kind: str, /, **fields: Schema) -> Schema:
     """A streamed event object whose ``type`` is its name."""
-    return _obj({"type": _const(name), **fields})
+    return _obj({"type": _const(kind), **fields})
 
 
 STRING: Schema = {"type": "string"}
