@@ -26,6 +26,7 @@ from cliwrap.surfaces.anthropic_messages import (
     MessageEncoder,
     count_tokens,
     parse_messages_request,
+    server_tools,
 )
 
 from .test_images import PNG
@@ -263,3 +264,32 @@ def test_message_start_reports_the_input_estimate() -> None:
     start = MessageEncoder("m", count_tokens(parsed())).start().decode()
     usage = json.loads(start.split("data: ", 1)[1])["message"]["usage"]
     assert usage["input_tokens"] == count_tokens(parsed()) > 50
+
+
+def test_server_tools_and_their_history_are_left_out_not_refused() -> None:
+    """Claude Code offers WebSearch as Anthropic's server tool; a history may hold server
+    tools' calls and results. cliwrap runs none of them: they never fail the request."""
+    body = {
+        "model": "sonnet",
+        "max_tokens": 64,
+        "tools": [
+            {"type": "web_search_20250305", "name": "web_search", "max_uses": 8},
+            {"name": "ping", "input_schema": {"type": "object"}},
+        ],
+        "messages": [
+            {"role": "user", "content": "news?"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search"},
+                    {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
+                    {"type": "text", "text": "Nothing new."},
+                ],
+            },
+            {"role": "user", "content": "thanks"},
+        ],
+    }
+    chat = parse_messages_request(body)
+    assert [t.name for t in chat.tools] == ["ping"]
+    assert [m.content for m in chat.messages] == ["news?", "Nothing new.", "thanks"]
+    assert server_tools(body) == ["web_search_20250305"]

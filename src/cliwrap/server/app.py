@@ -185,13 +185,7 @@ def create_app(
     async def responses() -> Response:
         body = await _json_body(service.runtime.decoders)
         chat = openai_responses.parse_responses_request(body)
-        hosted = openai_responses.hosted_tools(body)
-        if hosted:
-            log.info(
-                "/v1/responses: hosted tools not offered to the model (CLIs run with their own "
-                "tools off): %s",
-                ", ".join(hosted),
-            )
+        _log_left_out("/v1/responses", "hosted", openai_responses.hosted_tools(body))
         # The response echoes the client's own instructions, not the system prompt built
         # from its developer messages (Codex sends 20 kB of them, and no instructions).
         instructions = body.get("instructions")
@@ -201,7 +195,9 @@ def create_app(
 
     @app.post("/v1/messages")
     async def messages() -> Response:
-        chat = anthropic_messages.parse_messages_request(await _json_body(service.runtime.decoders))
+        body = await _json_body(service.runtime.decoders)
+        chat = anthropic_messages.parse_messages_request(body)
+        _log_left_out("/v1/messages", "server", anthropic_messages.server_tools(body))
         encoder = anthropic_messages.MessageEncoder(
             chat.model, anthropic_messages.count_tokens(chat)
         )
@@ -330,6 +326,13 @@ def _anthropic_client() -> bool:
     with every request, OpenAI's never do. (``x-api-key`` tells nothing: cliwrap takes it
     from anyone.)"""
     return has_request_context() and "anthropic-version" in request.headers
+
+
+def _log_left_out(route: str, kind: str, types: list[str]) -> None:
+    """Say in the log which of the API's own tools a request offered and the model did not
+    get: the vendor runs those, and cliwrap runs every CLI with its own tools off."""
+    if types:
+        log.info("%s: %s tools not offered to the model: %s", route, kind, ", ".join(types))
 
 
 def _error_reply(error: ApiError, *, anthropic: bool) -> ErrorReply:

@@ -12,6 +12,7 @@ the stop reason and usage, and ``message_stop``. Validation follows the API's ru
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -45,11 +46,17 @@ __all__ = [
     "count_tokens",
     "error_body",
     "parse_messages_request",
+    "server_tools",
     "tool_use_id",
 ]
 
 _ROLES: dict[str, Role] = {"user": "user", "assistant": "assistant", "system": "system"}
 _TOOL_BLOCKS = ("tool_use", "tool_result")
+_SERVER_BLOCK = re.compile(
+    r"server_tool_use|mcp_tool_use|mcp_tool_result|container_upload|\w+_tool_result"
+)
+"""Earlier turns' server-tool calls and results (``web_search_tool_result``…): Anthropic ran
+those; cliwrap offers no server tool, so they are history from elsewhere, left out."""
 _CHOICES = {"auto": ToolChoice("auto"), "any": ToolChoice("required"), "none": ToolChoice("none")}
 _EFFORTS: tuple[Effort, ...] = EFFORTS[EFFORTS.index("low") :]
 """``output_config.effort``'s values: the API knows no ``none`` or ``minimal``."""
@@ -280,7 +287,7 @@ def _tools(body: dict[str, Any], loaded: set[str]) -> tuple[tuple[Tool, ...], To
         if not isinstance(tool, dict):
             raise _invalid(f"tools.{i}: Input should be a valid dictionary")
         if tool.get("type") not in (None, "custom"):
-            raise _invalid(f"tools.{i}: server tools ({shown(tool['type'])}) are not supported")
+            continue  # a server tool (see server_tools): left out, never an error
         try:
             checked = checked_tool(
                 tool.get("name"), tool.get("description"), tool.get("input_schema"), "x"
@@ -302,6 +309,19 @@ def _tools(body: dict[str, Any], loaded: set[str]) -> tuple[tuple[Tool, ...], To
             "{'type': 'tool', 'name': <one of the tools>}"
         )
     return tuple(offered), ToolChoice("function", name)
+
+
+def server_tools(body: Any) -> list[str]:
+    """The types of the server tools in a (valid) request's ``tools`` (``web_search_…``,
+    ``code_execution_…``), which are not offered: Anthropic runs those on its side, and
+    cliwrap runs every CLI with its own tools off. Claude Code offers WebSearch this way."""
+    raw = body.get("tools") if isinstance(body, dict) else None
+    tools = raw if isinstance(raw, list) else []
+    return [
+        str(tool["type"])
+        for tool in tools
+        if isinstance(tool, dict) and tool.get("type") not in (None, "custom")
+    ]
 
 
 def _system(system: Any, where: str = "system") -> str:
@@ -326,8 +346,10 @@ def _text(content: Any, where: str, album: Album | None = None) -> str:
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text" and isinstance(block.get("text"), str):
             texts.append(block["text"])
-        elif kind in ("thinking", "redacted_thinking"):
-            continue  # earlier turns' thinking, which clients send back; not for the prompt
+        elif kind in ("thinking", "redacted_thinking") or (
+            isinstance(kind, str) and _SERVER_BLOCK.fullmatch(kind)
+        ):
+            continue  # earlier turns' thinking or server tools, sent back; not for the prompt
         elif kind == "image" and album is not None:
             texts.append(album.add(_image(block.get("source"), f"{where}.{i}.source")))
         elif kind == "tool_reference" and isinstance(block.get("tool_name"), str):
