@@ -165,3 +165,24 @@ def test_collector_builds_a_completion_or_raises_the_failure() -> None:
     failing.add(Failed(ApiError(ErrorKind.RATE_LIMIT, "slow down", retry_after=3)))
     with pytest.raises(ApiError, match="slow down"):
         failing.body()
+
+
+def test_a_system_message_later_in_the_conversation_stays_in_its_place() -> None:
+    """Leading system (and developer) messages are the system prompt; one after the user's
+    turn is an update that applies from there on, and reaches the model there."""
+    chat = parse_chat_request(
+        {
+            "model": "m",
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "developer", "content": "Use metric units."},
+                {"role": "user", "content": "How far is it?"},
+                {"role": "system", "content": "The user is in Oslo."},
+            ],
+        }
+    )
+    assert chat.system_prompt == "Be brief.\n\nUse metric units."
+    assert [(m.role, m.content) for m in chat.conversation] == [
+        ("user", "How far is it?"),
+        ("system", "The user is in Oslo."),
+    ]

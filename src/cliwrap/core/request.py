@@ -7,7 +7,7 @@ Surfaces build a :class:`ChatRequest`; providers read it. Validation belongs to 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -24,6 +24,7 @@ __all__ = [
     "Tool",
     "ToolCall",
     "ToolChoice",
+    "placed",
 ]
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -61,9 +62,21 @@ class Message:
     """The turn's images, in order; the text holds ``[Image #N]`` where each was. Remote
     ones are fetched (or refused) before the request is run."""
     in_conversation: bool = False
-    """For a ``system`` turn: it stays where the client put it among the turns (Anthropic's
-    system turns inside ``messages``: an update that applies from there on) instead of
-    joining the system prompt."""
+    """For a ``system`` turn: it stays where the client put it among the turns (an update
+    that applies from there on) instead of joining the system prompt; see :func:`placed`."""
+
+
+def placed(turns: Sequence[Message]) -> tuple[Message, ...]:
+    """System turns where the client put them: those before the first user or assistant
+    turn make the system prompt (nothing precedes them for them to follow); later ones stay
+    in the conversation, since what they say applies from there on (Claude Code's
+    environment and reminders come after the user's turn they concern; an agent's mid-task
+    instruction after the steps it changes)."""
+    lead = next((i for i, m in enumerate(turns) if m.role != "system"), len(turns))
+    return tuple(
+        attrs.evolve(m, in_conversation=i >= lead) if m.role == "system" else m
+        for i, m in enumerate(turns)
+    )
 
 
 @attrs.frozen

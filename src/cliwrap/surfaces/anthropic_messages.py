@@ -33,6 +33,7 @@ from ..core.request import (
     Tool,
     ToolCall,
     ToolChoice,
+    placed,
 )
 from ..semantics.structured import parse_format
 from ..semantics.tools import checked_tool
@@ -93,7 +94,7 @@ def parse_messages_request(body: Any) -> ChatRequest:
     if not isinstance(raw, list) or not raw:
         raise _invalid("messages: at least one message is required")
     album = Album()
-    messages = _placed(
+    messages = placed(
         [turn for i, m in enumerate(raw) for turn in _message(m, f"messages.{i}", album)]
     )
     if not any(m.role in ("user", "tool") for m in messages):
@@ -197,15 +198,6 @@ def _output_format(spec: Any, where: str) -> ResponseFormat | None:
         raise _invalid(error.message.replace("'", "")) from None
 
 
-def _placed(turns: list[Message]) -> list[Message]:
-    """System turns in their place: those before the first user or assistant turn are part
-    of the system prompt (nothing precedes them for them to follow); later ones stay where
-    they are, since what they say applies from there on (Claude Code's environment and
-    reminders come after the user's turn they concern)."""
-    lead = next((i for i, m in enumerate(turns) if m.role != "system"), len(turns))
-    return [attrs.evolve(m, in_conversation=False) for m in turns[:lead]] + turns[lead:]
-
-
 def _message(raw: Any, where: str, album: Album) -> list[Message]:
     """One Messages turn as canonical turns: its tool results each become a ``tool`` turn."""
     if not isinstance(raw, dict):
@@ -218,7 +210,7 @@ def _message(raw: Any, where: str, album: Album) -> list[Message]:
     content = raw["content"]
     if role == "system":
         text = _system(content, f"{where}.content")
-        return [Message("system", text, in_conversation=True)] if text.strip() else []
+        return [Message("system", text)] if text.strip() else []
     blocks = content if isinstance(content, list) else []
     uses = [b for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"]
     results = [b for b in blocks if isinstance(b, dict) and b.get("type") == "tool_result"]

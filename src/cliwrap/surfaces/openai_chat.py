@@ -16,7 +16,16 @@ from ..core.errors import ApiError, ErrorKind
 from ..core.events import Failed, FinishReason, Indexed, Keepalive, Usage
 from ..core.fields import is_one_of, named, shown
 from ..core.images import Album, from_url
-from ..core.request import ChatRequest, Message, ResponseFormat, Role, Tool, ToolCall, ToolChoice
+from ..core.request import (
+    ChatRequest,
+    Message,
+    ResponseFormat,
+    Role,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    placed,
+)
 from ..semantics.structured import parse_format
 from ..semantics.tools import checked_arguments, checked_tool, new_call_id
 from . import params, sse
@@ -60,7 +69,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
     if not isinstance(raw_messages, list) or not raw_messages:
         raise _invalid("'messages' must be a non-empty array of messages.", "messages")
     album = Album()
-    messages = tuple(_message(m, f"messages[{i}]", album) for i, m in enumerate(raw_messages))
+    messages = placed([_message(m, f"messages[{i}]", album) for i, m in enumerate(raw_messages)])
     if not any(m.role == "user" for m in messages):
         raise _invalid("'messages' must contain at least one user message.", "messages")
     stream = body.get("stream", False)

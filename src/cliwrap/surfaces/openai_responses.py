@@ -24,7 +24,7 @@ from ..core.errors import ApiError, ErrorKind
 from ..core.events import FinishReason, Usage
 from ..core.fields import is_one_of, named, shown
 from ..core.images import Album, from_url
-from ..core.request import ChatRequest, Message, Tool, ToolCall, ToolChoice
+from ..core.request import ChatRequest, Message, Tool, ToolCall, ToolChoice, placed
 from ..semantics.structured import parse_format
 from ..semantics.tools import checked_arguments, checked_tool, offered_names
 from . import params, sse
@@ -85,7 +85,7 @@ def parse_responses_request(body: Any) -> ChatRequest:
     instructions = body.get("instructions")
     if instructions is not None and not isinstance(instructions, str):
         raise _invalid("Invalid type for 'instructions': expected a string.", "instructions")
-    messages = _input(body.get("input"))
+    messages = placed(_input(body.get("input")))
     if not any(m.role in ("user", "tool") for m in messages):
         raise _invalid("'input' must contain a user message.", "input")
     stream = body.get("stream", False)
