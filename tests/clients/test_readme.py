@@ -115,7 +115,7 @@ def test_config_parses(example: Example) -> None:
 
 
 def test_every_example_is_run_or_says_why_not() -> None:
-    sources = "".join(p.read_text() for p in TESTS.glob("test_*.py"))
+    sources = "".join(p.read_text() for p in TESTS.parent.rglob("test_*.py"))
     for example in EXAMPLES:
         if example.name:
             assert f'"{example.name}"' in sources, f"no test runs README example {example.id}"

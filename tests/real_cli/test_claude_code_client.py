@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import uuid
 from pathlib import Path
@@ -20,7 +21,17 @@ import pytest
 
 from cliwrap.testing import LiveServer, StubThread
 
+from ..clients.conftest import README
+from ..clients.readme import README_URL, read_examples
 from .conftest import ServerFactory
+
+
+def readme_environment(server: LiveServer) -> dict[str, str]:
+    """The variables the README's recipe sets, with the live server's address."""
+    (recipe,) = [e for e in read_examples(README.read_text()) if e.name == "claude-code-client"]
+    pairs = re.findall(r"\b([A-Z][A-Z0-9_]*)=(\S+)", recipe.code)
+    assert {name for name, _ in pairs} >= {"ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"}
+    return {name: value.replace(README_URL, server.url) for name, value in pairs}
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +50,7 @@ def claude_code(
         "PATH": os.environ["PATH"],
         "HOME": str(home),
         "CLAUDE_CONFIG_DIR": str(home / ".claude"),
-        "ANTHROPIC_BASE_URL": server.url,
-        "ANTHROPIC_API_KEY": "sk-ant-anything",
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        **readme_environment(server),
     }
     argv = [str(claude_bin), "-p", prompt, "--output-format", "stream-json", "--verbose"]
     done = subprocess.run(
