@@ -32,9 +32,10 @@ ANSWERS = {
 }
 
 
-def _repository(folder: Path, config: str, edit_format: str) -> Path:
+def _repository(folder: Path, config: str, metadata: str, edit_format: str) -> Path:
     folder.mkdir()
     (folder / "greet.py").write_text(BEFORE)
+    (folder / ".aider.model.metadata.json").write_text(metadata)
     conf = config.replace("edit-format: diff", f"edit-format: {edit_format}")
     assert f"edit-format: {edit_format}" in conf
     (folder / ".aider.conf.yml").write_text(conf)
@@ -52,16 +53,17 @@ def test_aider_edits_in_each_format(
     tmp_path: Path,
 ) -> None:
     config = live_text(examples["aider-conf"], server)
+    metadata = examples["aider-metadata"].code
     env = {**client_env, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}  # offline: no price list
     runs = {}
     for edit_format, answer in ANSWERS.items():
         task = f"Make greet say hello ({edit_format})."
         model.script(task, reply(answer))
-        repository = _repository(tmp_path / edit_format, config, edit_format)
+        repository = _repository(tmp_path / edit_format, config, metadata, edit_format)
         argv = [
             aider_bin(), "--message", task, "--yes-always", "--no-auto-commits",
             "--no-check-update", "--no-analytics", "--no-show-release-notes",
-            "--no-show-model-warnings", "--no-pretty", "--map-tokens", "0", "greet.py",
+            "--no-pretty", "--map-tokens", "0", "greet.py",
         ]  # fmt: skip
         runs[edit_format] = subprocess.Popen(
             argv, cwd=repository, env=env, stdin=subprocess.DEVNULL,
@@ -71,5 +73,6 @@ def test_aider_edits_in_each_format(
         output, _ = process.communicate(timeout=180)
         assert process.returncode == 0, output
         assert f"with {edit_format} edit format" in output
+        assert "Unknown context window" not in output, output  # the README's metadata file
         assert "Applied edit to greet.py" in output, output
         assert (tmp_path / edit_format / "greet.py").read_text() == AFTER
