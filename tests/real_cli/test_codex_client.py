@@ -1,6 +1,6 @@
 """Codex CLI as a *client* of cliwrap's /v1/responses, in front of each of the four CLIs.
 
-The real pinned Codex runs ``codex exec`` with the README's config.toml (read from the README,
+The real pinned Codex runs ``codex exec`` with the README's profile file (read from the README,
 so the recipe stays the one that works) and nothing else. The stub model, reached through
 whichever CLI cliwrap runs, answers as a competent model does: a tool call that writes a file
 in Codex's working directory, then, once it has seen the tool's result, a short report.
@@ -44,7 +44,7 @@ RUNS = [
 
 
 def readme_codex_config() -> str:
-    """The config.toml of the README's "Codex CLI as a client" recipe."""
+    """The profile file of the README's "Codex CLI as a client" recipe."""
     section = README.read_text().split("#### Codex CLI as a client", 1)[1]
     match = re.search(r"```toml\n(.*?)```", section, re.DOTALL)
     assert match, "the README's Codex recipe has no toml block"
@@ -71,12 +71,13 @@ def test_codex_writes_the_file_its_tool_call_asked_for(
     codex_home = tmp_path / "codex-home"
     codex_home.mkdir()
     config = readme_codex_config().replace(README_URL, server.base_url)
-    (codex_home / "config.toml").write_text(config)
+    (codex_home / "cliwrap.config.toml").write_text(config)
     work = tmp_path / "work"
     work.mkdir()
     logged = len(server.log)
     prompt = f"Write hello.txt. {call.format(cli=cli)} [[done:Done: hello.txt is written.]]"
-    argv = [str(CODEX), "exec", "--model", model, "--sandbox", "workspace-write"]
+    argv = [str(CODEX), "exec", "--profile", "cliwrap", "--model", model]
+    argv += ["--sandbox", "workspace-write"]
     done = subprocess.run(
         [*argv, "--skip-git-repo-check", prompt],
         cwd=work,

@@ -44,7 +44,7 @@ def test_json_schema_answers_validate(
     stream = sdk(server).chat.completions.create(
         model=cli.model,
         stream=True,
-        messages=[{"role": "user", "content": f"Sure! ```json {reply(ADA)} ```"}],
+        messages=[{"role": "user", "content": f"[[reply:Sure!\n```json\n{json.dumps(ADA)}\n```]]"}],
         response_format={"type": "json_object"},
     )
     pieces = [c.choices[0].delta.content for c in stream if c.choices]

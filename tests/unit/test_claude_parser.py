@@ -56,7 +56,7 @@ def test_text_and_thinking_arrive_as_deltas_then_usage_and_finish() -> None:
 @pytest.mark.parametrize(
     ("name", "kind"),
     [
-        ("auth_error", ErrorKind.AUTHENTICATION),
+        ("auth_error", ErrorKind.CLI_LOGGED_OUT),
         ("rate_limit", ErrorKind.RATE_LIMIT),
         ("overloaded", ErrorKind.OVERLOADED),
         ("server_error", ErrorKind.CLI_FAILED),
@@ -225,7 +225,7 @@ def test_retry_after_ms_is_preferred_and_a_date_counts_from_now() -> None:
 def test_a_retry_after_with_an_error_no_client_retries_is_dropped() -> None:
     (failed,) = tapped("auth_error", status=401, retry_after="7", retry_after_ms=None)
     assert isinstance(failed, Failed)
-    assert failed.error.kind is ErrorKind.AUTHENTICATION
+    assert failed.error.kind is ErrorKind.CLI_LOGGED_OUT
     assert failed.error.retry_after is None
 
 

@@ -81,7 +81,7 @@ def test_reasoning_summary_then_text_as_deltas_then_usage() -> None:
 @pytest.mark.parametrize(
     ("name", "kind", "wording"),
     [
-        ("auth_error", ErrorKind.AUTHENTICATION, "Incorrect API key"),
+        ("auth_error", ErrorKind.CLI_LOGGED_OUT, "Incorrect API key"),
         ("rate_limit", ErrorKind.RATE_LIMIT, "429"),
         ("server_error", ErrorKind.CLI_FAILED, "high demand"),
         ("overloaded", ErrorKind.OVERLOADED, "overloaded"),

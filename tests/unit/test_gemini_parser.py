@@ -84,7 +84,7 @@ def test_thoughts_are_not_in_stream_json_but_are_counted_as_output() -> None:
 @pytest.mark.parametrize(
     ("name", "kind", "wording"),
     [
-        ("auth_error", ErrorKind.AUTHENTICATION, "(UNAUTHENTICATED)"),
+        ("auth_error", ErrorKind.CLI_LOGGED_OUT, "(UNAUTHENTICATED)"),
         ("rate_limit", ErrorKind.RATE_LIMIT, "exceeded your current quota"),
         ("rate_limit_without_delay", ErrorKind.RATE_LIMIT, "Resource has been exhausted"),
         ("overloaded", ErrorKind.OVERLOADED, "The model is overloaded"),
@@ -222,13 +222,13 @@ def test_a_bad_key_is_an_authentication_error_though_google_says_400() -> None:
     parser.feed(line(type="result", status="error", error={"type": "unknown", "message": message}))
     (failed,) = parser.finish(144, "")
     assert isinstance(failed, Failed)
-    assert failed.error.kind is ErrorKind.AUTHENTICATION
+    assert failed.error.kind is ErrorKind.CLI_LOGGED_OUT
 
 
 @pytest.mark.parametrize(
     ("returncode", "kind"),
     [
-        (41, ErrorKind.AUTHENTICATION),
+        (41, ErrorKind.CLI_LOGGED_OUT),
         (42, ErrorKind.INVALID_REQUEST),
         (52, ErrorKind.CLI_FAILED),
         (0, ErrorKind.CLI_FAILED),

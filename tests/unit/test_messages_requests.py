@@ -293,3 +293,20 @@ def test_server_tools_and_their_history_are_left_out_not_refused() -> None:
     assert [t.name for t in chat.tools] == ["ping"]
     assert [m.content for m in chat.messages] == ["news?", "Nothing new.", "thanks"]
     assert server_tools(body) == ["web_search_20250305"]
+
+
+def test_client_run_anthropic_tools_are_refused_and_deferred_tools_offered_with_server_search() -> (
+    None
+):
+    base: dict[str, Any] = {"model": "sonnet", "max_tokens": 64}
+    ask = [{"role": "user", "content": "hi"}]
+    bash = {"type": "bash_20250124", "name": "bash"}
+    with pytest.raises(ApiError) as caught:
+        parse_messages_request({**base, "messages": ask, "tools": [bash]})
+    assert "bash_20250124" in caught.value.message
+    deferred = {"name": "lookup", "input_schema": {"type": "object"}, "defer_loading": True}
+    search = {"type": "tool_search_tool_regex_20251119", "name": "tool_search"}
+    alone = parse_messages_request({**base, "messages": ask, "tools": [deferred]})
+    assert alone.tools == ()
+    searched = parse_messages_request({**base, "messages": ask, "tools": [search, deferred]})
+    assert [t.name for t in searched.tools] == ["lookup"]

@@ -63,7 +63,7 @@ def test_anthropic_pages_follow_its_cursors() -> None:
     assert [m["id"] for m in page["data"]] == ["c", "d"]
     assert page["has_more"] is True
     assert anthropic_page(entries, {})["has_more"] is False
-    for bad in ("0", "1001", "many"):
+    for bad in ("0", "1001", "many", "²", "٣"):
         with pytest.raises(ApiError) as caught:
             anthropic_page(entries, {"limit": bad})
         assert (caught.value.status, caught.value.param) == (400, "limit")
@@ -85,6 +85,10 @@ def test_compatibility_on_the_messages_surface() -> None:
     assert "thinking" in codex["ignored"]
     assert "top_k" in claude["ignored"]
     assert "stop_sequences" in codex["applied_by_cliwrap"]
+    # A field the Messages parser refuses is reported as rejected, with its message.
+    answer = report({**body, "temperature": 5}, {}, "messages", CATALOG, CONFIG.xml_tools)
+    assert "temperature" in answer["rejected"]
+    assert "temperature" not in answer["clis"]["claude"]["honoured"]
 
 
 def test_compatibility_names_an_unknown_model_and_refuses_what_it_cannot_read() -> None:
@@ -93,7 +97,8 @@ def test_compatibility_names_an_unknown_model_and_refuses_what_it_cannot_read() 
     assert "llama-3" in answer["rejected"]["model"]
     answer = report({}, {"X-Claude-Thinking": "sometimes"}, "chat", CATALOG, CONFIG.xml_tools)
     assert "X-Claude-Thinking" in answer["rejected"]
-    for body, surface in (([], "chat"), ({}, "grpc")):
+    many = {f"x{i}": i for i in range(65)}
+    for body, surface in (([], "chat"), ({}, "grpc"), (many, "chat")):
         with pytest.raises(ApiError) as caught:
             report(body, {}, surface, CATALOG, CONFIG.xml_tools)
         assert caught.value.status == 400

@@ -43,7 +43,7 @@ def test_history_is_a_transcript_in_order_with_tags_escaped() -> None:
 
 
 def test_classify_by_status_type_and_message() -> None:
-    assert classify(401, None, "x").kind is ErrorKind.AUTHENTICATION
+    assert classify(401, None, "x").kind is ErrorKind.CLI_LOGGED_OUT
     assert classify(None, "overloaded_error", "x").kind is ErrorKind.OVERLOADED
     assert (
         classify(400, None, "prompt is too long: 300000 tokens").kind is ErrorKind.CONTEXT_TOO_LONG
@@ -54,7 +54,7 @@ def test_classify_by_status_type_and_message() -> None:
     assert classify(None, None, "socket hang up").kind is ErrorKind.CLI_FAILED
     # Claude Code without credentials: no status, only its words.
     assert classify(None, None, "Not logged in · Please run /login").kind is (
-        ErrorKind.AUTHENTICATION
+        ErrorKind.CLI_LOGGED_OUT
     )
 
 

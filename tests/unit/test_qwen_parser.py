@@ -85,7 +85,7 @@ def test_thinking_then_text_as_deltas_each_once() -> None:
 @pytest.mark.parametrize(
     ("name", "kind", "wording"),
     [
-        ("auth_error", ErrorKind.AUTHENTICATION, "Incorrect API key provided"),
+        ("auth_error", ErrorKind.CLI_LOGGED_OUT, "Incorrect API key provided"),
         ("rate_limit", ErrorKind.RATE_LIMIT, "429"),
         ("server_error", ErrorKind.CLI_FAILED, "500"),
         ("overloaded", ErrorKind.OVERLOADED, "503"),
@@ -154,7 +154,7 @@ def test_a_retry_after_on_an_error_no_client_retries_is_not_passed_on() -> None:
     tap = line(type=TAP_LINE, status=401, retry_after="7", body="")
     (failed,) = QwenParser().feed(tap)
     assert isinstance(failed, Failed)
-    assert failed.error.kind is ErrorKind.AUTHENTICATION
+    assert failed.error.kind is ErrorKind.CLI_LOGGED_OUT
     assert failed.error.retry_after is None
 
 
@@ -168,7 +168,7 @@ def test_a_result_without_a_tap_line_is_still_classified() -> None:
     )
     (failed,) = parser.feed(result)
     assert isinstance(failed, Failed)
-    assert failed.error.kind is ErrorKind.AUTHENTICATION
+    assert failed.error.kind is ErrorKind.CLI_LOGGED_OUT
 
 
 def test_sub_agent_lines_and_noise_are_ignored() -> None:

@@ -118,8 +118,12 @@ def test_unknown_models_are_404_model_not_found(name: str) -> None:
 
 
 def test_a_model_a_cli_listed_routes_to_it() -> None:
-    discovered = {"codex": ["gpt-6.1-sol"], "gemini": ["gemini-9-ultra"]}
+    discovered = {"codex": ["gpt-6.1-sol", "o3"], "gemini": ["gemini-9-ultra"]}
     assert CATALOG.resolve("gpt-6.1-sol", discovered) == Route("codex", "gpt-6.1-sol")
+    # A built-in alias yields to a CLI that lists the name itself.
+    assert CATALOG.needs_discovered("o3-progress")
+    assert CATALOG.resolve("o3", discovered) == Route("codex", "o3")
+    assert CATALOG.resolve("o3") == Route("claude", "opus")
     assert CATALOG.resolve("gpt-6.1-sol-progress", discovered).progress
     with pytest.raises(ApiError):
         CATALOG.resolve("gpt-7", discovered)

@@ -95,6 +95,30 @@ def test_an_answer_that_does_not_validate_goes_out_as_written(
     assert not any(isinstance(e, Failed) for e in events)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Braces in a sentence are not the answer; the value at a line's start is.
+        ('Use {} for none, [1] for one:\n{"a": 1}', '{"a": 1}'),
+        # Code, not JSON: nothing streams, and the answer goes out as written.
+        ("function f(a) { return a + 1; }\nif (x) { y(); }\n", None),
+        # A value inside a line is found at the end, whole.
+        ('Here: {"a": 1} as asked.', '{"a": 1}'),
+    ],
+)
+def test_a_value_begins_at_the_start_of_a_line(text: str, expected: str | None) -> None:
+    events = run(ResponseFormat("json_object"), list(text))
+    assert text_of(events) == (text if expected is None else expected)
+
+
+def test_an_escape_split_across_pieces_holds_even_through_an_empty_piece() -> None:
+    value = json.dumps({"q": 'say "}" now'})
+    cut = value.index("\\") + 1
+    events = run(ResponseFormat("json_object"), [value[:cut], "", value[cut:]])
+    assert json.loads(text_of(events)) == {"q": 'say "}" now'}
+    assert events[-1] == Finished()
+
+
 def test_a_scalar_schema_is_taken_out_of_a_fence_at_the_end() -> None:
     events = run(ResponseFormat("json_schema", {"type": "integer"}), ["```json\n4", "2\n```"])
     assert events == [TextDelta("42"), Finished()]

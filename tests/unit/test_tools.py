@@ -154,17 +154,33 @@ def test_strings_with_braces_quotes_and_escapes_do_not_end_the_arguments_early()
         assert events[-1] == Finished(FinishReason.TOOL_CALLS)
 
 
-def test_a_call_cut_by_the_output_limit_says_length() -> None:
+@pytest.mark.parametrize("reason", [FinishReason.LENGTH, FinishReason.STOP])
+def test_a_call_whose_arguments_never_became_json_is_closed_but_not_a_tool_call_answer(
+    reason: FinishReason,
+) -> None:
+    """Cut by the output limit (or by a stop sequence) inside the arguments: the call the
+    client saw open is closed as it is, and the answer ends with the CLI's own reason."""
     scanner = ToolCallScanner(request_with_tools())
     events = scanner.feed(TextDelta('<tool_call>{"name": "ping", "arguments": {"a": "unfini'))
-    events += scanner.feed(Finished(FinishReason.LENGTH))
+    events += scanner.feed(Finished(reason))
     assert [type(e) for e in events] == [
         ToolCallStarted,
         ToolArgumentsDelta,
         ToolCalled,
         Finished,
     ]
-    assert events[-1] == Finished(FinishReason.LENGTH)
+    assert events[-1] == Finished(reason)
+
+
+def test_a_block_left_open_ends_where_the_next_one_begins() -> None:
+    text = (
+        '<tool_call>{"name": "ping", "arguments": {"a": 1}} '
+        '<tool_call>{"name": "ping", "arguments": {"b": 2}}</tool_call>'
+    )
+    for cut in range(1, len(text)):
+        events = scan([text[:cut], text[cut:]])
+        assert calls(events) == [("ping", {"a": 1}), ("ping", {"b": 2})], cut
+        assert events[-1] == Finished(FinishReason.TOOL_CALLS)
 
 
 def test_a_complete_call_whose_block_is_never_closed_is_still_a_call() -> None:
@@ -247,3 +263,15 @@ ANTHROPIC_TOOLS = [
 
 
 RESPONSES_TOOLS = [{"type": "function", "name": "get_weather", "parameters": WEATHER}]
+
+
+def test_a_freeform_tools_text_is_its_input_even_when_it_reads_as_json() -> None:
+    patch = Tool("apply_patch", "Edit files.", {"type": "object"}, freeform=True)
+    chat = ChatRequest(model="m", messages=(Message("user", "edit"),), tools=(patch,))
+    scanner = ToolCallScanner(chat)
+    block = '<tool_call>{"name": "apply_patch", "arguments": "{\\"a\\": 1}"}</tool_call>'
+    (called, finished) = scanner.feed(TextDelta(block)) + scanner.feed(Finished())
+    assert isinstance(called, ToolCalled)
+    assert json.loads(called.call.arguments) == {"input": '{"a": 1}'}
+    assert called.call.freeform
+    assert finished == Finished(FinishReason.TOOL_CALLS)

@@ -397,7 +397,7 @@ _BY_INFO = {
     "rateLimitExceeded": ErrorKind.RATE_LIMIT,
     "serverOverloaded": ErrorKind.OVERLOADED,
     "modelNotFound": ErrorKind.MODEL_NOT_FOUND,
-    "unauthorized": ErrorKind.AUTHENTICATION,
+    "unauthorized": ErrorKind.CLI_LOGGED_OUT,
     "badRequest": ErrorKind.INVALID_REQUEST,
 }
 

@@ -30,7 +30,7 @@ __all__ = [
 
 _BY_STATUS = {
     400: ErrorKind.INVALID_REQUEST,
-    401: ErrorKind.AUTHENTICATION,
+    401: ErrorKind.CLI_LOGGED_OUT,
     403: ErrorKind.PERMISSION,
     404: ErrorKind.MODEL_NOT_FOUND,
     408: ErrorKind.TIMEOUT,
@@ -41,8 +41,8 @@ _BY_STATUS = {
     529: ErrorKind.OVERLOADED,
 }
 _BY_TYPE = {
-    "authentication_error": ErrorKind.AUTHENTICATION,
-    "authentication_failed": ErrorKind.AUTHENTICATION,
+    "authentication_error": ErrorKind.CLI_LOGGED_OUT,
+    "authentication_failed": ErrorKind.CLI_LOGGED_OUT,
     "permission_error": ErrorKind.PERMISSION,
     "not_found_error": ErrorKind.MODEL_NOT_FOUND,
     "rate_limit_error": ErrorKind.RATE_LIMIT,
@@ -100,7 +100,7 @@ def classify(status: int | None, error_type: str | None, message: str) -> ApiErr
                 f"{missing.group(1)}, which is not set where cliwrap runs: set it there, or in "
                 "the provider's `env` table of cliwrap's config.",
             )
-        kind = ErrorKind.AUTHENTICATION if _LOGGED_OUT.search(message) else ErrorKind.CLI_FAILED
+        kind = ErrorKind.CLI_LOGGED_OUT if _LOGGED_OUT.search(message) else ErrorKind.CLI_FAILED
     if kind is ErrorKind.INVALID_REQUEST and _CONTEXT.search(message):
         kind = ErrorKind.CONTEXT_TOO_LONG
     retry_after = None
@@ -154,23 +154,20 @@ def with_retry_after(error: ApiError, seconds: float | None) -> ApiError:
 
 @attrs.define
 class LoginHint:
-    """A filter on a run's events: the CLI's refused credentials, told as what they are.
+    """A filter on a run's events: a "not logged in" says what to run on the server.
 
-    Clients authenticate to cliwrap, not to the CLI, so a CLI whose backend refused its
-    login is the server's "not logged in" (401 ``cli_not_logged_in``), with what to run on
-    the server; the provider's parser only knows the backend said 401.
+    The parsers know the CLI's backend refused its credentials (``cli_not_logged_in``);
+    what to do about it is the provider's to say.
     """
 
     cli: str
     hint: str
 
     def feed(self, event: Event) -> list[Event]:
-        if isinstance(event, Failed) and event.error.kind is ErrorKind.AUTHENTICATION:
+        if isinstance(event, Failed) and event.error.kind is ErrorKind.CLI_LOGGED_OUT:
             message = (
                 f"The {self.cli} CLI on the server is not logged in ({event.error.message}): "
                 f"{self.hint}."
             )
-            return [
-                Failed(attrs.evolve(event.error, kind=ErrorKind.CLI_LOGGED_OUT, message=message))
-            ]
+            return [Failed(attrs.evolve(event.error, message=message))]
         return [event]

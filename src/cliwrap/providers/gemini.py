@@ -399,7 +399,7 @@ _NOT_SENT = (
 _API_ERROR = re.compile(r"\[API Error: (?P<inner>.*)\]", re.S)
 _NOT_FOUND = re.compile(r"is not found for API version|Requested entity was not found")
 _EXIT_STATUS = {
-    41: ErrorKind.AUTHENTICATION,  # no usable credentials (FatalAuthenticationError)
+    41: ErrorKind.CLI_LOGGED_OUT,  # no usable credentials (FatalAuthenticationError)
     42: ErrorKind.INVALID_REQUEST,  # the prompt could not be read (FatalInputError)
 }
 

@@ -99,8 +99,8 @@ class Catalog:
 
         In order: the ``-progress`` suffix comes off; a ``model_map`` alias; an explicit
         ``provider/model``; a bare provider name (its default model); a configured model;
-        a built-in alias (``gpt-4o``); a model a CLI listed (``discovered``), so that
-        everything ``/v1/models`` offers can be asked for. Then, with a ``-chat`` suffix
+        a model a CLI listed (``discovered``), so that everything ``/v1/models`` offers can be
+        asked for; a built-in alias (``gpt-4o``). Then, with a ``-chat`` suffix
         taken off, those again, and a provider's name prefix (``claude-…``). A provider's
         vendor prefix comes off the CLI's model (``qwen-qwen3-coder-plus``). A name that
         could be taken for a CLI option, or holds whitespace or control characters, is a 400.
@@ -136,13 +136,19 @@ class Catalog:
         for provider, settings in self.providers.items():
             if name in settings.models:
                 return Route(provider, name)
-        alias = self.aliases.get(name)
-        if alias is not None and alias.provider in self.providers:
-            return alias
         for provider, models in discovered.items():
             if provider in self.providers and name in models:
                 return Route(provider, name)
+        alias = self.aliases.get(name)
+        if alias is not None and alias.provider in self.providers:
+            return alias
         return None
+
+    def needs_discovered(self, name: str) -> bool:
+        """Whether ``name`` may route elsewhere once the CLIs' own lists are known: a
+        built-in alias yields to a CLI that lists the name itself (Codex's ``o3``)."""
+        base = name.removesuffix(PROGRESS_SUFFIX)
+        return base in self.aliases or base.removesuffix(CHAT_SUFFIX) in self.aliases
 
     def _by_prefix(self, name: str) -> Route | None:
         for provider, prefixes in self.prefixes.items():

@@ -316,12 +316,19 @@ async def _run_cli(runtime: Runtime, plan: JobPlan, run: _Run) -> None:
     # Recorded in the ledger before it exists, so a crash leaves nothing behind.
     workdir = await runtime.blocking(runtime.ledger.make_workdir, "run")
     try:
-        invocation = plan.build(workdir)
-        await runtime.blocking(_prepare_workdir, invocation, workdir)
+        invocation = await runtime.blocking(_built, plan, workdir)
         await _supervise_process(runtime, plan, run, invocation, workdir)
     finally:
         with trio.CancelScope(shield=True):
             await runtime.blocking(runtime.ledger.remove_workdir, workdir)
+
+
+def _built(plan: JobPlan, workdir: Path) -> Invocation:
+    """The invocation, its directory laid out: in a thread, as building it may read the
+    CLI's own config (Codex's model providers) and its files may be megabytes (images)."""
+    invocation = plan.build(workdir)
+    _prepare_workdir(invocation, workdir)
+    return invocation
 
 
 def _prepare_workdir(invocation: Invocation, workdir: Path) -> None:

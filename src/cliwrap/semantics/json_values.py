@@ -13,32 +13,47 @@ import re
 
 import attrs
 
-__all__ = ["ValueEnd", "value_start"]
+__all__ = ["ValueEnd", "ValueStart"]
 
 _SPECIAL = re.compile(r'["\\{}\[\]]')
+_OPENING = re.compile(r"[ \t]*([{\[])\s*(\S?)")
+"""An opener at a line's start, and the first character after it (empty: not here yet)."""
 _FIRST_IN = {"{": '"}', "[": '{["-0123456789tfn]'}
-"""What may follow each opener (after blanks) in real JSON: a key or the end, or a value."""
+"""What may follow each opener in real JSON: a key or the end, or a value."""
 
 
-def value_start(text: str, openers: str) -> int | None:
-    """Where in ``text`` a JSON value opened by one of ``openers`` begins.
+@attrs.define
+class ValueStart:
+    """Finds where a JSON object or array begins in text that arrives in pieces.
 
-    An opener counts only if what follows it can continue JSON (``{`` then a key or ``}``),
-    so the braces of a sentence such as "fill {name} in" are passed over. None while it is
-    not known yet: no opener, or one whose next character has not arrived.
+    A value counts only where a model puts one it means as the answer: at the start of a
+    line (the first line, or after a code fence's opening line), and followed by what can
+    continue JSON (``{`` then a key or ``}``). Braces inside a sentence ("use {} for none")
+    are not a start. Each call looks only at the line it has not decided yet, so a long
+    answer that holds no JSON costs no more than reading it once.
     """
-    at = 0
-    while True:
-        found = [i for i in (text.find(o, at) for o in openers) if i >= 0]
-        if not found:
-            return None
-        start = min(found)
-        rest = text[start + 1 :].lstrip()
-        if not rest:
-            return None  # decided by the next piece
-        if rest[0] in _FIRST_IN[text[start]]:
-            return start
-        at = start + 1
+
+    openers: str
+    _line: int = 0
+    """Where the line not yet decided begins."""
+    _searched: int = 0
+    """How far the text has been searched for that line's end."""
+
+    def find(self, text: str) -> int | None:
+        """Where the value begins in ``text`` (all the text so far), or None while unknown."""
+        while True:
+            opening = _OPENING.match(text, self._line)
+            if opening is not None and opening.group(1) in self.openers:
+                following = opening.group(2)
+                if not following:
+                    return None  # decided by the next piece
+                if following in _FIRST_IN[opening.group(1)]:
+                    return opening.start(1)
+            end = text.find("\n", max(self._line, self._searched))
+            if end < 0:
+                self._searched = len(text)
+                return None
+            self._line = self._searched = end + 1
 
 
 @attrs.define
@@ -56,7 +71,7 @@ class ValueEnd:
 
     def take(self, text: str) -> int:
         """How many characters at the start of ``text`` belong to the value."""
-        if self.done:
+        if self.done or not text:
             return 0
         skip = 0 if self._escaped else -1  # the character a backslash escaped
         self._escaped = False

@@ -2,8 +2,9 @@
 
 No CLI has a JSON mode to switch on, so the format goes into the system prompt and the
 answer is read against it as it streams: whatever the model puts before the value (a code
-fence, a sentence) is held back and dropped, the value goes out as it is written (partial
-JSON parsers in the clients show it growing), and whatever follows it is dropped. At the
+fence, a sentence; the value begins at the start of a line) is held back and dropped, the
+value goes out as it is written (partial JSON parsers in the clients show it growing), and
+whatever follows it is dropped. At the
 end it is parsed and validated against the schema with ``jsonschema``.
 
 An answer that does not validate still goes out as the model wrote it, with the finish
@@ -27,7 +28,7 @@ from ..core.errors import ApiError, ErrorKind
 from ..core.events import Event, Finished, FinishReason, TextDelta
 from ..core.fields import shown
 from ..core.request import ResponseFormat
-from .json_values import ValueEnd, value_start
+from .json_values import ValueEnd, ValueStart
 
 __all__ = ["JsonAnswer", "instruction", "parse_format"]
 
@@ -86,14 +87,14 @@ class JsonAnswer:
     """A filter on the events: lets out the JSON value of the answer as it is written."""
 
     fmt: ResponseFormat
-    _openers: str = attrs.field(init=False)
+    _start: ValueStart = attrs.field(init=False)
     _before: str = ""
     """What came before the value, held back while the value has not begun."""
     _value: list[str] = attrs.field(factory=list)
     _end: ValueEnd | None = None
 
     def __attrs_post_init__(self) -> None:
-        self._openers = _openers(self.fmt)
+        self._start = ValueStart(_openers(self.fmt))
 
     def feed(self, event: Event) -> list[Event]:
         if isinstance(event, TextDelta):
@@ -110,7 +111,7 @@ class JsonAnswer:
     def _text(self, text: str) -> list[Event]:
         if self._end is None:
             self._before += text
-            start = value_start(self._before, self._openers) if self._openers else None
+            start = self._start.find(self._before)
             if start is None:
                 return []
             text, self._before = self._before[start:], ""

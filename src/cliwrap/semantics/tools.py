@@ -200,6 +200,12 @@ class _Streaming:
     def called(self) -> ToolCalled:
         return ToolCalled(ToolCall(self.id, self.name, "".join(self.arguments)))
 
+    @property
+    def complete(self) -> bool:
+        """Whether the arguments ended and are a JSON object (a cut or a stop sequence can
+        end the answer inside them; the call, already open, is then closed as it is)."""
+        return self.value.done and is_json_object("".join(self.arguments))
+
 
 @attrs.define
 class ToolCallScanner:
@@ -222,6 +228,9 @@ class ToolCallScanner:
     _in_call: bool = False
     _streaming: _Streaming | None = None
     _called: bool = False
+    _broken: bool = False
+    """A streamed call ended with arguments that are not a JSON object: the answer does not
+    end as a tool-call answer (its finish reason stays the CLI's)."""
 
     def __attrs_post_init__(self) -> None:
         self._offered = offered_names(self.request.tools)
@@ -236,8 +245,9 @@ class ToolCallScanner:
             return self._text(event.text)
         if isinstance(event, Finished):
             out = self._flush()
+            calls = self._called and not self._broken
             cut = event.reason is FinishReason.LENGTH
-            reason = FinishReason.TOOL_CALLS if self._called and not cut else event.reason
+            reason = FinishReason.TOOL_CALLS if calls and not cut else event.reason
             return [*out, attrs.evolve(event, reason=reason)]
         return [event]
 
@@ -279,16 +289,31 @@ class ToolCallScanner:
             if not streaming.value.done:
                 return False
         end = self._held.find(CLOSE)
+        if streaming is not None:
+            # The rest of the block is the object's closing brace; a next block that opens
+            # before this one closed ends it (the model forgot the closing tag).
+            following = self._held.find(OPEN)
+            if following >= 0 and (end < 0 or following < end):
+                self._held = self._held[following:]
+            elif end < 0:
+                return False
+            else:
+                self._held = self._held[end + len(CLOSE) :]
+            self._in_call = False
+            out.append(self._end_streamed())
+            return True
         if end < 0:
             return False
         body, self._held = self._held[:end], self._held[end + len(CLOSE) :]
         self._in_call = False
-        if streaming is not None:  # the rest of the block is the object's closing brace
-            self._streaming = None
-            out.append(streaming.called())
-        else:
-            out.append(self._call(body))
+        out.append(self._call(body))
         return True
+
+    def _end_streamed(self) -> ToolCalled:
+        assert self._streaming is not None
+        streaming, self._streaming = self._streaming, None
+        self._broken = self._broken or not streaming.complete
+        return streaming.called()
 
     def _plain(self, text: str) -> list[Event]:
         if not text or (self._called and not text.strip()):
@@ -305,9 +330,8 @@ class ToolCallScanner:
     def _flush(self) -> list[Event]:
         held, self._held = self._held, ""
         if self._streaming is not None:  # cut inside the call: it is the answer's last
-            streaming, self._streaming = self._streaming, None
             self._in_call = False
-            return [streaming.called()]
+            return [self._end_streamed()]
         if self._in_call:
             self._in_call = False
             return self._plain(OPEN + held)  # an unclosed block is text
@@ -327,11 +351,13 @@ def _parse_call(body: str, offered: Mapping[str, Tool]) -> ToolCall | None:
     if tool is None:
         return None
     arguments = call.get("arguments", {})
-    if isinstance(arguments, str):  # the OpenAI wire shape, which models also write
+    if isinstance(arguments, str) and tool.freeform:  # a freeform tool's text, as it is
+        arguments = {"input": arguments}
+    elif isinstance(arguments, str):  # the OpenAI wire shape, which models also write
         try:
             arguments = json.loads(arguments)
         except ValueError:
-            arguments = {"input": arguments} if tool.freeform else None
+            return None
     if not isinstance(arguments, dict):
         return None
     if tool.freeform and not isinstance(arguments.get("input"), str):

@@ -8,6 +8,7 @@ the run to a job: inside the handler for a JSON answer, inside the response body
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -213,13 +214,22 @@ def create_app(
 
     @app.post("/v1/compatibility")
     async def compatibility_check() -> Response:
+        if (request.content_length or 0) > compatibility.MAX_BODY_BYTES:
+            raise ApiError(
+                ErrorKind.REQUEST_TOO_LARGE,
+                f"A compatibility question takes at most {compatibility.MAX_BODY_BYTES} bytes.",
+            )
         body = await _json_body(service.runtime.decoders)
         surface = request.args.get("surface", "chat")
-        return _json(
-            compatibility.report(
-                body, dict(request.headers), surface, service.catalog, config.xml_tools
-            )
+        answer = functools.partial(
+            compatibility.report,
+            body,
+            dict(request.headers),
+            surface,
+            service.catalog,
+            config.xml_tools,
         )
+        return _json(await service.runtime.blocking(answer))  # a parse per parameter
 
     @app.errorhandler(ApiError)
     async def api_error(error: ApiError) -> Response:

@@ -32,7 +32,7 @@ from ..providers.routing import Catalog, Route
 from ..semantics.chain import semantics_for
 from ..surfaces import anthropic_messages, openai_chat, openai_responses, params
 
-__all__ = ["DELIVERY_FIELDS", "SURFACES", "report"]
+__all__ = ["DELIVERY_FIELDS", "MAX_BODY_BYTES", "SURFACES", "report"]
 
 Parser = Callable[[Any], ChatRequest]
 
@@ -52,6 +52,10 @@ DELIVERY_FIELDS = frozenset({"model", "stream", "include_usage", "n", "legacy_fu
 the CLI is given: cliwrap honours them whatever the CLI."""
 
 _WORKDIR = Path("/nonexistent/cliwrap-compatibility")
+MAX_BODY_BYTES = 256 * 1024
+"""A question about parameters needs no long conversation; each parameter costs a parse of
+the whole body, so the body and the number of parameters are bounded."""
+_MAX_PARAMETERS = 64
 
 
 def report(
@@ -71,6 +75,11 @@ def report(
         )
     if not isinstance(body, dict):
         raise ApiError(ErrorKind.INVALID_REQUEST, "The request body must be a JSON object.")
+    if len(body) > _MAX_PARAMETERS:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"Ask about at most {_MAX_PARAMETERS} parameters at once.",
+        )
     parse, needed = SURFACES[surface]
     filler = {**needed, "model": next(iter(catalog.providers), "")}
     given = {name for name in params.HEADERS if _header(headers, name) is not None}
@@ -143,8 +152,10 @@ def _known_header(name: str, given: Iterable[str]) -> bool:
 
 
 def _culprit(error: ApiError, body: Mapping[str, Any], given: set[str]) -> str | None:
-    """The parameter (a top-level field or a header) an error of the parser is about."""
-    param = error.param or ""
+    """The parameter (a top-level field or a header) an error of the parser is about: its
+    ``param``, or the field its message starts with (Anthropic's ``temperature: …``)."""
+    head, colon, _ = error.message.partition(":")
+    param = error.param or (head if colon and " " not in head else "")
     top = param.split("[", 1)[0].split(".", 1)[0]
     if top in body:
         return top

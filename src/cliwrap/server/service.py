@@ -7,6 +7,7 @@ routing catalog, the providers and the inventory. The Quart app, the WebSocket s
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import os
 from collections.abc import Mapping
@@ -106,11 +107,11 @@ class Service:
 
     async def route(self, name: str) -> Route:
         """Where ``name`` goes; the CLIs' own model lists are consulted only if needed."""
-        try:
-            return self.catalog.resolve(name)
-        except ApiError:
-            clis = await self.inventory.all()  # cached
-            return self.catalog.resolve(name, {n: info.models for n, info in clis.items()})
+        if not self.catalog.needs_discovered(name):
+            with contextlib.suppress(ApiError):
+                return self.catalog.resolve(name)
+        clis = await self.inventory.all()  # cached
+        return self.catalog.resolve(name, {n: info.models for n, info in clis.items()})
 
     async def limits(self, route: Route) -> TokenLimits:
         """``route``'s model's context window and output limit (see providers/limits.py)."""

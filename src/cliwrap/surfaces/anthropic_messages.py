@@ -53,6 +53,9 @@ __all__ = [
 
 _ROLES: dict[str, Role] = {"user": "user", "assistant": "assistant", "system": "system"}
 _TOOL_BLOCKS = ("tool_use", "tool_result")
+_SERVER_TOOL = re.compile(r"(?:web_search|web_fetch|code_execution|tool_search_tool_\w+?)_\d{8}")
+"""The tools Anthropic runs itself (the ``bash_…``, ``text_editor_…``, ``computer_…`` and
+``memory_…`` tools are run by the client: those are not server tools)."""
 _SERVER_BLOCK = re.compile(
     r"server_tool_use|mcp_tool_use|mcp_tool_result|container_upload|\w+_tool_result"
 )
@@ -275,18 +278,27 @@ def _tools(body: dict[str, Any], loaded: set[str]) -> tuple[tuple[Tool, ...], To
     if not isinstance(raw, list):
         raise _invalid("tools: Input should be a valid list")
     offered = []
+    # Deferred tools wait for a tool search to load them; when that search is the API's
+    # own server tool, which cliwrap leaves out, nothing would ever load them: offer them.
+    searching = any(t.startswith("tool_search_tool_") for t in server_tools(body))
     for i, tool in enumerate(raw):
         if not isinstance(tool, dict):
             raise _invalid(f"tools.{i}: Input should be a valid dictionary")
-        if tool.get("type") not in (None, "custom"):
+        kind = tool.get("type")
+        if isinstance(kind, str) and _SERVER_TOOL.fullmatch(kind):
             continue  # a server tool (see server_tools): left out, never an error
+        if kind not in (None, "custom"):
+            raise _invalid(
+                f"tools.{i}: Anthropic-defined client tools ({shown(kind)}) are not supported; "
+                "define the tool with a name and an input_schema instead"
+            )
         try:
             checked = checked_tool(
                 tool.get("name"), tool.get("description"), tool.get("input_schema"), "x"
             )
         except ApiError as error:
             raise _invalid(f"tools.{i}: {error.message.removeprefix('x.')}") from None
-        if not tool.get("defer_loading") or checked.name in loaded:
+        if not tool.get("defer_loading") or checked.name in loaded or searching:
             offered.append(checked)
     if choice is None:
         return tuple(offered), ToolChoice()
@@ -310,9 +322,11 @@ def server_tools(body: Any) -> list[str]:
     raw = body.get("tools") if isinstance(body, dict) else None
     tools = raw if isinstance(raw, list) else []
     return [
-        str(tool["type"])
+        tool["type"]
         for tool in tools
-        if isinstance(tool, dict) and tool.get("type") not in (None, "custom")
+        if isinstance(tool, dict)
+        and isinstance(tool.get("type"), str)
+        and _SERVER_TOOL.fullmatch(tool["type"])
     ]
 
 
@@ -392,12 +406,17 @@ def tool_use_id(ident: str) -> str:
 
 
 def tool_use_block(call: ToolCall) -> dict[str, Any]:
-    return {
-        "type": "tool_use",
-        "id": tool_use_id(call.id),
-        "name": call.name,
-        "input": json.loads(call.arguments),
-    }
+    """The ``tool_use`` block of a whole call (its ``input`` parsed; ``{}`` for arguments
+    that a cut ended before they were JSON: the block must still be one)."""
+    try:
+        arguments = json.loads(call.arguments)
+    except ValueError:
+        arguments = None
+    return _tool_use(call.id, call.name, arguments if isinstance(arguments, dict) else {})
+
+
+def _tool_use(ident: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "tool_use", "id": tool_use_id(ident), "name": name, "input": arguments}
 
 
 def _new_id() -> str:
@@ -492,8 +511,7 @@ class MessageEncoder(EventEncoder):
         )
 
     def _tool_start(self, call_id: str, name: str, index: int) -> bytes:
-        block = {"type": "tool_use", "id": tool_use_id(call_id), "name": name, "input": {}}
-        return self._close() + self._open("tool_use", block)
+        return self._close() + self._open("tool_use", _tool_use(call_id, name, {}))
 
     def _tool_arguments(self, text: str, index: int) -> bytes:
         delta = {"type": "input_json_delta", "partial_json": text}

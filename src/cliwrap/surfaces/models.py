@@ -108,7 +108,7 @@ def _limit(raw: str | None) -> int:
     """Anthropic's ``limit``: 1 to 1000, 20 if not given."""
     if raw is None:
         return 20
-    value = int(raw) if raw.strip().isdigit() else 0
+    value = int(raw) if raw.strip().isascii() and raw.strip().isdecimal() else 0
     if not 1 <= value <= 1000:
         raise ApiError(
             ErrorKind.INVALID_REQUEST,
