@@ -48,6 +48,18 @@ STREAMED: list[Event] = [
 ]
 
 
+def scrub(value: Any) -> Any:
+    """Without what differs from one answer to the next (ids, times, counters)."""
+    if isinstance(value, dict):
+        return {
+            k: scrub(v)
+            for k, v in value.items()
+            if k not in VARYING
+            and not (k in ("id", "item_id") and v.startswith(("chatcmpl", "msg", "resp", "rs_")))
+        }
+    return [scrub(v) for v in value] if isinstance(value, list) else value
+
+
 def data(encoder: EventEncoder, events: list[Event]) -> list[Any]:
     """Each SSE event's JSON data, in order."""
     wire = encoder.start() + b"".join(encoder.encode(e) for e in events)
@@ -108,17 +120,6 @@ def test_a_whole_call_encodes_as_a_streamed_one_does(make: type[EventEncoder]) -
         *whole,
     ]
 
-    def scrub(value: Any) -> Any:
-        """Without what differs from one answer to the next (ids, times, counters)."""
-        if isinstance(value, dict):
-            return {
-                k: scrub(v)
-                for k, v in value.items()
-                if k not in VARYING
-                and not (k == "id" and v.startswith(("chatcmpl", "msg", "resp")))
-            }
-        return [scrub(v) for v in value] if isinstance(value, list) else value
-
     def shapes(events: list[Event]) -> Any:
         return scrub(data(make("m"), events))  # type: ignore[call-arg]
 
@@ -161,3 +162,11 @@ def test_every_responses_event_validates_against_the_sdks_own_types() -> None:
     adapter = pydantic.TypeAdapter(ResponseStreamEvent)
     for each in data(ResponseEncoder("m"), events):
         adapter.validate_python(each)
+
+
+@pytest.mark.parametrize("make", [ChunkEncoder, MessageEncoder, ResponseEncoder])
+def test_thinking_that_comes_inside_a_streamed_call_follows_it(make: type[EventEncoder]) -> None:
+    """No wire format has room for thinking inside a call: it goes out after the call."""
+    inside: list[Event] = [STREAMED[0], ThinkingDelta("hmm"), *STREAMED[1:]]
+    after: list[Event] = [*STREAMED[:-1], ThinkingDelta("hmm"), STREAMED[-1]]
+    assert scrub(data(make("m"), inside)) == scrub(data(make("m"), after))  # type: ignore[call-arg]

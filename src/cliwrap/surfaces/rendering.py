@@ -54,6 +54,9 @@ class EventEncoder(abc.ABC):
     _answering: bool = attrs.field(init=False, default=False)
     _streaming_call: str | None = attrs.field(init=False, default=None)
     """The id of the tool call whose arguments are streaming."""
+    _thinking_held: list[str] = attrs.field(init=False, factory=list)
+    """Thinking that came while a call streamed: no wire format has room for it inside a
+    call, so it follows the call."""
 
     @abc.abstractmethod
     def start(self) -> bytes:
@@ -78,6 +81,9 @@ class EventEncoder(abc.ABC):
             self._answering = True
             return self._content(text)
         if isinstance(event, ThinkingDelta):
+            if self._streaming_call is not None:
+                self._thinking_held.append(event.text)
+                return b""
             return self._thinking(event.text)
         if isinstance(event, ToolCallStarted):
             self._streaming_call = event.id
@@ -99,7 +105,9 @@ class EventEncoder(abc.ABC):
     def _tool_called(self, call: ToolCall) -> bytes:
         if self._streaming_call == call.id:
             self._streaming_call = None
-            return self._tool_end(call, self.calls - 1)
+            ended = self._tool_end(call, self.calls - 1)
+            held, self._thinking_held = "".join(self._thinking_held), []
+            return ended + (self._thinking(held) if held else b"")
         self.calls += 1
         return self._whole_call(call, self.calls - 1)
 
