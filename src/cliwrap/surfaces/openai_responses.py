@@ -389,6 +389,12 @@ def _freeform_input(call: ToolCall) -> str:
     return text
 
 
+def _field(call: ToolCall) -> str:
+    """Where a call's item holds what the model passed: a freeform tool's ``input`` text, or
+    a function's ``arguments``."""
+    return "input" if call.freeform else "arguments"
+
+
 def _text_part(text: str) -> dict[str, Any]:
     return {"type": "output_text", "text": text, "annotations": []}
 
@@ -427,6 +433,8 @@ class ResponseEncoder(EventEncoder):
     _text: list[str] = attrs.field(init=False, factory=list)
     _call_at: dict[str, Any] = attrs.field(init=False, factory=dict)
     """The open tool call's ``item_id`` and ``output_index``."""
+    _freeform: bool = attrs.field(init=False, default=False)
+    """Whether the open call is a freeform tool's (its events are ``custom_tool_call_input``)."""
 
     def __attrs_post_init__(self) -> None:
         self._shape = _Shape(self.model, self.instructions)
@@ -447,53 +455,42 @@ class ResponseEncoder(EventEncoder):
         return self._delta("reasoning", text)
 
     def _tool_start(self, call_id: str, name: str, index: int) -> bytes:
+        return self._open_call(ToolCall(call_id, name, ""))
+
+    def _open_call(self, call: ToolCall) -> bytes:
+        """The call's item, in progress: a ``function_call`` (named in its namespace, if
+        any) or a freeform ``custom_tool_call``, whose ``input`` is text, not arguments."""
         out = self._close("completed")
-        item = self._shape.function_call(ToolCall(call_id, name, ""), "in_progress")
+        item = {**self._shape.function_call(call, "in_progress"), _field(call): ""}
         self._call_at = {"item_id": item["id"], "output_index": len(self._output)}
         return out + self._event(
             "response.output_item.added", output_index=len(self._output), item=item
         )
 
     def _tool_arguments(self, text: str, index: int) -> bytes:
-        return self._event("response.function_call_arguments.delta", **self._call_at, delta=text)
+        return self._call_event("delta", delta=text)
 
     def _tool_end(self, call: ToolCall, index: int) -> bytes:
         item = self._shape.function_call(call)
-        out = self._event(
-            "response.function_call_arguments.done",
-            **self._call_at,
-            name=call.name,
-            arguments=call.arguments,
-        )
+        named = {} if call.freeform else {"name": call.name}
+        out = self._call_event("done", **named, **{_field(call): item[_field(call)]})
         out += self._event("response.output_item.done", output_index=len(self._output), item=item)
         self._output.append(item)
         return out
 
     def _whole_call(self, call: ToolCall, index: int) -> bytes:
-        """A namespaced or freeform call, which never streams: its item names its namespace
-        from the start, and a freeform call's ``input`` is text, not JSON arguments."""
-        if call.namespace is None and not call.freeform:
-            return super()._whole_call(call, index)
-        item = self._shape.function_call(call)
-        where = {"item_id": item["id"], "output_index": len(self._output)}
-        field, events = (
-            ("input", "response.custom_tool_call_input")
-            if call.freeform
-            else ("arguments", "response.function_call_arguments")
-        )
-        added = {**item, "status": "in_progress", field: ""}
-        out = self._close("completed")
-        out += self._event(
-            "response.output_item.added", output_index=where["output_index"], item=added
-        )
-        out += self._event(f"{events}.delta", **where, delta=item[field])
-        named = {} if call.freeform else {"name": call.name}
-        out += self._event(f"{events}.done", **where, **named, **{field: item[field]})
-        out += self._event(
-            "response.output_item.done", output_index=where["output_index"], item=item
-        )
-        self._output.append(item)
+        """Namespaced and freeform calls never stream (their items differ from a plain
+        function's from the start); they go out whole, in their own shapes."""
+        self._freeform = call.freeform
+        text = self._shape.function_call(call)[_field(call)]
+        out = self._open_call(call) + self._tool_arguments(text, index)
+        out += self._tool_end(call, index)
+        self._freeform = False
         return out
+
+    def _call_event(self, kind: str, **fields: Any) -> bytes:
+        events = "custom_tool_call_input" if self._freeform else "function_call_arguments"
+        return self._event(f"response.{events}.{kind}", **self._call_at, **fields)
 
     def _failed(self, error: ApiError) -> bytes:
         response = self._shape.response("failed", self._output, error=error)
