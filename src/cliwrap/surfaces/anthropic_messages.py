@@ -316,18 +316,9 @@ def _tools(body: dict[str, Any], loaded: set[str]) -> tuple[tuple[Tool, ...], To
 
 
 def server_tools(body: Any) -> list[str]:
-    """The types of the server tools in a (valid) request's ``tools`` (``web_search_…``,
-    ``code_execution_…``), which are not offered: Anthropic runs those on its side, and
-    cliwrap runs every CLI with its own tools off. Claude Code offers WebSearch this way."""
-    raw = body.get("tools") if isinstance(body, dict) else None
-    tools = raw if isinstance(raw, list) else []
-    return [
-        tool["type"]
-        for tool in tools
-        if isinstance(tool, dict)
-        and isinstance(tool.get("type"), str)
-        and _SERVER_TOOL.fullmatch(tool["type"])
-    ]
+    """The server tools a request offered (``web_search_…``; Claude Code's WebSearch), which
+    the model does not get (see :func:`params.tool_types`)."""
+    return params.tool_types(body, _SERVER_TOOL.fullmatch)
 
 
 def _system(system: Any, where: str = "system") -> str:

@@ -191,17 +191,9 @@ def _call_output(item: dict[str, Any], where: str, album: Album) -> Message:
 
 
 def hosted_tools(body: Any) -> list[str]:
-    """The types of the hosted tools in a (valid) request's ``tools``, which are not offered:
-    OpenAI runs those on its side, and cliwrap runs every CLI with its own tools off."""
-    raw = body.get("tools") if isinstance(body, dict) else None
-    tools = raw if isinstance(raw, list) else []
-    return [
-        tool["type"]
-        for tool in tools
-        if isinstance(tool, dict)
-        and isinstance(tool.get("type"), str)
-        and tool["type"] not in _CLIENT_TOOLS
-    ]
+    """The hosted tools a request offered (``web_search``…), which the model does not get
+    (see :func:`params.tool_types`)."""
+    return params.tool_types(body, lambda kind: kind not in _CLIENT_TOOLS)
 
 
 _CLIENT_TOOLS = ("function", "custom", "namespace")

@@ -6,7 +6,7 @@ Each returns the value (None when absent) or raises a 400 naming the parameter, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..core.errors import ApiError, ErrorKind
@@ -20,6 +20,7 @@ __all__ = [
     "from_headers",
     "number",
     "positive_int",
+    "tool_types",
 ]
 
 HEADERS = {
@@ -103,3 +104,16 @@ def from_headers(headers: Mapping[str, str]) -> dict[str, Any]:
         else:
             fields[field] = positive_int(whole, header)
     return fields
+
+
+def tool_types(body: Any, picked: Callable[[str], object]) -> list[str]:
+    """The ``type`` of each tool in a (valid) request's ``tools`` that ``picked`` accepts:
+    the vendor's own tools, which are left out (the vendor runs those on its side, and
+    cliwrap runs every CLI with its own tools off), for the server's log."""
+    raw = body.get("tools") if isinstance(body, dict) else None
+    tools = raw if isinstance(raw, list) else []
+    return [
+        tool["type"]
+        for tool in tools
+        if isinstance(tool, dict) and isinstance(tool.get("type"), str) and picked(tool["type"])
+    ]
