@@ -310,3 +310,33 @@ def test_client_run_anthropic_tools_are_refused_and_deferred_tools_offered_with_
     assert alone.tools == ()
     searched = parse_messages_request({**base, "messages": ask, "tools": [search, deferred]})
     assert [t.name for t in searched.tools] == ["lookup"]
+
+
+def test_text_documents_and_search_results_reach_the_model_and_pdfs_are_a_clear_400() -> None:
+    base: dict[str, Any] = {"model": "sonnet", "max_tokens": 64}
+    document = {
+        "type": "document",
+        "title": "Notes",
+        "source": {"type": "text", "media_type": "text/plain", "data": "The sky is green."},
+    }
+    found = {
+        "type": "search_result",
+        "source": "https://example.com/a",
+        "title": "A",
+        "content": [{"type": "text", "text": "Grass is blue."}],
+    }
+    ask = {"type": "text", "text": "What colour is the sky?"}
+    chat = parse_messages_request(
+        {**base, "messages": [{"role": "user", "content": [document, found, ask]}]}
+    )
+    (message,) = chat.messages
+    assert message.content == (
+        '<document title="Notes">\nThe sky is green.\n</document>\n'
+        '<document title="A — https://example.com/a">\nGrass is blue.\n</document>\n'
+        "What colour is the sky?"
+    )
+    pdf = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf"}}
+    with pytest.raises(ApiError) as caught:
+        parse_messages_request({**base, "messages": [{"role": "user", "content": [pdf, ask]}]})
+    assert caught.value.status == 400
+    assert "text documents" in caught.value.message

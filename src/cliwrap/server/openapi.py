@@ -596,6 +596,24 @@ def _anthropic_schemas() -> dict[str, Schema]:
                     {},
                 ),
                 _request(
+                    {
+                        "type": _const("document"),
+                        "source": _request(
+                            {"type": _enum(["text", "content"])},
+                            {"data": STRING, "content": {"type": "array"}},
+                        ),
+                    },
+                    {"title": STRING},
+                ),
+                _request(
+                    {
+                        "type": _const("search_result"),
+                        "source": STRING,
+                        "content": {"type": "array"},
+                    },
+                    {"title": STRING},
+                ),
+                _request(
                     {"type": _const("tool_result"), "tool_use_id": STRING},
                     {
                         "content": {

@@ -349,6 +349,8 @@ def _text(content: Any, where: str, album: Album | None = None) -> str:
             continue  # earlier turns' thinking or server tools, sent back; not for the prompt
         elif kind == "image" and album is not None:
             texts.append(album.add(_image(block.get("source"), f"{where}.{i}.source")))
+        elif kind in ("document", "search_result"):
+            texts.append(_quoted(block, f"{where}.{i}"))
         elif kind == "tool_reference" and isinstance(block.get("tool_name"), str):
             # tool search's answer: the tool is now offered (see _loaded_tools)
             texts.append(f"(tool loaded: {block['tool_name']})")
@@ -359,6 +361,30 @@ def _text(content: Any, where: str, album: Album | None = None) -> str:
                 f"{where}.{i}: content blocks of type {shown(kind)} are not supported yet"
             )
     return "\n".join(texts)
+
+
+def _quoted(block: dict[str, Any], where: str) -> str:
+    """A text ``document`` or a ``search_result`` as the model reads it: its title (and
+    source) as a heading, then its text. PDFs have no text to give a CLI: a 400."""
+    kind = block["type"]
+    source = block.get("source")
+    if kind == "document":
+        if not isinstance(source, dict) or source.get("type") not in ("text", "content"):
+            raise _invalid(
+                f"{where}.source: only text documents (source type 'text' or 'content') "
+                "are supported; send a PDF's text instead"
+            )
+        body = source.get("data") if source["type"] == "text" else source.get("content")
+        origin = None
+    else:
+        body, origin = block.get("content"), source
+    text = _text(body, f"{where}.content") if body is not None else ""
+    if origin is not None and not isinstance(origin, str):
+        raise _invalid(f"{where}.source: Input should be a valid string")
+    title = block.get("title")
+    heading = " — ".join(x for x in (title, origin) if isinstance(x, str) and x)
+    quoted = json.dumps(heading, ensure_ascii=False)
+    return f"<document title={quoted}>\n{text}\n</document>" if heading else text
 
 
 def _image(source: Any, where: str) -> Image | RemoteImage:
