@@ -36,6 +36,7 @@ __all__ = [
     "ModelLimits",
     "ProviderConfig",
     "ServerConfig",
+    "StorageConfig",
     "XmlToolsConfig",
     "load_config",
 ]
@@ -56,7 +57,8 @@ class ServerConfig:
     allow_open_remote: bool = False
     """Serve without API keys on a non-loopback host. Off: such a start is refused."""
     state_dir: str = ""
-    """Where the process-group ledger lives; empty: $XDG_STATE_HOME/cliwrap or ~/.local/state."""
+    """Where the process-group ledger (and by default the conversation store) lives; empty:
+    $XDG_STATE_HOME/cliwrap or ~/.local/state/cliwrap."""
     keepalive_interval: float = attrs.field(default=15.0, validator=_positive)
     shutdown_grace: float = attrs.field(default=5.0, validator=v.ge(0))
     """On SIGTERM/SIGINT, how long runs in flight may go on before they are stopped."""
@@ -124,6 +126,21 @@ class ImagesConfig:
 
 
 @attrs.frozen
+class StorageConfig:
+    """Durable state: conversations and stored responses, in one SQLite file."""
+
+    path: str = ""
+    """The SQLite file; empty: ``cliwrap.sqlite3`` in the state directory."""
+    conversation_ttl: float = attrs.field(default=7 * 24 * 3600.0, validator=v.ge(0))
+    """Seconds a conversation is kept after its last use."""
+    response_ttl: float = attrs.field(default=30 * 24 * 3600.0, validator=v.ge(0))
+    """Seconds a stored response (for ``previous_response_id``) is kept after it was made."""
+    cleanup_delay: float = attrs.field(default=12 * 3600.0, validator=v.ge(0))
+    """Seconds the CLI session files cliwrap caused are kept after their conversation ends or
+    expires, so that usage tools that read them still can."""
+
+
+@attrs.frozen
 class ModelLimits:
     """A model's token limits as ``[providers.<name>.limits]`` sets them; 0: not set here."""
 
@@ -162,6 +179,7 @@ class Config:
     deadlines: Deadlines = Deadlines()
     xml_tools: XmlToolsConfig = XmlToolsConfig()
     images: ImagesConfig = ImagesConfig()
+    storage: StorageConfig = StorageConfig()
     providers: Mapping[str, ProviderConfig] = attrs.field(factory=dict)
 
     @property
@@ -170,6 +188,13 @@ class Config:
             return Path(self.server.state_dir).expanduser()
         base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
         return Path(base) / "cliwrap"
+
+    @property
+    def storage_path(self) -> Path:
+        """The conversation store's file: ``[storage] path``, else in :attr:`state_path`."""
+        if self.storage.path:
+            return Path(self.storage.path).expanduser()
+        return self.state_path / "cliwrap.sqlite3"
 
 
 class ConfigError(Exception):
@@ -293,6 +318,7 @@ _SECTIONS: Mapping[str, type] = {
     "deadlines": Deadlines,
     "xml_tools": XmlToolsConfig,
     "images": ImagesConfig,
+    "storage": StorageConfig,
 }
 
 
@@ -333,7 +359,7 @@ def _tidy(line: str) -> str:
     return f"{where}: {message}"
 
 
-for _cls in (ServerConfig, Limits, Deadlines, ModelLimits, ProviderConfig, Config):
+for _cls in (ServerConfig, Limits, Deadlines, StorageConfig, ModelLimits, ProviderConfig, Config):
     attrs.resolve_types(_cls)
 _converter = cattrs.Converter(forbid_extra_keys=True)
 for _kind in (int, float, str, bool):

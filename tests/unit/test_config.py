@@ -77,6 +77,11 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
         ("[providers.cursor]\n", "providers.cursor: unknown provider"),
         ("[providers.claude]\nmodel_map = { a = 1 }\n", "providers.claude.model_map"),
         ("[server\n", "not valid TOML"),
+        ("[storage]\nconversation_ttl = -1\n", "'conversation_ttl' must be >= 0"),
+        ("[storage]\nresponse_ttl = nan\n", "'response_ttl' must be >= 0"),
+        ("[storage]\ncleanup_delay = -0.5\n", "'cleanup_delay' must be >= 0"),
+        ("[storage]\npath = 1\n", "storage.path: expected str"),
+        ("[storage]\nttl = 1\n", "storage: unknown key 'ttl'"),
     ],
 )
 def test_bad_values_name_the_file_and_the_key(tmp_path: Path, text: str, expected: str) -> None:
@@ -101,3 +106,18 @@ def test_example_config_is_valid_and_matches_the_defaults() -> None:
     assert load_config(example, environ={}, provider_defaults=DEFAULTS) == load_config(
         None, environ={}, provider_defaults=DEFAULTS
     )
+
+
+def test_the_store_lives_in_the_state_directory_unless_given_a_path(tmp_path: Path) -> None:
+    config = load(tmp_path, f'[server]\nstate_dir = "{tmp_path}/state"\n')
+    assert config.storage_path == tmp_path / "state" / "cliwrap.sqlite3"
+    assert (config.storage.conversation_ttl, config.storage.response_ttl) == (604800.0, 2592000.0)
+    assert config.storage.cleanup_delay == 12 * 3600.0
+
+    config = load(
+        tmp_path,
+        '[storage]\npath = "~/conversations.sqlite3"\nconversation_ttl = inf\ncleanup_delay = 0\n',
+    )
+    assert config.storage_path == Path.home() / "conversations.sqlite3"
+    assert config.storage.conversation_ttl == float("inf")
+    assert config.storage.cleanup_delay == 0.0
