@@ -36,7 +36,9 @@ __all__ = [
     "ModelLimits",
     "ProviderConfig",
     "ServerConfig",
+    "SessionsConfig",
     "StorageConfig",
+    "WarmupConfig",
     "XmlToolsConfig",
     "load_config",
 ]
@@ -141,6 +143,51 @@ class StorageConfig:
 
 
 @attrs.frozen
+class SessionsConfig:
+    """Conversations kept in live CLI processes across requests (docs/discussion.md)."""
+
+    enabled: bool = True
+    """Continue conversations in the CLI's own session (off: every request is a fresh run
+    with the history as one transcript, as before)."""
+    concurrent: str = attrs.field(default="latest_wins", validator=v.in_(("latest_wins", "queue")))
+    """A second request for a conversation whose turn is running: ``latest_wins`` cancels
+    the running turn, ``queue`` waits for it."""
+    idle_timeout: float = attrs.field(default=600.0, validator=_positive)
+    """How long a conversation's CLI process is kept without a turn; its next turn after
+    that starts a new process, seeded with the history."""
+    max_processes: int = attrs.field(default=16, validator=v.ge(1))
+    """Live CLI processes kept at most (the longest idle end first); turns running count."""
+    memory_budget_mb: int = attrs.field(default=4096, validator=v.ge(0))
+    """Resident memory the live processes may use together (0: no budget); over it, the
+    longest idle ones end."""
+    interrupt_grace: float = attrs.field(default=5.0, validator=v.ge(0))
+    """After a turn is given up (disconnect, cancel), how long the CLI's own interrupt may
+    take before its process is ended."""
+
+
+@attrs.frozen
+class WarmupConfig:
+    """CLI processes started before they are asked for (the predecessor's strategies)."""
+
+    strategy: str = attrs.field(
+        default="adaptive", validator=v.in_(("none", "periodic", "persistent", "adaptive"))
+    )
+    """``none``; ``periodic`` (start each CLI briefly every ``refresh_interval`` so its files
+    stay in the page cache: no process kept); ``persistent`` (keep ``size`` ready processes
+    for each recent conversation shape); ``adaptive`` (periodic, persistent while the
+    request rate is at least ``persistent_threshold`` per minute)."""
+    size: int = attrs.field(default=1, validator=v.and_(v.ge(1), v.le(8)))
+    """Ready processes per shape."""
+    refresh_interval: float = attrs.field(default=30.0, validator=_positive)
+    persistent_threshold: float = attrs.field(default=10.0, validator=v.ge(0))
+    """Requests per minute at which ``adaptive`` keeps processes ready."""
+    idle_timeout: float = attrs.field(default=300.0, validator=_positive)
+    """A ready process, or a shape, unused this long is let go."""
+    max_shapes: int = attrs.field(default=4, validator=v.ge(1))
+    """Conversation shapes (model, system prompt, tools) kept warm at most."""
+
+
+@attrs.frozen
 class ModelLimits:
     """A model's token limits as ``[providers.<name>.limits]`` sets them; 0: not set here."""
 
@@ -180,6 +227,8 @@ class Config:
     xml_tools: XmlToolsConfig = XmlToolsConfig()
     images: ImagesConfig = ImagesConfig()
     storage: StorageConfig = StorageConfig()
+    sessions: SessionsConfig = SessionsConfig()
+    warmup: WarmupConfig = WarmupConfig()
     providers: Mapping[str, ProviderConfig] = attrs.field(factory=dict)
 
     @property
@@ -319,6 +368,8 @@ _SECTIONS: Mapping[str, type] = {
     "xml_tools": XmlToolsConfig,
     "images": ImagesConfig,
     "storage": StorageConfig,
+    "sessions": SessionsConfig,
+    "warmup": WarmupConfig,
 }
 
 
@@ -359,7 +410,17 @@ def _tidy(line: str) -> str:
     return f"{where}: {message}"
 
 
-for _cls in (ServerConfig, Limits, Deadlines, StorageConfig, ModelLimits, ProviderConfig, Config):
+for _cls in (
+    ServerConfig,
+    Limits,
+    Deadlines,
+    StorageConfig,
+    SessionsConfig,
+    WarmupConfig,
+    ModelLimits,
+    ProviderConfig,
+    Config,
+):
     attrs.resolve_types(_cls)
 _converter = cattrs.Converter(forbid_extra_keys=True)
 for _kind in (int, float, str, bool):

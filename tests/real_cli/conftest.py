@@ -100,7 +100,8 @@ def start_server(
     yield start
     for server in started:
         if server.process is not None and server.process.poll() is None:
-            server.kill()
+            # A clean stop ends every CLI process it keeps (conversations' live ones too).
+            server.stop()
         leftovers = [g for g in server.pgids() if group_alive(g)]
         assert not leftovers, f"CLI process groups left running: {leftovers}"
 

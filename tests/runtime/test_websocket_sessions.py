@@ -28,7 +28,7 @@ class FakeService:
     runtime: Runtime
     key: str | None = None
 
-    async def prepare(self, chat: ChatRequest) -> list[JobPlan]:
+    async def prepare(self, chat: ChatRequest, key: str | None = None) -> list[JobPlan]:
         return [make_plan(argv=("fake-cli", chat.model))]
 
     def key_error(self, given: str | None) -> ApiError | None:

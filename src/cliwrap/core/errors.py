@@ -42,6 +42,12 @@ class ErrorKind(enum.Enum):
         "method_not_allowed",
         "invalid_request_error",
     )
+    SUPERSEDED = (
+        409,
+        "invalid_request_error",
+        "conversation_superseded",
+        "invalid_request_error",
+    )
     REQUEST_TOO_LARGE = (413, "invalid_request_error", "request_too_large", "request_too_large")
     CLI_MISCONFIGURED = (424, "api_error", "cli_misconfigured", "api_error")
     """The CLI cannot run as configured (a variable its config names is not set, …): a 4xx,

@@ -138,6 +138,14 @@ class ChatRequest:
     top_p: float | None = None
     max_turns: int | None = None
     """The CLI's agent turns (with its tools off, one is all a run takes)."""
+    session: str | None = None
+    """The conversation the client names (``session_id``, ``X-Session-Id``): its earlier
+    turns are the server's to remember, and ``messages`` may hold only the new ones."""
+    previous_response_id: str | None = None
+    """The Responses API's way to name a conversation: the answer this request follows."""
+    store: bool = True
+    """Whether the answer may be stored for a later ``previous_response_id`` (Responses'
+    ``store``)."""
 
     def with_system(self, text: str) -> ChatRequest:
         """This request with ``text`` added to the system prompt, after what is there."""

@@ -22,7 +22,7 @@ import attrs
 
 from ..config import ProviderConfig
 from ..core.events import Event
-from ..core.request import ChatRequest
+from ..core.request import ChatRequest, Message
 from .limits import LimitRule, TokenLimits
 
 __all__ = [
@@ -34,8 +34,12 @@ __all__ = [
     "Dialogue",
     "Invocation",
     "LineParser",
+    "LiveSession",
     "Provider",
     "ProviderDefaults",
+    "SessionProvider",
+    "SessionStart",
+    "TurnParser",
     "auth_from",
     "build_env",
     "bun_preload",
@@ -140,6 +144,73 @@ class Dialogue(LineParser, Protocol):
 
         The job calls it after every line it feeds, and writes before reading on.
         """
+        ...
+
+
+class TurnParser(Dialogue, Protocol):
+    """A dialogue parser for one turn of a CLI process kept across turns."""
+
+    @property
+    def turn_over(self) -> bool:
+        """Whether the CLI said its turn is over (only then may it take the next one)."""
+        ...
+
+
+class LiveSession(Protocol):
+    """The sans-IO state of one CLI process kept across a conversation's turns.
+
+    What to write for a turn, and how to read it, may depend on what earlier turns learnt
+    (Codex's thread id): the session keeps that, each turn's parser reads it.
+    """
+
+    def turn(self, request: ChatRequest, new: tuple[Message, ...]) -> tuple[bytes, TurnParser]:
+        """What to write to the CLI's stdin for a turn whose new messages are ``new`` (as
+        plain turns: tool results already text), and the parser of what it answers.
+        ``request`` is the whole request as the CLI gets it (images, limits)."""
+        ...
+
+    def interrupt(self) -> bytes:
+        """What asks the CLI to stop the turn it is on (its own interrupt), or ``b""``."""
+        ...
+
+
+@attrs.frozen
+class SessionStart:
+    """How a CLI process that keeps a conversation begins."""
+
+    session_id: str
+    """The CLI's own id for the session (a UUID cliwrap chose, where the CLI takes one)."""
+    seed: tuple[Message, ...] = ()
+    """Earlier turns (plain: user, assistant, system-in-conversation) the session starts
+    with, each a turn of its own in the CLI's history."""
+
+
+@runtime_checkable
+class SessionProvider(Protocol):
+    """A provider whose CLI can keep a conversation in one process, turn after turn."""
+
+    def session(
+        self,
+        request: ChatRequest,
+        model: str,
+        workdir: Path,
+        settings: ProviderConfig,
+        environ: Mapping[str, str],
+        start: SessionStart,
+        listing: str | None = None,
+    ) -> tuple[Invocation, LiveSession]:
+        """The long-lived process (``Invocation.dialogue``) and its session state.
+
+        ``request``'s system prompt and start-time options (effort, output limit) are fixed
+        for the process's life; its messages are not read here.
+        """
+        ...
+
+    def session_files(
+        self, workdir: Path, env: Mapping[str, str], start: SessionStart
+    ) -> Path | None:
+        """Where the CLI keeps the session's files outside ``workdir`` (in the user's own
+        home), for the delayed cleanup; None if they stay in ``workdir``."""
         ...
 
 

@@ -23,7 +23,9 @@ runs bare, and a run on a ``claude login`` keeps that turn.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +33,16 @@ from ..config import ProviderConfig
 from ..core.errors import ApiError, ErrorKind, sanitize
 from ..core.events import Event, Failed, Finished, FinishReason, TextDelta, ThinkingDelta, Usage
 from ..core.images import label
-from ..core.request import ChatRequest
+from ..core.request import ChatRequest, Message
 from ..semantics.transcript import render_prompt
 from .base import (
     PRIVATE_HOME,
     TAP_FILE,
     TAP_LINE,
+    WORK_DIR,
     Invocation,
     ProviderDefaults,
+    SessionStart,
     auth_from,
     build_env,
     bun_preload,
@@ -47,7 +51,7 @@ from .base import (
 from .failures import classify, retry_after_seconds, with_retry_after
 from .limits import LimitRule
 
-__all__ = ["ClaudeParser", "ClaudeProvider"]
+__all__ = ["ClaudeParser", "ClaudeProvider", "ClaudeSession", "ClaudeTurn", "seeded_session"]
 
 _SYSTEM_PROMPT_FILE = "system-prompt.md"
 _EFFORTS = {
@@ -200,7 +204,70 @@ class ClaudeProvider(ProviderDefaults):
         environ: Mapping[str, str],
         listing: str | None = None,
     ) -> Invocation:
-        files = {TAP_FILE: _TAP}
+        argv, env, files = self._command(request, model, workdir, settings, environ)
+        argv.insert(argv.index("-p") + 1, "--no-session-persistence")
+        prompt = render_prompt(request.conversation)
+        if request.new_images():
+            # Images go in as content blocks of a stream-json user message, as the model API
+            # takes them; each after its label, so "[Image #2]" in the text finds it.
+            argv[argv.index("-p") + 1 : argv.index("-p") + 1] = ["--input-format", "stream-json"]
+            stdin = _user_line(request, [prompt])
+        else:
+            stdin = prompt.encode()
+        return Invocation(argv=tuple(argv), env=env, stdin=stdin, files=files)
+
+    def session(
+        self,
+        request: ChatRequest,
+        model: str,
+        workdir: Path,
+        settings: ProviderConfig,
+        environ: Mapping[str, str],
+        start: SessionStart,
+        listing: str | None = None,
+    ) -> tuple[Invocation, ClaudeSession]:
+        """A process that takes one stream-json user message per turn (on stdin, which stays
+        open) and ends each turn with a ``result`` line.
+
+        A new session gets ``--session-id``; one with earlier turns is written into the
+        CLI's own session store first, one JSONL line per turn as the CLI writes them, and
+        resumed (``--resume``): the model then sees each earlier turn as a turn, and the
+        prompt's prefix stays the same from turn to turn, which is what prompt caching needs.
+        """
+        argv, env, files = self._command(request, model, workdir, settings, environ)
+        at = argv.index("-p") + 1
+        argv[at:at] = ["--input-format", "stream-json"]
+        if start.seed:
+            store = self.session_files(workdir, env, start)
+            assert store is not None
+            files[str(store / f"{start.session_id}.jsonl")] = seeded_session(
+                start, str(workdir / WORK_DIR)
+            )
+            argv += ["--resume", start.session_id]
+        else:
+            argv += ["--session-id", start.session_id]
+        invocation = Invocation(argv=tuple(argv), env=env, stdin=b"", files=files, dialogue=True)
+        return invocation, ClaudeSession(stop_at_length=request.max_tokens is not None)
+
+    def session_files(
+        self, workdir: Path, env: Mapping[str, str], start: SessionStart
+    ) -> Path | None:
+        """Claude Code's folder for sessions run in ``workdir``'s working directory: the
+        project folder of its config directory, named after the working directory."""
+        config = env.get("CLAUDE_CONFIG_DIR") or str(Path(env.get("HOME", "~")) / ".claude")
+        project = re.sub(r"[^a-zA-Z0-9]", "-", str(workdir / WORK_DIR))
+        return Path(config).expanduser() / "projects" / project
+
+    def _command(
+        self,
+        request: ChatRequest,
+        model: str,
+        workdir: Path,
+        settings: ProviderConfig,
+        environ: Mapping[str, str],
+    ) -> tuple[list[str], dict[str, str], dict[str, str | bytes]]:
+        """The arguments, environment and files every run of the CLI has in common."""
+        files: dict[str, str | bytes] = {TAP_FILE: _TAP}
         argv = [
             settings.command,
             "-p",
@@ -215,7 +282,6 @@ class ClaudeProvider(ProviderDefaults):
             "--strict-mcp-config",  # and no MCP servers from the user's settings
             "--setting-sources",
             "",  # no user/project settings, hooks or CLAUDE.md
-            "--no-session-persistence",
         ]
         if request.system_prompt is not None:
             # A file, not argv: coding-assistant system prompts run to tens of kilobytes.
@@ -252,23 +318,7 @@ class ClaudeProvider(ProviderDefaults):
             # and reads nothing the flags above do not already keep out; it also reads no
             # OAuth login, so only a run whose credential is an API key can have it.
             argv.insert(argv.index("-p") + 1, "--bare")
-        prompt = render_prompt(request.conversation)
-        images = request.new_images()
-        if images:
-            # Images go in as content blocks of a stream-json user message, as the model API
-            # takes them; each after its label, so "[Image #2]" in the text finds it.
-            argv[argv.index("-p") + 1 : argv.index("-p") + 1] = ["--input-format", "stream-json"]
-            content: list[dict[str, Any]] = []
-            for number, image in images:
-                content.append({"type": "text", "text": label(number)})
-                source = {"type": "base64", "media_type": image.media_type, "data": image.base64}
-                content.append({"type": "image", "source": source})
-            content.append({"type": "text", "text": prompt})
-            message = {"type": "user", "message": {"role": "user", "content": content}}
-            stdin = (json.dumps(message) + "\n").encode()
-        else:
-            stdin = prompt.encode()
-        return Invocation(argv=tuple(argv), env=env, stdin=stdin, files=files)
+        return argv, env, files
 
     def parser(self, request: ChatRequest, model: str) -> ClaudeParser:
         return ClaudeParser(stop_at_length=request.max_tokens is not None)
@@ -415,3 +465,106 @@ def _usage(data: dict[str, Any]) -> Usage:
         cache_write_tokens=int(usage.get("cache_creation_input_tokens") or 0),
         cost_usd=float(cost) if isinstance(cost, (int, float)) else None,
     )
+
+
+def _user_line(request: ChatRequest, texts: Sequence[str]) -> bytes:
+    """One stream-json user message: the request's new images, each after its label, then
+    ``texts``, each a text block of its own."""
+    content: list[dict[str, Any]] = []
+    for number, image in request.new_images():
+        content.append({"type": "text", "text": label(number)})
+        source = {"type": "base64", "media_type": image.media_type, "data": image.base64}
+        content.append({"type": "image", "source": source})
+    content += [{"type": "text", "text": text} for text in texts]
+    message = {"type": "user", "message": {"role": "user", "content": content}}
+    return (json.dumps(message, ensure_ascii=False) + "\n").encode()
+
+
+def _turn_text(message: Message) -> str:
+    """A plain turn's text as the CLI's user message carries it (a system turn kept in the
+    conversation is marked as one)."""
+    if message.role == "system":
+        return f"<system>\n{message.content}\n</system>"
+    return message.content
+
+
+def seeded_session(start: SessionStart, cwd: str) -> str:
+    """A session file in Claude Code's own format holding ``start.seed``: one line per turn,
+    each naming its parent (``parentUuid``), as the CLI writes them; ``--resume`` reads it.
+
+    Only the fields the CLI needs to rebuild the turns are written (checked against 2.1.328,
+    whose own files carry more bookkeeping lines).
+    """
+    lines = []
+    parent: str | None = None
+    stamp = "1970-01-01T00:00:00.000Z"
+    for index, message in enumerate(start.seed):
+        uid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{start.session_id}/{index}"))
+        role = "assistant" if message.role == "assistant" else "user"
+        body: dict[str, Any] = {
+            "role": role,
+            "content": [{"type": "text", "text": _turn_text(message) or " "}],
+        }
+        if role == "assistant":
+            body.update(
+                id=f"msg_seed{index:06d}",
+                type="message",
+                model="<seed>",
+                stop_reason="end_turn",
+                stop_sequence=None,
+                usage={"input_tokens": 0, "output_tokens": 0},
+            )
+        line = {
+            "parentUuid": parent,
+            "isSidechain": False,
+            "type": role,
+            "message": body,
+            "uuid": uid,
+            "timestamp": stamp,
+            "userType": "external",
+            "cwd": cwd,
+            "sessionId": start.session_id,
+        }
+        lines.append(json.dumps(line, ensure_ascii=False) + "\n")
+        parent = uid
+    return "".join(lines)
+
+
+class ClaudeSession:
+    """A Claude Code process kept across turns: each turn is one stream-json user message."""
+
+    def __init__(self, *, stop_at_length: bool) -> None:
+        self._stop_at_length = stop_at_length
+        self._interrupts = 0
+
+    def turn(self, request: ChatRequest, new: tuple[Message, ...]) -> tuple[bytes, ClaudeTurn]:
+        texts = [_turn_text(m) for m in new if m.content] or [" "]
+        return _user_line(request, texts), ClaudeTurn(stop_at_length=self._stop_at_length)
+
+    def interrupt(self) -> bytes:
+        """The control request the Agent SDKs send to stop a turn (answered by a
+        ``control_response``, then the turn's ``result`` line, in ~0.1 s)."""
+        self._interrupts += 1
+        request = {
+            "type": "control_request",
+            "request_id": f"cliwrap-interrupt-{self._interrupts}",
+            "request": {"subtype": "interrupt"},
+        }
+        return (json.dumps(request) + "\n").encode()
+
+
+class ClaudeTurn(ClaudeParser):
+    """One turn of a :class:`ClaudeSession`: over at its ``result`` line."""
+
+    def __init__(self, *, stop_at_length: bool = False) -> None:
+        super().__init__(stop_at_length=stop_at_length)
+        self.turn_over = False
+
+    def to_send(self) -> bytes | None:
+        return b""
+
+    def _result(self, data: dict[str, Any]) -> list[Event]:
+        self.turn_over = True
+        if self._done:
+            return []  # the answer ended already (its output limit); the CLI has caught up
+        return super()._result(data)

@@ -10,7 +10,7 @@ import os
 import signal
 from pathlib import Path
 
-__all__ = ["group_members", "identity", "kill_group"]
+__all__ = ["group_members", "group_rss", "identity", "kill_group"]
 
 
 def identity(pid: int) -> str | None:
@@ -44,3 +44,15 @@ def group_members(pgid: int) -> list[int]:
 def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def group_rss(pgid: int) -> int:
+    """Resident memory of the live members of group ``pgid``, in bytes (0 if none)."""
+    total = 0
+    for pid in group_members(pgid):
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+    return total

@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 import trio
@@ -56,10 +56,15 @@ from .admission import Gate, Ticket
 from .backend import GroupProcess, PosixBackend, ProcessBackend
 from .decoder import Decoders
 from .ledger import Ledger
-from .lines import LineSplitter
+from .lines import StreamLines
 from .processes import run_in_group
 
-__all__ = ["JobPlan", "RunStream", "Runtime", "open_job", "open_run_stream"]
+if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
+
+    from .sessions import Lease
+
+__all__ = ["JobPlan", "RunStream", "Runtime", "keep_tail", "open_job", "open_run_stream"]
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +114,13 @@ class JobPlan:
     """When the request arrived: the total deadline counts queueing too."""
     on_failure: Callable[[ApiError, str], None] | None = None
     """Told of a failed run, with the tail of its CLI's stderr (for the server's log)."""
+    turn: Callable[[], AbstractAsyncContextManager[Lease]] | None = None
+    """A conversation's turn: lease its live CLI process (from the session pool) instead of
+    starting one for this run; ``build`` and ``parser`` are then not used."""
+    after: Callable[[Outcome], None] | None = None
+    """Told the outcome once it is known, before anyone reads it (a conversation moves on)."""
+    conversation: str | None = None
+    """The conversation this run is a turn of (its id goes back as ``X-Session-Id``)."""
 
 
 class RunStream(Generic[T]):
@@ -273,6 +285,8 @@ async def _supervise(
             log.warning("%s", run.outcome.note)
         if failure is not None and plan.on_failure is not None:
             plan.on_failure(failure, run.stderr_text)
+        if plan.after is not None:
+            plan.after(run.outcome)
         stream.settle(run.outcome, failure)
 
 
@@ -297,7 +311,10 @@ async def _admitted_run(runtime: Runtime, plan: JobPlan, ticket: Ticket, run: _R
             nursery.start_soon(stop_on_drain, scope)
             try:
                 async with ticket.slot():
-                    await _run_cli(runtime, plan, run)
+                    if plan.turn is not None:
+                        await _run_turn(runtime, plan.turn, run)
+                    else:
+                        await _run_cli(runtime, plan, run)
             except ApiError as error:
                 run.decide(Failed(error))
         nursery.cancel_scope.cancel()
@@ -321,6 +338,45 @@ async def _run_cli(runtime: Runtime, plan: JobPlan, run: _Run) -> None:
     finally:
         with trio.CancelScope(shield=True):
             await runtime.blocking(runtime.ledger.remove_workdir, workdir)
+
+
+async def _run_turn(
+    runtime: Runtime, lease_turn: Callable[[], AbstractAsyncContextManager[Lease]], run: _Run
+) -> None:
+    """One turn on a conversation's live CLI process, leased from the session pool: the
+    same pump, watchdog and outcome as a run of its own; the process stays the pool's."""
+    deadlines = runtime.deadlines
+    async with lease_turn() as lease:
+        live, parser = lease.live, lease.parser
+        talk = _Talk(live.process.stdin, parser)
+        run.watchdog.deadline = trio.current_time() + deadlines.first_output
+        with run.watchdog:
+            await _pump(live.lines, parser, run, talk, deadlines.idle, runtime)
+        _watchdog_verdict(run, deadlines)
+        if not run.over:  # its stdout ended: the process is exiting
+            returncode = -1
+            with trio.move_on_after(_TAIL_GRACE):
+                returncode = await live.process.wait()
+            run.stderr_tail.extend(live.stderr_tail)
+            for event in parser.finish(returncode, run.stderr_text):
+                await run.emit(event)
+        lease.outcome = run.outcome
+
+
+def _watchdog_verdict(run: _Run, deadlines: Deadlines) -> None:
+    """The failure a fired first-output or idle deadline means, if it fired."""
+    if not run.watchdog.cancelled_caught:
+        return
+    started = run.answer_started.is_set()
+    which, limit = ("idle", deadlines.idle) if started else ("first output", deadlines.first_output)
+    run.decide(
+        Failed(
+            ApiError(
+                ErrorKind.TIMEOUT,
+                f"The CLI produced no output within the {limit:g} s {which} deadline.",
+            )
+        )
+    )
 
 
 def _built(plan: JobPlan, workdir: Path) -> Invocation:
@@ -374,27 +430,21 @@ async def _supervise_process(
             process.pid,
             (trio.current_time() - plan.accepted_at) * 1000,
         )
-        nursery.start_soon(_keep_tail, process.stderr, run.stderr_tail)
-        talk = _Talk(process, plan.parser) if invocation.dialogue else None
+        nursery.start_soon(keep_tail, process.stderr, run.stderr_tail)
+        talk = _Talk(process.stdin, plan.parser, closing=True) if invocation.dialogue else None
         run.watchdog.deadline = trio.current_time() + deadlines.first_output
         with run.watchdog:
             if talk is not None:
                 await talk.write(invocation.stdin)
-            await _pump(process, plan.parser, run, talk, deadlines.idle, runtime)
-        if run.watchdog.cancelled_caught:
-            started = run.answer_started.is_set()
-            which, limit = (
-                ("idle", deadlines.idle) if started else ("first output", deadlines.first_output)
+            await _pump(
+                StreamLines(process.stdout), plan.parser, run, talk, deadlines.idle, runtime
             )
-            run.decide(
-                Failed(
-                    ApiError(
-                        ErrorKind.TIMEOUT,
-                        f"The CLI produced no output within the {limit:g} s {which} deadline.",
-                    )
-                )
-            )
-        elif not isinstance(run.outcome, Failed) and not run.cut:
+        _watchdog_verdict(run, deadlines)
+        if (
+            not run.watchdog.cancelled_caught
+            and not isinstance(run.outcome, Failed)
+            and not run.cut
+        ):
             # A clean exit lets the CLI tidy up after itself; a failed run, or one whose
             # answer a filter ended early, is stopped now.
             with trio.move_on_after(_EXIT_GRACE):
@@ -403,14 +453,14 @@ async def _supervise_process(
     # The group is reaped: what it wrote last on stderr can be read to the end now, for the
     # parser's last word and the server's log.
     with trio.move_on_after(_TAIL_GRACE):
-        await _keep_tail(process.stderr, run.stderr_tail)
+        await keep_tail(process.stderr, run.stderr_tail)
     if returncode is not None:
         for event in plan.parser.finish(returncode, run.stderr_text):
             await run.emit(event)
 
 
 async def _pump(
-    process: GroupProcess,
+    lines: StreamLines,
     parser: LineParser,
     run: _Run,
     talk: _Talk | None,
@@ -422,34 +472,19 @@ async def _pump(
     A line of more than :data:`_BIG_LINE` bytes is not parsed on the event loop: decoding a
     30 MiB JSON line takes long enough to stall every other request (:func:`_feed_big`).
     """
-    splitter = LineSplitter()
-    while True:
-        chunk = await process.stdout.receive_some(65536)
-        dropped = splitter.dropped
-        if chunk:
-            lines = splitter.feed(chunk)
-        else:
-            last = splitter.finish()
-            lines = [] if last is None else [last]
-        if splitter.dropped > dropped:
-            log.warning("dropping a CLI output line longer than %d bytes", splitter.max_line)
-        for line in lines:
-            events = (
-                await _feed_big(parser, line, runtime)
-                if len(line) > _BIG_LINE
-                else parser.feed(line)
-            )
-            for event in events:
-                if isinstance(event, (TextDelta, ThinkingDelta)):
-                    run.watchdog.deadline = trio.current_time() + idle
-                await run.emit(event)
-            if talk is not None:
-                await talk.answer()
-            if run.over:
-                # The answer is complete. Some CLIs go on after a failure (Qwen Code
-                # retries by itself): what they print now is for nobody.
-                return
-        if not chunk:
+    while (line := await lines.next()) is not None:
+        events = (
+            await _feed_big(parser, line, runtime) if len(line) > _BIG_LINE else parser.feed(line)
+        )
+        for event in events:
+            if isinstance(event, (TextDelta, ThinkingDelta)):
+                run.watchdog.deadline = trio.current_time() + idle
+            await run.emit(event)
+        if talk is not None:
+            await talk.answer()
+        if run.over:
+            # The answer is complete. Some CLIs go on after a failure (Qwen Code
+            # retries by itself): what they print now is for nobody.
             return
 
 
@@ -465,12 +500,19 @@ async def _feed_big(parser: LineParser, line: bytes, runtime: Runtime) -> list[E
 
 
 class _Talk:
-    """The job's half of a dialogue: writes what a :class:`Dialogue` parser asks for."""
+    """The job's half of a dialogue: writes what a :class:`Dialogue` parser asks for.
 
-    def __init__(self, process: GroupProcess, parser: LineParser) -> None:
+    ``closing``: the run owns the process, and closes its stdin when the parser says so; a
+    leased process's stdin stays open for its next turn.
+    """
+
+    def __init__(
+        self, stdin: trio.abc.SendStream, parser: LineParser, *, closing: bool = False
+    ) -> None:
         assert isinstance(parser, Dialogue), "a dialogue invocation needs a Dialogue parser"
-        self._stdin = process.stdin
+        self._stdin = stdin
         self._parser = parser
+        self._closing = closing
         self._open = True
 
     async def write(self, data: bytes) -> None:
@@ -491,10 +533,11 @@ class _Talk:
 
     async def close(self) -> None:
         self._open = False
-        await self._stdin.aclose()
+        if self._closing:
+            await self._stdin.aclose()
 
 
-async def _keep_tail(stream: trio.abc.ReceiveStream, tail: collections.deque[bytes]) -> None:
+async def keep_tail(stream: trio.abc.ReceiveStream, tail: collections.deque[bytes]) -> None:
     """Keep the last :data:`_STDERR_TAIL` bytes of ``stream`` in ``tail``, until its end."""
     size = sum(map(len, tail))
     with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):

@@ -10,12 +10,20 @@ buffer of its own.
 
 A line longer than the limit is dropped whole, without being kept: from the moment it is
 too long, its bytes are only searched for the newline that ends it. The caller learns how
-many were dropped (:attr:`LineSplitter.dropped`), to log it.
+many were dropped (:attr:`LineSplitter.dropped`), to log it. :class:`StreamLines` is the
+splitter over a trio stream, for the job.
 """
 
 from __future__ import annotations
 
-__all__ = ["MAX_LINE", "LineSplitter"]
+import collections
+import logging
+
+import trio
+
+__all__ = ["MAX_LINE", "LineSplitter", "StreamLines"]
+
+log = logging.getLogger(__name__)
 
 MAX_LINE = 64 * 1024 * 1024
 """The longest line kept, in bytes (without its newline); longer ones are dropped."""
@@ -91,3 +99,37 @@ def _blank(line: bytes) -> bool:
 def _keep(lines: list[bytes], line: bytes) -> None:
     if not _blank(line):
         lines.append(line)
+
+
+class StreamLines:
+    """The lines of a byte stream, one at a time: a :class:`LineSplitter` over its chunks.
+
+    A run reads its CLI's stdout through one; a CLI kept across turns keeps its own, so
+    that a line the last turn's reader did not take is the next turn's first.
+    """
+
+    def __init__(self, stream: trio.abc.ReceiveStream, max_line: int = MAX_LINE) -> None:
+        self._stream = stream
+        self._splitter = LineSplitter(max_line)
+        self._pending: collections.deque[bytes] = collections.deque()
+        self._ended = False
+
+    async def next(self) -> bytes | None:
+        """The next line; None once the stream has ended."""
+        while not self._pending:
+            if self._ended:
+                return None
+            chunk = await self._stream.receive_some(65536)
+            dropped = self._splitter.dropped
+            if chunk:
+                self._pending.extend(self._splitter.feed(chunk))
+            else:
+                self._ended = True
+                last = self._splitter.finish()
+                if last is not None:
+                    self._pending.append(last)
+            if self._splitter.dropped > dropped:
+                log.warning(
+                    "dropping a CLI output line longer than %d bytes", self._splitter.max_line
+                )
+        return self._pending.popleft()

@@ -124,18 +124,27 @@ def create_app(
         return _json(model_list.openai_model(entry))
 
     async def answer(
-        chat: ChatRequest, encoder: StreamEncoder[Any], collector: Collector[Any]
+        chat: ChatRequest,
+        encoder: StreamEncoder[Any],
+        collector: Collector[Any],
+        response_id: str | None = None,
     ) -> Response:
         """Run ``chat``: a stream through ``encoder``, or one body from ``collector``.
 
         For ``n`` > 1 they take indexed events, from all the runs at once.
         """
         chat = attrs.evolve(chat, **params.from_headers(dict(request.headers)))
+        named = request.headers.get("X-Session-Id")
+        if chat.session is None and named:
+            chat = attrs.evolve(chat, session=params.session_name(named, "X-Session-Id"))
         record = record_of(request.scope)
         if record is not None:  # for the access log
             record.model = chat.model
             record.provider = (await service.route(chat.model)).provider
-        plans = await service.prepare(chat)
+        plans = await service.prepare(chat, _presented_key(request.headers), response_id)
+        session_header = (
+            {"X-Session-Id": plans[0].conversation} if plans[0].conversation is not None else {}
+        )
         if record is not None:
             log_failure = partial(
                 log_failed_run, record.request_id, log_format=config.server.log_format
@@ -159,14 +168,18 @@ def create_app(
             return Response(
                 JobBody(opened, encoder, partial(_error_reply, anthropic=anthropic), settled),
                 content_type="text/event-stream",
-                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+                headers={
+                    "Cache-Control": "no-cache",
+                    "X-Accel-Buffering": "no",
+                    **session_header,
+                },
             )
         async with opened() as run:
             async for update in run.updates:
                 collector.add(update)
             collector.add(run.outcome)
         settled(run.failure)
-        return _json(collector.body())
+        return _json(collector.body(), headers=session_header)
 
     @app.post("/v1/chat/completions")
     async def chat_completions() -> Response:
@@ -190,9 +203,14 @@ def create_app(
         # The response echoes the client's own instructions, not the system prompt built
         # from its developer messages (Codex sends 20 kB of them, and no instructions).
         instructions = body.get("instructions")
-        encoder = openai_responses.ResponseEncoder(chat.model, instructions)
-        collector = openai_responses.ResponseCollector(chat.model, instructions)
-        return await answer(chat, encoder, collector)
+        response_id = openai_responses.new_response_id()
+        encoder = openai_responses.ResponseEncoder(
+            chat.model, instructions, response_id=response_id
+        )
+        collector = openai_responses.ResponseCollector(
+            chat.model, instructions=instructions, response_id=response_id
+        )
+        return await answer(chat, encoder, collector, response_id)
 
     @app.post("/v1/messages")
     async def messages() -> Response:

@@ -125,6 +125,7 @@ async def serve(config: Config, environ: Mapping[str, str] | None = None) -> Non
                     await _sweep(config)
                     service: Service = app.extensions["cliwrap"]
                     await nursery.start(service.inventory.run)
+                    await nursery.start(service.run_sessions)
                     if service.runtime.decoders is not None:
                         await nursery.start(service.runtime.decoders.run)
                     stopper.service = service

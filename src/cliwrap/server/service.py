@@ -9,32 +9,41 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import attrs
+import trio
 
 from ..config import Config, ProviderConfig
+from ..conversations import AnswerRecorder, key_id, shape_of
 from ..core.errors import ApiError, ErrorKind
 from ..core.request import ChatRequest
 from ..providers import PROVIDERS, Provider, find_command
+from ..providers.base import Invocation, LiveSession, SessionProvider, SessionStart
 from ..providers.failures import LoginHint
 from ..providers.limits import TokenLimits, limits_for
 from ..providers.routing import Catalog, Route
 from ..runtime.admission import Gate
 from ..runtime.backend import PosixBackend, ProcessBackend
+from ..runtime.conversations import Continuation, Conversations, TurnSpec
 from ..runtime.decoder import Decoders
 from ..runtime.image_fetch import fetch_images
 from ..runtime.inventory import CliInfo, Inventory
 from ..runtime.job import JobPlan, Runtime
 from ..runtime.ledger import Ledger
-from ..semantics.chain import semantics_for
+from ..runtime.sessions import SessionPool, SessionRecipe
+from ..semantics.chain import EventFilter, semantics_for
+from ..storage import StorageError, Store
 from ..surfaces.models import ModelEntry
 
 __all__ = ["Service", "check_input_size", "ledger_for"]
+
+log = logging.getLogger(__name__)
 
 
 @attrs.frozen
@@ -46,6 +55,8 @@ class Service:
     catalog: Catalog
     environ: Mapping[str, str]
     inventory: Inventory
+    pool: SessionPool
+    conversations: Conversations
 
     @classmethod
     def from_config(
@@ -59,34 +70,75 @@ class Service:
         backend = backend or PosixBackend()
         environ = dict(os.environ if environ is None else environ)
         ledger = ledger_for(config)
+        runtime = Runtime(
+            gate=Gate(config.limits.max_concurrent, config.limits.max_queue),
+            ledger=ledger,
+            deadlines=config.deadlines,
+            keepalive_interval=config.server.keepalive_interval,
+            shutdown_grace=config.server.shutdown_grace,
+            backend=backend,
+            decoders=Decoders(
+                backend,
+                ledger_for(config, "workers"),
+                config.deadlines.kill_grace,
+            ),
+        )
+        pool = SessionPool(runtime, config.sessions)
         return cls(
             config=config,
-            runtime=Runtime(
-                gate=Gate(config.limits.max_concurrent, config.limits.max_queue),
-                ledger=ledger,
-                deadlines=config.deadlines,
-                keepalive_interval=config.server.keepalive_interval,
-                shutdown_grace=config.server.shutdown_grace,
-                backend=backend,
-                decoders=Decoders(
-                    backend,
-                    ledger_for(config, "workers"),
-                    config.deadlines.kill_grace,
-                ),
-            ),
+            runtime=runtime,
             catalog=Catalog.of(enabled),
             environ=environ,
             inventory=Inventory(enabled, environ, ledger_for(config, "probes")),
+            pool=pool,
+            conversations=Conversations(pool, config.sessions, None),
         )
 
-    async def prepare(self, chat: ChatRequest) -> list[JobPlan]:
+    async def run_sessions(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Own the conversations' CLI processes and their store until cancelled (the server
+        stops): then every live process is ended and the store closed."""
+        store: Store | None = None
+        if self.config.sessions.enabled:
+            try:
+                store = await Store.open(self.config.storage_path)
+            except StorageError as error:
+                log.error("conversations are kept in memory only: %s", error)
+        self.conversations.store = store
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self.pool.run)
+                task_status.started()
+                await trio.sleep_forever()
+        finally:
+            if store is not None:
+                with trio.CancelScope(shield=True):
+                    await store.aclose()
+
+    async def prepare(
+        self, chat: ChatRequest, key: str | None = None, response_id: str | None = None
+    ) -> list[JobPlan]:
         """The plans for ``chat`` (one per answer asked for, ``n``), once it is known to be
-        routable and installed (admission comes when the run opens)."""
+        routable and installed (admission comes when the run opens).
+
+        A single answer is a conversation's turn (``key``: the API key the client
+        presented, whose conversations it may continue); ``response_id``: the id a
+        Responses answer will have, for a later ``previous_response_id``.
+        """
         check_input_size(chat, self.config.limits.max_input_chars)
         route = await self.route(chat.model)
         if self.runtime.draining.is_set():
             raise ApiError(ErrorKind.SHUTTING_DOWN, "The server is shutting down.")
         chat = await fetch_images(chat, self.config.images)
+        if chat.n == 1 and self.pool.running and self.config.sessions.enabled:
+            continuation = await self.conversations.resolve(
+                key_id(key), route.provider, route.model, chat
+            )
+            whole = continuation.request(chat)
+            check_input_size(whole, self.config.limits.max_input_chars)
+            response_id = response_id if chat.store else None
+            return [await self.plan(whole, route, continuation, response_id)]
         return [await self.plan(chat, route) for _ in range(chat.n)]
 
     def key_error(self, given: str | None) -> ApiError | None:
@@ -142,8 +194,19 @@ class Service:
         info = clis[owner]
         return ModelEntry(name, owner, await self.limits(route), info.installed, info.version)
 
-    async def plan(self, chat: ChatRequest, route: Route) -> JobPlan:
-        """Everything needed to run ``chat`` on ``route``; 503 if its CLI is not installed."""
+    async def plan(
+        self,
+        chat: ChatRequest,
+        route: Route,
+        continuation: Continuation | None = None,
+        response_id: str | None = None,
+    ) -> JobPlan:
+        """Everything needed to run ``chat`` on ``route``; 503 if its CLI is not installed.
+
+        With a ``continuation``, the run is that conversation's turn: on the conversation's
+        live CLI process where the CLI keeps sessions, else a run of its own with the whole
+        history (and the conversation moves on either way).
+        """
         provider = PROVIDERS[route.provider]
         settings = self.catalog.providers[route.provider]
         command = find_command(settings.command, self.environ)
@@ -164,13 +227,42 @@ class Service:
                 for_cli, route.model, workdir, settings, self.environ, listing
             )
 
-        return JobPlan(
+        filters: tuple[Callable[[], EventFilter], ...] = (
+            *planned.filters,
+            partial(LoginHint, provider.name, provider.login_hint),
+        )
+        plan = JobPlan(
             build=build,
             parser=provider.parser(for_cli, route.model),
             progress=route.progress,
             marks_are_content=planned.marks_are_content,
-            filters=(*planned.filters, partial(LoginHint, provider.name, provider.login_hint)),
+            filters=filters,
         )
+        if continuation is None:
+            return plan
+        recorder = AnswerRecorder()
+        plan = attrs.evolve(
+            plan,
+            filters=(*filters, lambda: recorder),
+            conversation=continuation.conversation.record.name
+            or continuation.conversation.record.id,
+        )
+        if not isinstance(provider, SessionProvider):
+            done = partial(self.conversations.finished, continuation, recorder, response_id)
+            return attrs.evolve(plan, after=done)
+
+        def recipe(start: SessionStart) -> SessionRecipe:
+            def build_session(workdir: Path) -> tuple[Invocation, LiveSession]:
+                assert isinstance(provider, SessionProvider)
+                return provider.session(
+                    for_cli, route.model, workdir, settings, self.environ, start, listing
+                )
+
+            return build_session
+
+        shape = shape_of(route.provider, route.model, for_cli)
+        spec = TurnSpec(shape, recipe, for_cli, recorder, response_id)
+        return attrs.evolve(plan, turn=partial(self.conversations.turn, continuation, spec))
 
     def installed(self, provider: Provider, settings: ProviderConfig) -> bool:
         return find_command(settings.command, self.environ) is not None

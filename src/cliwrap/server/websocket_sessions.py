@@ -59,7 +59,7 @@ class _Service(Protocol):
     @property
     def runtime(self) -> Runtime: ...
 
-    async def prepare(self, chat: ChatRequest) -> list[JobPlan]: ...
+    async def prepare(self, chat: ChatRequest, key: str | None = None) -> list[JobPlan]: ...
 
     def key_error(self, given: str | None) -> ApiError | None: ...
 
@@ -80,6 +80,7 @@ async def serve_websocket(
     """Serve one connection until the client closes it."""
     await socket.accept()
     session = _Session(service, socket, max_frame_bytes)
+    session.key = header_key
     if service.key_error(header_key) is not None and not await session.authenticate():
         return
     await session.serve()
@@ -95,6 +96,8 @@ class _Session:
         self._active = 0
         """Runs whose last frame has not gone out yet (a drain waits for them)."""
         self._quiet = trio.Event()  # set when the last of them has sent its last frame
+        self.key: str | None = None
+        """The API key the client presented: the conversations it may continue are its."""
 
     async def send(self, frame: dict[str, Any]) -> None:
         async with self._lock:
@@ -113,6 +116,7 @@ class _Session:
             if isinstance(frame, AuthFrame):
                 refused = self._service.key_error(frame.api_key)
                 if refused is None:
+                    self.key = frame.api_key
                     await self.send({"type": "authenticated"})
                     return True
                 error = refused
@@ -190,9 +194,12 @@ class _Session:
                     "On the WebSocket, n must be 1: send several requests instead.",
                     param="n",
                 )
-            (plan,) = await self._service.prepare(chat)
+            (plan,) = await self._service.prepare(chat, self.key)
             async with open_job(self._service.runtime, plan) as run:
-                await self.send({"type": "start", "id": frame.id, "model": chat.model})
+                start = {"type": "start", "id": frame.id, "model": chat.model}
+                if plan.conversation is not None:
+                    start["session_id"] = plan.conversation
+                await self.send(start)
                 async for update in run.updates:
                     await self._send_update(frame.id, update)
                 outcome = run.outcome

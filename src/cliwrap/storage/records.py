@@ -38,6 +38,8 @@ class ConversationRecord:
     cached_tokens: int = 0
     created_at: float = 0.0
     updated_at: float = 0.0
+    name: str | None = None
+    """The name the client gave it (``session_id``, ``X-Session-Id``), if it named it."""
 
 
 @attrs.frozen

@@ -66,6 +66,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             cached_tokens INTEGER NOT NULL,
             created_at REAL NOT NULL,
             updated_at REAL NOT NULL,
+            name TEXT,
             UNIQUE (id, key_id)
         )""",
         "CREATE INDEX conversations_by_head"

@@ -126,6 +126,7 @@ def parse_messages_request(body: Any) -> ChatRequest:
     effort, response_format = _output_config(body.get("output_config"), body.get("output_format"))
     return ChatRequest(
         model=model,
+        session=params.session_name(body.get("session_id"), "session_id"),
         messages=(*head, *messages),
         stream=bool(stream),
         tools=offered,

@@ -85,6 +85,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
     offered = _functions(body) if legacy else _tools(body)
     return ChatRequest(
         model=model,
+        session=params.session_name(body.get("session_id"), "session_id"),
         messages=messages,
         stream=bool(stream),
         include_usage=bool(options.get("include_usage", False)),

@@ -36,6 +36,7 @@ __all__ = [
     "ResponseCollector",
     "ResponseEncoder",
     "hosted_tools",
+    "new_response_id",
     "parse_responses_request",
 ]
 
@@ -76,12 +77,14 @@ def parse_responses_request(body: Any) -> ChatRequest:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise _invalid("Missing required parameter: 'model'.", "model")
-    if body.get("previous_response_id") is not None:
+    previous = body.get("previous_response_id")
+    if previous is not None and (not isinstance(previous, str) or not previous):
         raise _invalid(
-            "previous_response_id is not supported: cliwrap stores no responses; "
-            "send the conversation in 'input'.",
-            "previous_response_id",
+            "Invalid type for 'previous_response_id': expected a string.", "previous_response_id"
         )
+    store = body.get("store", True)
+    if store is not None and not isinstance(store, bool):
+        raise _invalid("Invalid type for 'store': expected a boolean.", "store")
     instructions = body.get("instructions")
     if instructions is not None and not isinstance(instructions, str):
         raise _invalid("Invalid type for 'instructions': expected a string.", "instructions")
@@ -98,6 +101,9 @@ def parse_responses_request(body: Any) -> ChatRequest:
     reasoning: Any = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
     return ChatRequest(
         model=model,
+        session=params.session_name(body.get("session_id"), "session_id"),
+        previous_response_id=previous,
+        store=store is not False,
         messages=(*head, *messages),
         stream=bool(stream),
         tools=offered,
@@ -306,13 +312,17 @@ def _error(error: ApiError) -> dict[str, Any]:
     return {"code": error.kind.openai_code or error.kind.openai_type, "message": error.message}
 
 
+def new_response_id() -> str:
+    return "resp_" + secrets.token_hex(12)
+
+
 @attrs.define
 class _Shape:
     """What a response object is made of, whether it is built at once or streamed."""
 
     model: str
     instructions: str | None
-    id: str = attrs.field(factory=lambda: "resp_" + secrets.token_hex(12))
+    id: str = attrs.field(factory=lambda: new_response_id())
     created_at: int = attrs.field(factory=lambda: int(time.time()))
     reasoning_id: str = attrs.field(factory=lambda: "rs_" + secrets.token_hex(12))
     message_id: str = attrs.field(factory=lambda: "msg_" + secrets.token_hex(12))
@@ -400,10 +410,11 @@ class ResponseCollector(Gathered):
     """Gathers events into one ``response`` object (the non-streaming answer)."""
 
     instructions: str | None = None
+    response_id: str = attrs.field(factory=new_response_id)
 
     def body(self) -> dict[str, Any]:
         status = _status(self.outcome())
-        shape = _Shape(self.model, self.instructions)
+        shape = _Shape(self.model, self.instructions, self.response_id)
         output = [shape.reasoning(self.thinking)] if self.thinking else []
         if self.text or not self.calls:
             output.append(shape.message(self.text, status))
@@ -417,6 +428,7 @@ class ResponseEncoder(EventEncoder):
 
     model: str
     instructions: str | None = None
+    response_id: str = attrs.field(factory=lambda: new_response_id())
     _shape: _Shape = attrs.field(init=False)
     _sequence: itertools.count[int] = attrs.field(init=False, factory=itertools.count)
     _open: str | None = attrs.field(init=False, default=None)
@@ -429,7 +441,7 @@ class ResponseEncoder(EventEncoder):
     """Whether the open call is a freeform tool's (its events are ``custom_tool_call_input``)."""
 
     def __attrs_post_init__(self) -> None:
-        self._shape = _Shape(self.model, self.instructions)
+        self._shape = _Shape(self.model, self.instructions, self.response_id)
 
     def start(self) -> bytes:
         response = self._shape.response("in_progress", [])

@@ -6,6 +6,7 @@ Each returns the value (None when absent) or raises a 400 naming the parameter, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,6 +21,7 @@ __all__ = [
     "from_headers",
     "number",
     "positive_int",
+    "session_name",
     "tool_types",
 ]
 
@@ -47,6 +49,22 @@ budget header gives one."""
 
 def _invalid(message: str, param: str) -> ApiError:
     return ApiError(ErrorKind.INVALID_REQUEST, message, param=param)
+
+
+_SESSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,255}")
+
+
+def session_name(value: Any, param: str) -> str | None:
+    """A conversation name a client chose (``session_id``, ``X-Session-Id``), or a 400."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _SESSION_NAME.fullmatch(value):
+        raise _invalid(
+            f"'{param}' must be 1 to 256 letters, digits or '._:@/-', starting with a letter "
+            "or digit.",
+            param,
+        )
+    return value
 
 
 def positive_int(value: Any, param: str) -> int | None:
