@@ -75,7 +75,7 @@ def test_stateless_history_continues_one_process(
     """A client that sends the whole history each time: one CLI process for all turns, and
     each model call carries the earlier turns as turns (not one transcript string)."""
     client = sdk(server)
-    messages: list[dict[str, Any]] = [{"role": "system", "content": "Be brief (stateless)."}]
+    messages: list[Any] = [{"role": "system", "content": "Be brief (stateless)."}]
     before = len(stub.records)
     pids = set()
     for n in range(4):
@@ -90,9 +90,9 @@ def test_stateless_history_continues_one_process(
     assert len(pids) == 1, "every turn continued the same conversation"
     calls = _requests_since(stub, before, "/v1/messages")
     assert len(calls) == 4
-    assert _turns(calls[-1]) == [
-        (m["role"], m["content"]) for m in messages[1:-1]
-    ], "the last call carried every earlier turn as a turn of its own"
+    assert _turns(calls[-1]) == [(m["role"], m["content"]) for m in messages[1:-1]], (
+        "the last call carried every earlier turn as a turn of its own"
+    )
 
 
 def test_anthropic_sdk_conversation(server: LiveServer, stub: StubThread) -> None:
@@ -100,14 +100,12 @@ def test_anthropic_sdk_conversation(server: LiveServer, stub: StubThread) -> Non
     client = anthropic.Anthropic(
         base_url=server.base_url.removesuffix("/v1"), api_key="k-anthropic", max_retries=0
     )
-    history: list[dict[str, Any]] = []
+    history: list[Any] = []
     before = len(stub.records)
     with client:
         for n in range(3):
             history.append({"role": "user", "content": f"anthropic turn {n}"})
-            reply = client.messages.create(
-                model="claude-sonnet", max_tokens=100, messages=history
-            )
+            reply = client.messages.create(model="claude-sonnet", max_tokens=100, messages=history)
             text = reply.content[0].text  # type: ignore[union-attr]
             history.append({"role": "assistant", "content": text})
     calls = _requests_since(stub, before, "/v1/messages")

@@ -30,6 +30,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import attrs
@@ -43,6 +44,7 @@ from ..core.request import ChatRequest, Message
 from ..providers.base import SessionStart
 from ..storage import ConversationRecord, Store, StoredResponse
 from .sessions import Lease, LiveProcess, SessionPool, SessionRecipe
+from .warmup import Warmup
 
 __all__ = ["Continuation", "Conversation", "Conversations", "TurnSpec", "named_id"]
 
@@ -74,6 +76,9 @@ class Continuation:
     new: tuple[Message, ...]
     head: str
     """The conversation's fingerprint this request continues from."""
+    follows_latest: bool = False
+    """The client sent only its new turns (naming the conversation): they follow whatever
+    the conversation holds when their turn comes, even if a queued turn came first."""
 
     def request(self, chat: ChatRequest) -> ChatRequest:
         """``chat`` with the whole conversation: its system messages, then every turn."""
@@ -93,15 +98,24 @@ class TurnSpec:
     recorder: AnswerRecorder
     response_id: str | None = None
     """The Responses API id of this turn's answer, for a later ``previous_response_id``."""
+    rebuild: Callable[[tuple[Message, ...], tuple[Message, ...]], ChatRequest] | None = None
+    """:attr:`for_cli` again for another history (a queued turn's came first)."""
 
 
 class Conversations:
     """The registry of conversations (see the module docstring)."""
 
-    def __init__(self, pool: SessionPool, settings: SessionsConfig, store: Store | None) -> None:
+    def __init__(
+        self,
+        pool: SessionPool,
+        settings: SessionsConfig,
+        store: Store | None,
+        warmup: Warmup | None = None,
+    ) -> None:
         self.pool = pool
         self.settings = settings
         self.store = store
+        self.warmup = warmup
         self._by_id: dict[tuple[str, str], Conversation] = {}
         self._by_head: dict[tuple[str, str, str, str], Conversation] = {}
         self._responses: dict[tuple[str, str], StoredResponse] = {}
@@ -148,7 +162,9 @@ class Conversations:
                 self._rehead(conversation, cut.head)
                 conversation.transcript = list(cut.history)
                 return Continuation(conversation, cut.history, cut.new, cut.head)
-            return Continuation(conversation, tuple(transcript), chat.conversation, head)
+            return Continuation(
+                conversation, tuple(transcript), chat.conversation, head, follows_latest=True
+            )
         new = chat.conversation[len(transcript) :]
         return Continuation(conversation, tuple(transcript), new, head)
 
@@ -248,7 +264,14 @@ class Conversations:
         docstring); on a finished answer, move the conversation on."""
         conversation = continuation.conversation
         async with self._slot(conversation) as scope:
-            if conversation.record.head != continuation.head or conversation.deleted:
+            if continuation.follows_latest and not conversation.deleted:
+                history = tuple(await self._transcript(conversation))
+                continuation = attrs.evolve(
+                    continuation, history=history, head=conversation.record.head
+                )
+                if spec.rebuild is not None:
+                    spec = attrs.evolve(spec, for_cli=spec.rebuild(history, continuation.new))
+            elif conversation.record.head != continuation.head or conversation.deleted:
                 # The turn before this one moved it on: this history is another branch.
                 record = conversation.record
                 conversation = self._new(
@@ -303,10 +326,18 @@ class Conversations:
         if live is not None:
             live.retire()
         start = SessionStart(str(uuid.uuid4()), seed=history)
-        live = await self.pool.start(spec.shape, spec.recipe(start))
+        ready = None
+        if not history and self.warmup is not None:
+            fresh = partial(_fresh_recipe, spec.recipe)
+            ready = self.warmup.take(spec.shape, conversation.record.provider, fresh)
+        if ready is not None:
+            start = attrs.evolve(start, session_id="")  # the ready one chose its own
+            live = ready
+        else:
+            live = await self.pool.start(spec.shape, spec.recipe(start))
         conversation.live = live
         conversation.record = attrs.evolve(
-            conversation.record, shape=spec.shape, cli_session_id=start.session_id
+            conversation.record, shape=spec.shape, cli_session_id=start.session_id or None
         )
         return live
 
@@ -408,8 +439,71 @@ class Conversations:
             await self.store.delete(key, id_)
         return conversation.record
 
-    def live_record(self, key: str, id_: str) -> Conversation | None:
-        return self._by_id.get((key, id_))
+    async def expire(self, used_before: float, answered_before: float) -> None:
+        """Forget conversations unused since ``used_before`` (their processes end) and stored
+        responses made before ``answered_before``."""
+        for (key, id_), conversation in list(self._by_id.items()):
+            record = conversation.record
+            if record.updated_at < used_before and not conversation.lock.locked():
+                await self.delete(key, id_)
+        for ident, stored in list(self._responses.items()):
+            if stored.created_at < answered_before:
+                del self._responses[ident]
+        if self.store is not None:
+            for record in await self.store.expired(used_before):
+                await self.store.delete(record.key_id, record.id)
+            await self.store.expire_responses(answered_before)
+
+    async def named(self, key: str, id_: str) -> Conversation | None:
+        """The conversation of ``key`` by its id or by the name its client gave it."""
+        return await self.get(key, id_) or await self.get(key, named_id(key, id_))
+
+    async def listed(
+        self, key: str, limit: int, before: float | None = None
+    ) -> list[ConversationRecord]:
+        """``key``'s conversations, most recently used first (what the store holds, and those
+        not stored yet)."""
+        records = {
+            c.record.id: c.record
+            for (owner, _), c in self._by_id.items()
+            if owner == key and (before is None or c.record.updated_at < before)
+        }
+        if self.store is not None:
+            for record in await self.store.list(key, limit=limit, before=before):
+                records.setdefault(record.id, record)
+        ordered = sorted(records.values(), key=lambda r: r.updated_at, reverse=True)
+        return ordered[:limit]
+
+    def is_live(self, key: str, id_: str) -> bool:
+        conversation = self._by_id.get((key, id_))
+        return bool(conversation and conversation.live and conversation.live.alive)
+
+    async def stats(self, key: str) -> dict[str, Any]:
+        """``key``'s totals (from the store when there is one) and the server's processes."""
+        mine = [c.record for (owner, _), c in self._by_id.items() if owner == key]
+        if self.store is not None:
+            totals = await self.store.stats(key)
+        else:
+            totals = {
+                "conversations": len(mine),
+                "turns": sum(r.turns for r in mine),
+                "input_tokens": sum(r.input_tokens for r in mine),
+                "output_tokens": sum(r.output_tokens for r in mine),
+                "cached_tokens": sum(r.cached_tokens for r in mine),
+            }
+        return {
+            **totals,
+            "live_conversations": sum(self.is_live(key, r.id) for r in mine),
+            "turns_served": self.turns,
+            "turns_on_a_live_process": self.continued,
+            "processes": self.pool.stats(),
+            "stored": self.store is not None,
+        }
+
+
+def _fresh_recipe(recipe: Callable[[SessionStart], SessionRecipe]) -> SessionRecipe:
+    """A recipe for a new session (no history) of its own id."""
+    return recipe(SessionStart(str(uuid.uuid4())))
 
 
 def _head_key(record: ConversationRecord) -> tuple[str, str, str, str]:

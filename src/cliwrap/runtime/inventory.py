@@ -211,6 +211,13 @@ class Inventory:
             self._refreshing.add(name)
             self._nursery.start_soon(self._refresh_in_background, name)
 
+    async def warm(self, name: str) -> CliInfo:
+        """Ask the CLI again now (its files come back into the page cache: warm-up)."""
+        async with self._locks[name]:
+            info = await self._probe(name)
+            self._known[name] = (trio.current_time(), info)
+            return info
+
     async def _refresh_in_background(self, name: str) -> None:
         try:
             await self._refresh(name)

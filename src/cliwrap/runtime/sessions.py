@@ -52,8 +52,9 @@ _CHORES_GRACE = 5.0
 _EXIT_GRACE = 2.0
 """After its stdin closes, how long a CLI has to exit by itself before it is signalled."""
 
-SessionRecipe = Callable[[Path], tuple[Invocation, LiveSession]]
-"""Builds a process's invocation and session state, given its private directory."""
+SessionRecipe = Callable[[Path], tuple[Invocation, LiveSession, Path | None]]
+"""Builds a process's invocation and session state, given its private directory; and the
+folder outside it where the CLI keeps the session's files, if it does (its user's home)."""
 
 
 @attrs.define(eq=False)
@@ -75,6 +76,8 @@ class LiveProcess:
     """Asked to end; never leased again."""
     rss: int = 0
     """Resident memory of its group when last measured, in bytes."""
+    files: Path | None = None
+    """Where the CLI keeps this session's files outside :attr:`workdir` (cleaned up later)."""
     _end: trio.Event = attrs.field(factory=trio.Event)
     ended: trio.Event = attrs.field(factory=trio.Event)
 
@@ -106,9 +109,16 @@ class Lease:
 class SessionPool:
     """The owner of every CLI process kept between turns (see the module docstring)."""
 
-    def __init__(self, runtime: Runtime, settings: SessionsConfig) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        settings: SessionsConfig,
+        on_ended: Callable[[LiveProcess], None] | None = None,
+    ) -> None:
         self.runtime = runtime
         self.settings = settings
+        self.on_ended = on_ended
+        """Told of each process once it is reaped (its session files' cleanup is due)."""
         self.live: set[LiveProcess] = set()
         self.started = 0
         """Processes started since the server started (for stats and benchmarks)."""
@@ -141,6 +151,11 @@ class SessionPool:
         """Run ``chore`` in the pool's nursery, after those queued before it (bookkeeping a
         response need not wait for, in order: a conversation's turns are stored in turn)."""
         self._chores.send_nowait(chore)
+
+    def later_task(self, task: Callable[..., Awaitable[None]], *args: object) -> None:
+        """Run ``task(*args)`` in the pool's nursery, now, beside the others."""
+        if self._nursery is not None:
+            self._nursery.start_soon(task, *args)
 
     async def _do_chores(self) -> None:
         async for chore in self._chore_queue:
@@ -194,7 +209,7 @@ class SessionPool:
         workdir = await runtime.blocking(runtime.ledger.make_workdir, "session")
         live: LiveProcess | None = None
         try:
-            invocation, session = await runtime.blocking(_prepared, recipe, workdir)
+            invocation, session, files = await runtime.blocking(_prepared, recipe, workdir)
             async with trio.open_nursery() as nursery:
                 process: GroupProcess = await nursery.start(
                     partial(
@@ -213,6 +228,7 @@ class SessionPool:
                 live = LiveProcess(
                     shape, session, workdir, process, StreamLines(process.stdout), now, now
                 )
+                live.files = files
                 nursery.start_soon(keep_tail, process.stderr, live.stderr_tail)
                 if invocation.stdin:
                     await process.stdin.send_all(invocation.stdin)
@@ -231,6 +247,8 @@ class SessionPool:
                 live.retired = True
                 self.live.discard(live)
                 live.ended.set()
+                if self.on_ended is not None:
+                    self.on_ended(live)
             with trio.CancelScope(shield=True):
                 await runtime.blocking(runtime.ledger.remove_workdir, workdir)
 
@@ -294,13 +312,13 @@ class SessionPool:
         }
 
 
-def _prepared(recipe: SessionRecipe, workdir: Path) -> tuple[Invocation, LiveSession]:
+def _prepared(recipe: SessionRecipe, workdir: Path) -> tuple[Invocation, LiveSession, Path | None]:
     """The recipe built and its directory laid out (blocking: in a thread)."""
-    invocation, session = recipe(workdir)
+    invocation, session, files = recipe(workdir)
     (workdir / PRIVATE_HOME).mkdir()
     (workdir / WORK_DIR).mkdir()
     invocation.write_files(workdir)
-    return invocation, session
+    return invocation, session, files
 
 
 async def _until_either(*waits: Callable[[], Awaitable[object]]) -> None:

@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from .. import __version__
 from ..config import Config
+from ..conversations import key_id
 from ..core.errors import ApiError, ErrorKind
 from ..core.request import ChatRequest
 from ..providers import PROVIDERS
@@ -32,7 +33,14 @@ from ..runtime.backend import ProcessBackend
 from ..runtime.decoder import Decoders
 from ..runtime.fanout import open_jobs
 from ..runtime.job import open_job
-from ..surfaces import anthropic_messages, json_body, openai_chat, openai_responses, params
+from ..surfaces import (
+    anthropic_messages,
+    json_body,
+    openai_chat,
+    openai_responses,
+    params,
+    sessions,
+)
 from ..surfaces import models as model_list
 from . import compatibility, openapi
 from .access_log import AccessLog, log_failed_run, record_of
@@ -181,6 +189,42 @@ def create_app(
         settled(run.failure)
         return _json(collector.body(), headers=session_header)
 
+    @app.get("/v1/sessions")
+    async def sessions_list() -> Response:
+        key = key_id(_presented_key(request.headers))
+        limit = _limit(request.args.get("limit"))
+        before = _number(request.args.get("before"), "before")
+        records = await service.conversations.listed(key, limit + 1, before)
+        live = {r.id: service.conversations.is_live(key, r.id) for r in records}
+        return _json(sessions.session_list(records[:limit], live, len(records) > limit))
+
+    @app.get("/v1/sessions/stats")
+    async def sessions_stats() -> Response:
+        key = key_id(_presented_key(request.headers))
+        return _json(await service.conversations.stats(key))
+
+    @app.get("/v1/sessions/<path:session_id>")
+    async def session_get(session_id: str) -> Response:
+        key = key_id(_presented_key(request.headers))
+        found = await service.conversations.named(key, session_id)
+        if found is None:
+            raise _no_session(session_id)
+        live = service.conversations.is_live(key, found.record.id)
+        return _json(sessions.session_object(found.record, live))
+
+    @app.delete("/v1/sessions/<path:session_id>")
+    async def session_delete(session_id: str) -> Response:
+        key = key_id(_presented_key(request.headers))
+        found = await service.conversations.named(key, session_id)
+        if found is None:
+            raise _no_session(session_id)
+        await service.forget(key, found.record.id)
+        return _json(sessions.deleted(session_id))
+
+    @app.get("/v1/warmup/stats")
+    async def warmup_stats() -> Response:
+        return _json(service.warmup.stats())
+
     @app.post("/v1/chat/completions")
     async def chat_completions() -> Response:
         chat = openai_chat.parse_chat_request(await _json_body(service.runtime.decoders))
@@ -280,6 +324,33 @@ def create_app(
         return _error(ApiError(ErrorKind.INTERNAL, "Internal server error; see the server log."))
 
     return app
+
+
+def _no_session(session_id: str) -> ApiError:
+    return ApiError(ErrorKind.NOT_FOUND, f"No session {session_id!r}.", param="session_id")
+
+
+def _limit(value: str | None) -> int:
+    """A list's ``limit`` (1 to 1000, default 100), or a 400."""
+    if value is None:
+        return 100
+    if not value.isdigit() or not 1 <= int(value) <= 1000:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST, "'limit' must be a whole number from 1 to 1000.", "limit"
+        )
+    return int(value)
+
+
+def _number(value: str | None, param: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise ApiError(ErrorKind.INVALID_REQUEST, f"'{param}' must be a number.", param)
+    return number
 
 
 def _presented_key(headers: Headers) -> str | None:

@@ -11,6 +11,7 @@ import contextlib
 import hmac
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
@@ -22,7 +23,7 @@ import trio
 from ..config import Config, ProviderConfig
 from ..conversations import AnswerRecorder, key_id, shape_of
 from ..core.errors import ApiError, ErrorKind
-from ..core.request import ChatRequest
+from ..core.request import ChatRequest, Message
 from ..providers import PROVIDERS, Provider, find_command
 from ..providers.base import Invocation, LiveSession, SessionProvider, SessionStart
 from ..providers.failures import LoginHint
@@ -30,13 +31,15 @@ from ..providers.limits import TokenLimits, limits_for
 from ..providers.routing import Catalog, Route
 from ..runtime.admission import Gate
 from ..runtime.backend import PosixBackend, ProcessBackend
+from ..runtime.cleanup import SessionFiles
 from ..runtime.conversations import Continuation, Conversations, TurnSpec
 from ..runtime.decoder import Decoders
 from ..runtime.image_fetch import fetch_images
 from ..runtime.inventory import CliInfo, Inventory
 from ..runtime.job import JobPlan, Runtime
 from ..runtime.ledger import Ledger
-from ..runtime.sessions import SessionPool, SessionRecipe
+from ..runtime.sessions import LiveProcess, SessionPool, SessionRecipe
+from ..runtime.warmup import Warmup
 from ..semantics.chain import EventFilter, semantics_for
 from ..storage import StorageError, Store
 from ..surfaces.models import ModelEntry
@@ -44,6 +47,11 @@ from ..surfaces.models import ModelEntry
 __all__ = ["Service", "check_input_size", "ledger_for"]
 
 log = logging.getLogger(__name__)
+
+_EXPIRY_PERIOD = 60.0
+"""How often expired conversations are forgotten and due session files removed (seconds)."""
+_EXIT_WAIT = 5.0
+"""After a deleted conversation's process was told to end, how long to wait for it."""
 
 
 @attrs.frozen
@@ -57,6 +65,8 @@ class Service:
     inventory: Inventory
     pool: SessionPool
     conversations: Conversations
+    warmup: Warmup
+    session_files: SessionFiles
 
     @classmethod
     def from_config(
@@ -83,15 +93,31 @@ class Service:
                 config.deadlines.kill_grace,
             ),
         )
-        pool = SessionPool(runtime, config.sessions)
+        files = SessionFiles(config.state_path / "session-files")
+        delay = config.storage.cleanup_delay
+
+        def ended(live: LiveProcess) -> None:
+            folder = live.files
+            if folder is not None:
+
+                async def schedule() -> None:
+                    await runtime.blocking(files.schedule, folder, time.time() + delay)
+
+                pool.later(schedule)
+
+        pool = SessionPool(runtime, config.sessions, on_ended=ended)
+        inventory = Inventory(enabled, environ, ledger_for(config, "probes"))
+        warmup = Warmup(pool, config.warmup, inventory.warm)
         return cls(
             config=config,
             runtime=runtime,
             catalog=Catalog.of(enabled),
             environ=environ,
-            inventory=Inventory(enabled, environ, ledger_for(config, "probes")),
+            inventory=inventory,
             pool=pool,
-            conversations=Conversations(pool, config.sessions, None),
+            conversations=Conversations(pool, config.sessions, None, warmup),
+            warmup=warmup,
+            session_files=files,
         )
 
     async def run_sessions(
@@ -109,12 +135,39 @@ class Service:
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.pool.run)
+                await nursery.start(self.warmup.run)
+                nursery.start_soon(self._expire)
                 task_status.started()
                 await trio.sleep_forever()
         finally:
             if store is not None:
                 with trio.CancelScope(shield=True):
                     await store.aclose()
+
+    async def _expire(self) -> None:
+        """Forget conversations and responses past their TTL; remove session files due."""
+        storage = self.config.storage
+        while True:
+            now = time.time()
+            await self.conversations.expire(
+                now - storage.conversation_ttl, now - storage.response_ttl
+            )
+            await self.runtime.blocking(self.session_files.sweep, now)
+            await trio.sleep(_EXPIRY_PERIOD)
+
+    async def forget(self, key: str, id_: str) -> None:
+        """``DELETE /v1/sessions/{id}``: the conversation, its process and its CLI's files."""
+        conversation = await self.conversations.named(key, id_)
+        if conversation is None:
+            return
+        live = conversation.live
+        await self.conversations.delete(key, conversation.record.id)
+        if live is not None:
+            with trio.move_on_after(self.config.sessions.interrupt_grace + _EXIT_WAIT):
+                await live.ended.wait()
+            if live.files is not None:
+                await self.runtime.blocking(self.session_files.schedule, live.files, 0.0)
+                await self.runtime.blocking(self.session_files.sweep, time.time())
 
     async def prepare(
         self, chat: ChatRequest, key: str | None = None, response_id: str | None = None
@@ -131,6 +184,7 @@ class Service:
         if self.runtime.draining.is_set():
             raise ApiError(ErrorKind.SHUTTING_DOWN, "The server is shutting down.")
         chat = await fetch_images(chat, self.config.images)
+        self.warmup.noted()
         if chat.n == 1 and self.pool.running and self.config.sessions.enabled:
             continuation = await self.conversations.resolve(
                 key_id(key), route.provider, route.model, chat
@@ -252,16 +306,26 @@ class Service:
             return attrs.evolve(plan, after=done)
 
         def recipe(start: SessionStart) -> SessionRecipe:
-            def build_session(workdir: Path) -> tuple[Invocation, LiveSession]:
+            def build_session(workdir: Path) -> tuple[Invocation, LiveSession, Path | None]:
                 assert isinstance(provider, SessionProvider)
-                return provider.session(
+                invocation, session = provider.session(
                     for_cli, route.model, workdir, settings, self.environ, start, listing
                 )
+                files = provider.session_files(workdir, invocation.env, start)
+                if files is not None and workdir in files.parents:
+                    files = None  # it goes with the process's own directory
+                return invocation, session, files
 
             return build_session
 
+        def rebuild(history: tuple[Message, ...], new: tuple[Message, ...]) -> ChatRequest:
+            again = attrs.evolve(continuation, history=history, new=new).request(chat)
+            return semantics_for(
+                again, self.config.xml_tools, limits_output=provider.limits_output
+            ).request
+
         shape = shape_of(route.provider, route.model, for_cli)
-        spec = TurnSpec(shape, recipe, for_cli, recorder, response_id)
+        spec = TurnSpec(shape, recipe, for_cli, recorder, response_id, rebuild)
         return attrs.evolve(plan, turn=partial(self.conversations.turn, continuation, spec))
 
     def installed(self, provider: Provider, settings: ProviderConfig) -> bool:
