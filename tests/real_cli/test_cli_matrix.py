@@ -181,7 +181,8 @@ def test_runs_in_a_private_directory_that_is_removed(
     assert cwd.name == WORK_DIR
     workdir = cwd.parent
     assert workdir.parent == Path(tempfile.gettempdir())
-    assert workdir.name.startswith("cliwrap-run-")
+    # A run of its own, or a conversation's live process (ended by this disconnect).
+    assert workdir.name.startswith(("cliwrap-run-", "cliwrap-session-"))
     variables = dict(v.decode().partition("=")[::2] for v in environ if b"=" in v)
     assert variables["TMPDIR"] == str(workdir)
     assert not any(key.startswith("CLIWRAP_") for key in variables)
