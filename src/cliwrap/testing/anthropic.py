@@ -3,6 +3,9 @@
 It answers as the real API does, event by event, and fails as the real API fails: error
 bodies with the real types, ``retry-after`` on 429, 529 for overload, a reset connection.
 What it does is read from directives in the prompt (:mod:`cliwrap.testing.directives`).
+Given a :class:`~cliwrap.testing.prompt_cache.PromptCache`, it reads and writes the prompt
+cache at the request's ``cache_control`` breakpoints, and reports the cache's tokens in usage
+as the API does.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from typing import Any
 
 from .directives import Plan, read_plan, split
 from .http import DROP, Recorded, Response, Step
+from .prompt_cache import MAX_BREAKPOINTS, Prompt, PromptCache
 
-__all__ = ["handle_messages", "prompt_text"]
+__all__ = ["cache_prompt", "handle_messages", "prompt_text"]
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -43,10 +47,28 @@ def prompt_text(body: Any) -> str:
     return "\n".join(texts)
 
 
-def handle_messages(request: Recorded) -> Response:
+def cache_prompt(body: Any) -> Prompt:
+    """The prompt as Anthropic's cache reads it: tools, then system, then each message's
+    content blocks (with the message's role)."""
+    body = body if isinstance(body, dict) else {}
+    parts: list[Any] = list(body.get("tools") or [])
+    system = body.get("system")
+    parts += [{"type": "text", "text": system}] if isinstance(system, str) else system or []
+    for message in body.get("messages") or []:
+        content = message.get("content")
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        parts += [{"role": message.get("role"), **block} for block in blocks or []]
+    return Prompt.of(parts)
+
+
+def handle_messages(request: Recorded, cache: PromptCache | None = None) -> Response:
     if request.method != "POST" or not request.path.startswith("/v1/messages"):
         return Response.json(404, _error(404, f"no route {request.method} {request.path}"))
     body = request.body if isinstance(request.body, dict) else {}
+    prompt = cache_prompt(body)
+    if len(prompt.breakpoints) > MAX_BREAKPOINTS:
+        limit = f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided."
+        return Response.json(400, _error(400, f"{limit} Found {len(prompt.breakpoints)}."))
     plan = read_plan(prompt_text(body))
     hold: list[Step] = [plan.hold] if plan.hold else []
     if plan.overflow:
@@ -56,7 +78,13 @@ def handle_messages(request: Recorded) -> Response:
         error = Response.json(plan.fail_status, _error(plan.fail_status, "stub failure"), headers)
         return Response(error.status, error.headers, [*hold, *error.steps])
     model = str(body.get("model", "claude-stub"))
-    usage = {"input_tokens": max(1, len(prompt_text(body)) // 4), "output_tokens": 0}
+    cached = cache.breakpoints("messages", [model], prompt) if cache else prompt.uncached()
+    usage = {
+        "input_tokens": cached.uncached_tokens,
+        "cache_creation_input_tokens": cached.written_tokens,
+        "cache_read_input_tokens": cached.cached_tokens,
+        "output_tokens": 0,
+    }
     output_tokens = max(1, (len(plan.reply) + len(plan.thinking)) // 4)
     message_id = f"msg_stub{next(_ids):06d}"
     if not body.get("stream"):
@@ -133,7 +161,7 @@ def _stream(
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": plan.stop_reason, "stop_sequence": None},
-                "usage": {"output_tokens": output_tokens},
+                "usage": {**usage, "output_tokens": output_tokens},
             },
         )
     )

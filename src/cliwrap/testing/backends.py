@@ -1,24 +1,28 @@
 """One stub server for every model API the CLIs call, dispatched by path.
 
 The APIs have disjoint paths, so a single server (one port, one thread) serves every CLI at
-once, and one record of requests shows what each CLI sent.
+once, and one record of requests shows what each CLI sent. :class:`StubBackends` adds a
+simulated prompt cache (:mod:`cliwrap.testing.prompt_cache`) of its own to each server it
+serves; :func:`handle_backends` simulates none.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .anthropic import handle_messages
 from .gemini import handle_gemini
-from .http import Handler, Recorded, Response
+from .http import Recorded, Response
 from .openai_chat import handle_chat_completions
 from .openai_responses import handle_responses
+from .prompt_cache import CacheStats, PromptCache
 
-__all__ = ["codex_stub_args", "config_text", "handle_backends", "provider_tables"]
+__all__ = ["StubBackends", "codex_stub_args", "config_text", "handle_backends", "provider_tables"]
 
-_ROUTES: tuple[tuple[str, Handler], ...] = (
+_ROUTES: tuple[tuple[str, Callable[[Recorded, PromptCache | None], Response]], ...] = (
     ("/v1/messages", handle_messages),
     ("/v1beta/models/", handle_gemini),
     ("/v1/chat/completions", handle_chat_completions),
@@ -26,11 +30,35 @@ _ROUTES: tuple[tuple[str, Handler], ...] = (
 )
 
 
-def handle_backends(request: Recorded) -> Response:
+def handle_backends(request: Recorded, cache: PromptCache | None = None) -> Response:
+    """Answer ``request`` with the stub of the API its path names (caching in ``cache``)."""
     for prefix, handler in _ROUTES:
         if request.path.startswith(prefix):
-            return handler(request)
+            return handler(request, cache)
     return Response.json(404, {"error": {"message": f"no route {request.method} {request.path}"}})
+
+
+class StubBackends:
+    """A handler for :class:`~cliwrap.testing.StubThread`: every stub API, with one simulated
+    prompt cache for the server that serves it, so that usage reports cached tokens and a
+    test or benchmark reads what share of the input the cache served::
+
+        backends = StubBackends()
+        with StubThread(backends) as stub:
+            ...
+        backends.stats().cached_share
+    """
+
+    def __init__(self, cache: PromptCache | None = None) -> None:
+        self.cache = PromptCache() if cache is None else cache
+
+    def __call__(self, request: Recorded) -> Response:
+        return handle_backends(request, self.cache)
+
+    def stats(self, api: str | None = None) -> CacheStats:
+        """The cache's totals so far: of one API (``messages``, ``chat``, ``responses``,
+        ``gemini``) or of all."""
+        return self.cache.stats(api)
 
 
 def codex_stub_args(url: str) -> list[str]:

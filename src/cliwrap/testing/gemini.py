@@ -6,6 +6,8 @@ Answers and fails as the real API does, steered by directives in the prompt
 token counts on the last chunk, and Google's error bodies, whose ``status`` names the kind of
 failure and whose ``details`` carry the retry delay of a 429. A directive's ``retry-after=N``
 is also sent as a ``Retry-After`` header, on any failure: the only place it is for a 503.
+Given a :class:`~cliwrap.testing.prompt_cache.PromptCache`, it caches prompt prefixes as
+Gemini's implicit caching does, and reports them as ``cachedContentTokenCount``.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from typing import Any
 
 from .directives import Plan, read_plan, split
 from .http import DROP, Recorded, Response, Step
+from .prompt_cache import Prompt, PromptCache
 
-__all__ = ["handle_gemini", "prompt_text"]
+__all__ = ["cache_prompt", "handle_gemini", "prompt_text"]
 
 _ROUTE = re.compile(r"^/v1beta/models/(?P<model>[^/:?]+):(?P<method>\w+)(?:\?.*)?$")
 _STATUSES = {
@@ -58,7 +61,14 @@ def prompt_text(body: Any) -> str:
     return "\n".join(texts)
 
 
-def handle_gemini(request: Recorded) -> Response:
+def cache_prompt(body: dict[str, Any]) -> Prompt:
+    """The prompt as Gemini's implicit cache reads it: the system instruction, the tools, then
+    the contents."""
+    system = [body["systemInstruction"]] if body.get("systemInstruction") else []
+    return Prompt.of([*system, *(body.get("tools") or []), *(body.get("contents") or [])])
+
+
+def handle_gemini(request: Recorded, cache: PromptCache | None = None) -> Response:
     route = _ROUTE.match(request.path)
     method = route["method"] if route else ""
     if request.method != "POST" or method not in ("streamGenerateContent", "generateContent"):
@@ -72,14 +82,17 @@ def handle_gemini(request: Recorded) -> Response:
     if failure is not None:
         return Response(failure.status, failure.headers, [*hold, *failure.steps])
     model = route["model"]
+    request_prompt = cache_prompt(body)
+    cached = cache.prefix("gemini", [model], request_prompt) if cache else request_prompt.uncached()
     usage = {
-        "promptTokenCount": max(1, len(prompt) // 4),
+        "promptTokenCount": cached.prompt_tokens,
         "candidatesTokenCount": max(1, len(plan.reply) // 4),
-        "totalTokenCount": 0,
     }
     if plan.thinking:
         usage["thoughtsTokenCount"] = max(1, len(plan.thinking) // 4)
     usage["totalTokenCount"] = sum(usage.values())
+    if cached.cached_tokens:  # Google leaves it out when nothing was cached
+        usage["cachedContentTokenCount"] = cached.cached_tokens
     response_id = f"stub{next(_ids):06d}"
     if method == "generateContent":
         if plan.drop and not plan.drop_stream_only:

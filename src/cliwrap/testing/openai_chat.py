@@ -7,7 +7,9 @@ their thinking), then the content, a last chunk with the finish reason, a usage 
 OpenAI's error body (``{"error": {"message", "type", "param", "code"}}``) with the type and
 code OpenAI uses for the status, ``retry-after`` when the directive gives one, OpenAI's own
 wording for a prompt over the context window, a reset connection. What it does is read from
-directives in the prompt (:mod:`cliwrap.testing.directives`).
+directives in the prompt (:mod:`cliwrap.testing.directives`). Given a
+:class:`~cliwrap.testing.prompt_cache.PromptCache`, it caches prompt prefixes as OpenAI does on
+its own, and counts the cached tokens in ``prompt_tokens_details.cached_tokens``.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from typing import Any
 from .directives import Plan, read_plan, split
 from .http import DROP, Recorded, Response, Step
 from .openai_errors import openai_error, openai_failure
+from .prompt_cache import CacheUsage, Prompt, PromptCache
 
-__all__ = ["handle_chat_completions", "user_text"]
+__all__ = ["cache_prompt", "handle_chat_completions", "user_text"]
 
 _OVERFLOW = (
     "This model's maximum context length is 131072 tokens. However, your messages resulted "
@@ -50,7 +53,12 @@ def user_text(messages: Any) -> str:
     return "\n".join(texts)
 
 
-def handle_chat_completions(request: Recorded) -> Response:
+def cache_prompt(body: dict[str, Any]) -> Prompt:
+    """The prompt as OpenAI's cache reads it: the tools, then the messages."""
+    return Prompt.of([*(body.get("tools") or []), *(body.get("messages") or [])])
+
+
+def handle_chat_completions(request: Recorded, cache: PromptCache | None = None) -> Response:
     if request.method != "POST" or request.path.rstrip("/") != "/v1/chat/completions":
         return openai_error(404, f"no route {request.method} {request.path}")
     body = request.body if isinstance(request.body, dict) else {}
@@ -62,7 +70,10 @@ def handle_chat_completions(request: Recorded) -> Response:
     if plan.fail_status is not None:
         error = openai_failure(plan.fail_status, plan.retry_after)
         return Response(error.status, error.headers, [*hold, *error.steps])
-    completion = _Completion(plan, body, next(_ids))
+    prompt = cache_prompt(body)
+    scope = [str(body.get("model")), str(body.get("prompt_cache_key") or "")]
+    usage = cache.prefix("chat", scope, prompt) if cache else prompt.uncached()
+    completion = _Completion(plan, body, next(_ids), usage)
     if body.get("stream"):
         return Response(200, _SSE, [*hold, *completion.stream()])
     if plan.drop and not plan.drop_stream_only:
@@ -74,18 +85,18 @@ def handle_chat_completions(request: Recorded) -> Response:
 class _Completion:
     """One answer to ``plan``, as a whole ``chat.completion`` or as a stream of chunks."""
 
-    def __init__(self, plan: Plan, body: dict[str, Any], serial: int) -> None:
+    def __init__(self, plan: Plan, body: dict[str, Any], serial: int, prompt: CacheUsage) -> None:
         self.plan = plan
         self.id = f"chatcmpl-stub{serial:06d}"
         self.model = str(body.get("model") or "stub-model")
         self.created = int(time.time())
         self.include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        prompt_tokens = max(1, len(json.dumps(body.get("messages"))) // 4)
         completion_tokens = max(1, (len(plan.reply) + len(plan.thinking)) // 4)
         self.usage: dict[str, Any] = {
-            "prompt_tokens": prompt_tokens,
+            "prompt_tokens": prompt.prompt_tokens,
             "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
+            "total_tokens": prompt.prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": prompt.cached_tokens},
         }
         if plan.thinking:
             self.usage["completion_tokens_details"] = {

@@ -6,7 +6,9 @@ deltas and closed one by one, reasoning as a ``reasoning`` item whose summary st
 ``response.reasoning_summary_text.delta``, and the usage on the final event. It fails as the
 real API fails: OpenAI's error body, ``retry-after`` on 429, ``context_length_exceeded`` for a
 prompt too long, a reset connection. What it does is read from directives in the prompt
-(:mod:`cliwrap.testing.directives`).
+(:mod:`cliwrap.testing.directives`). Given a :class:`~cliwrap.testing.prompt_cache.PromptCache`,
+it caches prompt prefixes as OpenAI does on its own, and counts the cached tokens in
+``input_tokens_details.cached_tokens``.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from typing import Any
 from .directives import Plan, read_plan, split
 from .http import DROP, Recorded, Response, Step
 from .openai_errors import openai_error, openai_failure
+from .prompt_cache import CacheUsage, Prompt, PromptCache
 
-__all__ = ["handle_responses", "prompt_text"]
+__all__ = ["cache_prompt", "handle_responses", "prompt_text"]
 
 _OVERFLOW = (
     "Your input exceeds the context window of this model. Please adjust your input and try again."
@@ -29,7 +32,7 @@ _SSE = (("content-type", "text/event-stream"), ("cache-control", "no-cache"))
 _ids = itertools.count(1)
 
 
-def handle_responses(request: Recorded) -> Response:
+def handle_responses(request: Recorded, cache: PromptCache | None = None) -> Response:
     if request.method != "POST" or request.path.rstrip("/") != "/v1/responses":
         return openai_error(404, f"no route {request.method} {request.path}")
     body = request.body if isinstance(request.body, dict) else {}
@@ -42,13 +45,30 @@ def handle_responses(request: Recorded) -> Response:
         error = openai_failure(plan.fail_status, plan.retry_after)
         return Response(error.status, error.headers, [*hold, *error.steps])
     serial = next(_ids)
-    response = _Response(plan, body, serial, input_tokens=max(1, len(json.dumps(body)) // 4))
+    prompt = cache_prompt(body)
+    scope = [str(body.get("model")), str(body.get("prompt_cache_key") or "")]
+    usage = cache.prefix("responses", scope, prompt) if cache else prompt.uncached()
+    response = _Response(plan, body, serial, usage)
     if not body.get("stream"):
         if plan.drop and not plan.drop_stream_only:
             return Response(200, (("content-type", "application/json"),), [*hold, DROP])
         done = Response.json(200, response.final())
         return Response(200, done.headers, [*hold, *done.steps])
     return Response(200, _SSE, [*hold, *response.events()])
+
+
+def cache_prompt(body: dict[str, Any]) -> Prompt:
+    """The prompt as OpenAI's cache reads it: the tools, the instructions, then the input
+    items without their ids (labels for the API, never shown to the model)."""
+    items = body.get("input")
+    inputs = [items] if isinstance(items, str) else items or []
+    instructions = [body["instructions"]] if body.get("instructions") else []
+    parts = [*(body.get("tools") or []), *instructions]
+    parts += [
+        {k: v for k, v in item.items() if k != "id"} if isinstance(item, dict) else item
+        for item in inputs
+    ]
+    return Prompt.of(parts)
 
 
 def prompt_text(body: Any) -> str:
@@ -75,14 +95,14 @@ def prompt_text(body: Any) -> str:
 class _Response:
     """One response object, and the events that build it up on the wire."""
 
-    def __init__(self, plan: Plan, body: dict[str, Any], serial: int, input_tokens: int) -> None:
+    def __init__(self, plan: Plan, body: dict[str, Any], serial: int, prompt: CacheUsage) -> None:
         self.plan = plan
         self.body = body
         self.id = f"resp_stub{serial:06d}"
         self.reasoning_id = f"rs_stub{serial:06d}"
         self.message_id = f"msg_stub{serial:06d}"
         self.created_at = int(time.time())
-        self.input_tokens = input_tokens
+        self.prompt = prompt
         self._sequence = itertools.count()
 
     @property
@@ -97,11 +117,11 @@ class _Response:
             "incomplete" if self.incomplete else "completed",
             [item for _, item in self._items()],
             usage={
-                "input_tokens": self.input_tokens,
-                "input_tokens_details": {"cached_tokens": 0},
+                "input_tokens": self.prompt.prompt_tokens,
+                "input_tokens_details": {"cached_tokens": self.prompt.cached_tokens},
                 "output_tokens": output_tokens,
                 "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
-                "total_tokens": self.input_tokens + output_tokens,
+                "total_tokens": self.prompt.prompt_tokens + output_tokens,
             },
         )
 
