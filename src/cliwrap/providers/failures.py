@@ -12,6 +12,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ __all__ = [
     "classify",
     "openai_error_fields",
     "retry_after_seconds",
+    "tap_call_error",
     "with_retry_after",
 ]
 
@@ -150,6 +152,25 @@ def with_retry_after(error: ApiError, seconds: float | None) -> ApiError:
     if seconds is None or error.kind not in _RETRYABLE:
         return error
     return attrs.evolve(error, retry_after=seconds)
+
+
+def tap_call_error(data: Mapping[str, Any]) -> ApiError:
+    """The error for a model call a CLI's tap saw fail (its ``cliwrap_model_call`` line): an
+    HTTP error with the backend's body and ``Retry-After``, or a broken connection.
+
+    The body is read as an OpenAI-style ``{"error": {...}}`` (Qwen Code's backends; Google's
+    bodies have the same outer shape).
+    """
+    status = data.get("status") if isinstance(data.get("status"), int) else None
+    if data.get("error") and (status is None or status < 400):
+        return classify(None, None, f"The connection to the model API failed: {data['error']}")
+    assert status is not None
+    message, error_type, code = openai_error_fields(str(data.get("body") or ""))
+    # The CLI's HTTP client may drop the body of a response it is about to retry.
+    error = classify(status, error_type, f"Model API error {status}: {message}".rstrip(": "))
+    if error.kind is ErrorKind.INVALID_REQUEST and code == "context_length_exceeded":
+        error = attrs.evolve(error, kind=ErrorKind.CONTEXT_TOO_LONG)
+    return with_retry_after(error, retry_after_seconds(data.get("retry_after")))
 
 
 @attrs.define

@@ -38,8 +38,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from ..config import ProviderConfig
 from ..core.errors import ApiError, ErrorKind, sanitize
 from ..core.events import Event, Failed, Finished, FinishReason, TextDelta, ThinkingDelta, Usage
@@ -57,7 +55,7 @@ from .base import (
     node_preload,
     under_work_dir,
 )
-from .failures import classify, openai_error_fields, retry_after_seconds, with_retry_after
+from .failures import classify, tap_call_error
 from .limits import LimitRule
 
 __all__ = ["TAP_FILE", "TAP_LINE", "QwenParser", "QwenProvider"]
@@ -353,7 +351,7 @@ class QwenParser:
         status = data.get("status")
         if data.get("error") or (isinstance(status, int) and status >= 400):
             self._done = True
-            return [Failed(_call_error(data))]
+            return [Failed(tap_call_error(data))]
         self._finish_reason = data.get("finish_reason")
         return []
 
@@ -403,20 +401,6 @@ class QwenParser:
             return [Failed(_cli_error(message))]
         reason = _FINISH_REASONS.get(self._finish_reason or "stop", FinishReason.STOP)
         return [_usage(data.get("usage") or {}), Finished(reason)]
-
-
-def _call_error(data: dict[str, Any]) -> ApiError:
-    """The error for a model call the tap saw fail: an HTTP error, or a broken connection."""
-    status = data.get("status") if isinstance(data.get("status"), int) else None
-    if data.get("error") and (status is None or status < 400):
-        return classify(None, None, f"The connection to the model API failed: {data['error']}")
-    assert status is not None
-    message, error_type, code = openai_error_fields(str(data.get("body") or ""))
-    # The CLI's HTTP client may drop the body of a response it is about to retry.
-    error = classify(status, error_type, f"Model API error {status}: {message}".rstrip(": "))
-    if error.kind is ErrorKind.INVALID_REQUEST and code == "context_length_exceeded":
-        error = attrs.evolve(error, kind=ErrorKind.CONTEXT_TOO_LONG)
-    return with_retry_after(error, retry_after_seconds(data.get("retry_after")))
 
 
 def _cli_error(message: str) -> ApiError:
