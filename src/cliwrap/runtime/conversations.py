@@ -481,6 +481,7 @@ class Conversations:
     async def stats(self, key: str) -> dict[str, Any]:
         """``key``'s totals (from the store when there is one) and the server's processes."""
         mine = [c.record for (owner, _), c in self._by_id.items() if owner == key]
+        await self.pool.measure()
         if self.store is not None:
             totals = await self.store.stats(key)
         else:

@@ -286,7 +286,7 @@ class SessionPool:
                 if not live.leased and now - live.last_used > settings.idle_timeout:
                     live.retire()
             if settings.memory_budget_mb:
-                await self._measure()
+                await self.measure()
                 budget = settings.memory_budget_mb * 1024 * 1024
                 idle = sorted(
                     (p for p in self.live if not p.leased and p.alive), key=lambda p: p.last_used
@@ -298,7 +298,8 @@ class SessionPool:
                     total -= live.rss
                     live.retire()
 
-    async def _measure(self) -> None:
+    async def measure(self) -> None:
+        """Read each live process group's resident memory (for the budget and the stats)."""
         for live in list(self.live):
             live.rss = await self.runtime.blocking(group_rss, live.process.pid)
 
