@@ -34,7 +34,7 @@ from ..core.errors import ApiError, ErrorKind, sanitize
 from ..core.events import Event, Failed, Finished, FinishReason, TextDelta, ThinkingDelta, Usage
 from ..core.images import label
 from ..core.request import ChatRequest, Message
-from ..semantics.transcript import render_prompt
+from ..semantics.transcript import render_prompt, turn_text, turn_texts
 from .base import (
     PRIVATE_HOME,
     TAP_FILE,
@@ -480,14 +480,6 @@ def _user_line(request: ChatRequest, texts: Sequence[str]) -> bytes:
     return (json.dumps(message, ensure_ascii=False) + "\n").encode()
 
 
-def _turn_text(message: Message) -> str:
-    """A plain turn's text as the CLI's user message carries it (a system turn kept in the
-    conversation is marked as one)."""
-    if message.role == "system":
-        return f"<system>\n{message.content}\n</system>"
-    return message.content
-
-
 def seeded_session(start: SessionStart, cwd: str) -> str:
     """A session file in Claude Code's own format holding ``start.seed``: one line per turn,
     each naming its parent (``parentUuid``), as the CLI writes them; ``--resume`` reads it.
@@ -503,7 +495,7 @@ def seeded_session(start: SessionStart, cwd: str) -> str:
         role = "assistant" if message.role == "assistant" else "user"
         body: dict[str, Any] = {
             "role": role,
-            "content": [{"type": "text", "text": _turn_text(message) or " "}],
+            "content": [{"type": "text", "text": turn_text(message) or " "}],
         }
         if role == "assistant":
             body.update(
@@ -538,8 +530,7 @@ class ClaudeSession:
         self._interrupts = 0
 
     def turn(self, request: ChatRequest, new: tuple[Message, ...]) -> tuple[bytes, ClaudeTurn]:
-        texts = [_turn_text(m) for m in new if m.content] or [" "]
-        return _user_line(request, texts), ClaudeTurn(stop_at_length=self._stop_at_length)
+        return _user_line(request, turn_texts(new)), ClaudeTurn(stop_at_length=self._stop_at_length)
 
     def interrupt(self) -> bytes:
         """The control request the Agent SDKs send to stop a turn (answered by a

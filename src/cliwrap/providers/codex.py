@@ -4,8 +4,9 @@
 (``item/agentMessage/delta``, reasoning summary deltas, token usage). So cliwrap talks
 JSON-RPC to it: ``initialize``, ``initialized`` and ``thread/start`` go out at once, the
 ``turn/start`` with the prompt as soon as the thread id is back, and stdin is closed when the
-turn is over, which ends the server. Facts this relies on are in shared/cli-notes/codex.md;
-those that shaped the code:
+turn is over, which ends the server. A conversation's process (:class:`CodexSession`) keeps
+stdin open instead and takes a ``turn/start`` per turn on the same thread. Facts this relies
+on are in shared/cli-notes/codex.md; those that shaped the code:
 
 - Codex retries a failed model call by itself (five stream reconnects, with backoff that
   honours Retry-After), and says so with an ``error`` notification carrying
@@ -20,11 +21,18 @@ those that shaped the code:
   instructions are the client's system prompt, or empty, never the catalog's Codex persona;
   the permissions, apps and collaboration-mode instructions and the ``<environment_context>``
   turn (working directory, shell, date, time zone) are each a key, and all are off.
+- A new thread takes earlier turns as model-visible items of their own before its first turn
+  (``thread/inject_items``, raw Responses API items): a seeded session's model request
+  carries each earlier turn as an ``input`` message, not one transcript string.
+- ``turn/interrupt`` (thread and turn id) stops a turn within milliseconds: its answer is
+  ``{}``, then ``turn/completed`` with status ``interrupted``; the interrupted turn's user
+  message stays in the thread's history, its partial answer does not.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
 import signal
@@ -42,13 +50,14 @@ from ..config import ProviderConfig
 from ..core.errors import ApiError, ErrorKind, sanitize
 from ..core.events import Event, Failed, Finished, FinishReason, TextDelta, ThinkingDelta, Usage
 from ..core.images import label
-from ..core.request import ChatRequest
-from ..semantics.transcript import render_prompt
+from ..core.request import ChatRequest, Message
+from ..semantics.transcript import render_prompt, turn_text, turn_texts
 from .base import (
     PRIVATE_HOME,
     WORK_DIR,
     Invocation,
     ProviderDefaults,
+    SessionStart,
     auth_from,
     build_env,
     line_json,
@@ -56,7 +65,7 @@ from .base import (
 from .failures import classify, openai_error_fields
 from .limits import LimitRule, TokenLimits
 
-__all__ = ["CodexParser", "CodexProvider"]
+__all__ = ["CodexParser", "CodexProvider", "CodexSession", "CodexTurn", "seed_items"]
 
 AUTO_MODEL = "codex-auto"
 """Start the thread without a model: Codex uses its configured (or default) one."""
@@ -202,9 +211,31 @@ class CodexProvider(ProviderDefaults):
             dialogue=True,
         )
 
+    def session(
+        self,
+        request: ChatRequest,
+        model: str,
+        workdir: Path,
+        settings: ProviderConfig,
+        environ: Mapping[str, str],
+        start: SessionStart,
+        listing: str | None = None,
+    ) -> tuple[Invocation, CodexSession]:
+        """The same app-server as a run of its own (its opening starts one ephemeral thread);
+        its stdin stays open for a ``turn/start`` per turn, and ``start.seed`` goes into the
+        thread before the first one. ``start.session_id`` is not Codex's: the thread's id
+        is its own, learnt from the answer to ``thread/start``."""
+        invocation = self.invocation(request, model, workdir, settings, environ, listing)
+        return invocation, CodexSession(seed_items(start.seed))
+
+    def session_files(
+        self, workdir: Path, env: Mapping[str, str], start: SessionStart
+    ) -> Path | None:
+        """None: the thread is ephemeral, and Codex's state and logs stay in ``workdir``."""
+        return None
+
     def parser(self, request: ChatRequest, model: str) -> CodexParser:
-        images = tuple((label(n), image.data_url) for n, image in request.new_images())
-        return CodexParser(render_prompt(request.conversation), images)
+        return CodexParser(render_prompt(request.conversation), images=_images(request))
 
     def parse_models(self, output: str) -> list[str]:
         """The listed (not hidden) models of ``codex debug models``' catalog, best first."""
@@ -294,6 +325,11 @@ def without_apply_patch(listing: str | None) -> str | None:
     return json.dumps(catalog)
 
 
+def _images(request: ChatRequest) -> tuple[tuple[str, str], ...]:
+    """(label, data URL) of each of the request's new images."""
+    return tuple((label(n), image.data_url) for n, image in request.new_images())
+
+
 def _message(data: dict[str, Any]) -> bytes:
     return json.dumps(data, ensure_ascii=False).encode() + b"\n"
 
@@ -303,12 +339,16 @@ def _request(id_: int, method: str, params: dict[str, Any]) -> bytes:
 
 
 class CodexParser:
-    """The client half of the app-server dialogue, and its notifications as events."""
+    """The client half of the app-server dialogue, and its notifications as events.
 
-    def __init__(self, prompt: str, images: tuple[tuple[str, str], ...] = ()) -> None:
-        self._prompt = prompt
-        self._images = images
-        """(label, data URL) for each image to send with the prompt."""
+    ``texts`` are the turn's text items, after the ``images`` ((label, data URL) each).
+    """
+
+    def __init__(self, *texts: str, images: tuple[tuple[str, str], ...] = ()) -> None:
+        self._input: list[dict[str, Any]] = []
+        for name, url in images:  # each after its label, as "[Image #N]" names it
+            self._input += [{"type": "text", "text": name}, {"type": "image", "url": url}]
+        self._input += [{"type": "text", "text": text} for text in texts]
         self._outbox: list[bytes] = []
         self._done = False
         self._usage = Usage()
@@ -323,12 +363,10 @@ class CodexParser:
     def feed(self, line: bytes) -> list[Event]:
         if self._done:
             return []
-        try:
-            message = line_json(line)
-        except ValueError:
-            return []
-        if not isinstance(message, dict):
-            return []
+        message = _decoded(line)
+        return [] if message is None else self._read(message)
+
+    def _read(self, message: dict[str, Any]) -> list[Event]:
         if "method" in message and "id" in message:
             # A request of the server's own (an approval, say): with tools off there are
             # none to expect, and nobody to ask; decline rather than leave it waiting.
@@ -337,15 +375,16 @@ class CodexParser:
             return []
         if "method" in message:
             return self._notification(str(message["method"]), message.get("params") or {})
+        return self._response(message)
+
+    def _response(self, message: dict[str, Any]) -> list[Event]:
+        """The answer to one of our requests: the thread's id (then the turn starts), or an
+        error, which ends the run."""
         if "error" in message:
             return self._end(_rpc_error(message["error"]))
         if message.get("id") == _THREAD:
             thread_id = ((message.get("result") or {}).get("thread") or {}).get("id")
-            items: list[dict[str, Any]] = []
-            for name, url in self._images:  # each after its label, as "[Image #N]" names it
-                items += [{"type": "text", "text": name}, {"type": "image", "url": url}]
-            items.append({"type": "text", "text": self._prompt})
-            turn = {"threadId": thread_id, "input": items}
+            turn = {"threadId": thread_id, "input": self._input}
             self._outbox.append(_request(_TURN, "turn/start", turn))
         return []
 
@@ -389,6 +428,163 @@ class CodexParser:
     def _end(self, error: ApiError) -> list[Event]:
         self._done = True
         return [Failed(error)]
+
+
+def _decoded(line: bytes) -> dict[str, Any] | None:
+    """A JSON-RPC message (a JSON object), or None for any other line."""
+    try:
+        message = line_json(line)
+    except ValueError:
+        return None
+    return message if isinstance(message, dict) else None
+
+
+def seed_items(seed: Sequence[Message]) -> list[dict[str, Any]]:
+    """Earlier turns as the raw Responses API items ``thread/inject_items`` takes: one
+    message each, an assistant's as its output text, any other as a user turn's text, as
+    it would have reached the thread through ``turn/start`` (a system turn marked as one)."""
+    items: list[dict[str, Any]] = []
+    for message in seed:
+        if message.role == "assistant":
+            role, kind = "assistant", "output_text"
+        else:
+            role, kind = "user", "input_text"
+        text = turn_text(message) or " "
+        items.append({"type": "message", "role": role, "content": [{"type": kind, "text": text}]})
+    return items
+
+
+class CodexSession:
+    """A ``codex app-server`` kept across turns: one ephemeral thread, a turn per request.
+
+    The thread's id comes back in the answer to the opening's ``thread/start``, which the
+    first turn's parser reads; it then puts the seed into the thread (if any) and starts the
+    turn. Later turns start at once. JSON-RPC ids count on from the opening's.
+    """
+
+    def __init__(self, seed: list[dict[str, Any]]) -> None:
+        self.thread_id: str | None = None
+        self.turn_id: str | None = None
+        """The running turn's id (for ``turn/interrupt``), once Codex has said it."""
+        self.interrupting = False
+        """The turn was asked to stop: it is not started if it has not been yet, and is
+        interrupted as soon as its id is known."""
+        self.seed = seed
+        """Items for the thread before its first turn (sent once)."""
+        self._ids = itertools.count(_TURN)
+
+    def request(self, method: str, params: dict[str, Any]) -> tuple[int, bytes]:
+        """A request with an id of its own, and the id."""
+        id_ = next(self._ids)
+        return id_, _request(id_, method, params)
+
+    def turn(self, request: ChatRequest, new: tuple[Message, ...]) -> tuple[bytes, CodexTurn]:
+        """One user turn: a text item per new plain turn, after the request's new images."""
+        self.turn_id = None
+        self.interrupting = False
+        parser = CodexTurn(self, *turn_texts(new), images=_images(request))
+        return parser.begin(), parser
+
+    def interrupt(self) -> bytes:
+        self.interrupting = True
+        return self.interrupt_request() if self.turn_id is not None else b""
+
+    def interrupt_request(self) -> bytes:
+        """``turn/interrupt`` for the running turn."""
+        params = {"threadId": self.thread_id, "turnId": self.turn_id}
+        return self.request("turn/interrupt", params)[1]
+
+
+class CodexTurn(CodexParser):
+    """One turn of a :class:`CodexSession`: over at ``turn/completed``, whatever its status.
+
+    It keeps reading after the answer is decided (a failure Codex retries by itself is
+    final for cliwrap at once, as in a run of its own), so that the pool, interrupting the
+    turn, knows when Codex is done with it. A final ``error`` notification is left for the
+    ``turn/completed`` that follows it and says the same, so that an answer the output limit
+    cut ends with the turn and the process can take the next one.
+    """
+
+    def __init__(
+        self, session: CodexSession, *texts: str, images: tuple[tuple[str, str], ...] = ()
+    ) -> None:
+        super().__init__(*texts, images=images)
+        self._session = session
+        self._awaited: dict[int, str] = {}
+        """Our requests still unanswered: id ─► method."""
+        self.turn_over = False
+
+    def begin(self) -> bytes:
+        """What starts the turn now: its ``turn/start``, or nothing while the thread is still
+        being started (its answer brings the seed, then the turn)."""
+        if self._session.thread_id is not None:
+            self._start_turn()
+        return self.to_send()
+
+    def to_send(self) -> bytes:
+        out, self._outbox = b"".join(self._outbox), []
+        return out  # never None: stdin stays open for the next turn
+
+    def feed(self, line: bytes) -> list[Event]:
+        if self.turn_over:
+            return []
+        message = _decoded(line)
+        if message is None:
+            return []
+        decided = self._done
+        events = self._read(message)
+        return [] if decided else events  # after the outcome, only the turn's end matters
+
+    def _send(self, method: str, params: dict[str, Any]) -> None:
+        id_, data = self._session.request(method, params)
+        self._awaited[id_] = method
+        self._outbox.append(data)
+
+    def _start_turn(self) -> None:
+        if self._session.interrupting:
+            self.turn_over = True  # asked to stop before it began: nothing runs
+            return
+        self._send("turn/start", {"threadId": self._session.thread_id, "input": self._input})
+
+    def _response(self, message: dict[str, Any]) -> list[Event]:
+        id_ = message.get("id")
+        method = self._awaited.pop(id_, None) if isinstance(id_, int) else None
+        if "error" in message:
+            # A request refused: the thread or the turn never ran, or (an interrupt's) the
+            # turn was over already. Either way no turn runs now.
+            self.turn_over = True
+            return super()._response(message)
+        result = message.get("result") or {}
+        session = self._session
+        if id_ == _THREAD and session.thread_id is None:
+            session.thread_id = (result.get("thread") or {}).get("id")
+            if session.seed and not session.interrupting:
+                items, session.seed = session.seed, []
+                self._send("thread/inject_items", {"threadId": session.thread_id, "items": items})
+            else:
+                self._start_turn()
+        elif method == "thread/inject_items":
+            self._start_turn()
+        elif method == "turn/start":
+            self._started(result.get("turn") or {})
+        return []
+
+    def _started(self, turn: dict[str, Any]) -> None:
+        """The turn's id, from ``turn/start``'s answer or ``turn/started``, whichever is first;
+        a turn asked to stop before it was known is interrupted now."""
+        if self._session.turn_id is None and turn.get("id"):
+            self._session.turn_id = str(turn["id"])
+            if self._session.interrupting:
+                self._outbox.append(self._session.interrupt_request())
+
+    def _notification(self, method: str, params: dict[str, Any]) -> list[Event]:
+        if method == "turn/started":
+            self._started(params.get("turn") or {})
+        elif method == "turn/completed":
+            self.turn_over = True
+        elif method == "error" and params.get("willRetry") is False:
+            return []  # the turn/completed that follows carries it
+        return super()._notification(method, params)
 
 
 _BY_INFO = {

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from ..core.images import label
 from ..core.request import ChatRequest, Message
 
-__all__ = ["at_file_prompt", "render_prompt"]
+__all__ = ["at_file_prompt", "render_prompt", "turn_text", "turn_texts"]
 
 _PREAMBLE = (
     "The conversation so far is below, oldest turn first. "
@@ -30,6 +30,20 @@ def render_prompt(conversation: Sequence[Message]) -> str:
         return conversation[0].content
     turns = [f"<{m.role}>\n{_escape(m.content)}\n</{m.role}>" for m in conversation]
     return _PREAMBLE + "\n\n<transcript>\n" + "\n".join(turns) + "\n</transcript>\n"
+
+
+def turn_text(message: Message) -> str:
+    """A plain turn's text as a CLI's own user turn carries it, in a session that keeps
+    turns apart (no transcript): a system turn kept in the conversation is marked as one."""
+    if message.role == "system":
+        return f"<system>\n{message.content}\n</system>"
+    return message.content
+
+
+def turn_texts(new: Sequence[Message]) -> list[str]:
+    """The texts of a session's next user turn: one per new turn that says something, or a
+    lone space (a CLI takes no empty turn)."""
+    return [turn_text(m) for m in new if m.content] or [" "]
 
 
 def _escape(text: str) -> str:
