@@ -3,9 +3,12 @@
 
 The same long request twice, through the OpenAI SDK: the second reply's usage must report the
 tokens the stub served from its cache, exactly, in ``prompt_tokens_details.cached_tokens``
-(each CLI's report of them, mapped by its parser, rendered by the surface). What each CLI
-sends that decides it (where Claude Code puts its breakpoints, Codex's ``prompt_cache_key``)
-is written up in docs/.
+(each CLI's report of them, mapped by its parser, rendered by the surface).
+
+What decides it, per CLI: Claude Code marks its identity line, the system prompt and the last
+block of the last message with ``cache_control``; Gemini CLI and Qwen Code send stable
+prefixes for the automatic caches, without a key; Codex sends its thread id as
+``prompt_cache_key``, new with every thread.
 """
 
 from __future__ import annotations
