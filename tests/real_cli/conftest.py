@@ -15,10 +15,10 @@ import pytest
 from cliwrap.providers.base import find_command
 from cliwrap.testing import (
     LiveServer,
+    StubBackends,
     StubThread,
     config_text,
     group_alive,
-    handle_backends,
     provider_tables,
 )
 
@@ -36,9 +36,15 @@ def claude_bin() -> Path:
 
 
 @pytest.fixture(scope="session")
-def stub() -> Iterator[StubThread]:
+def backends() -> StubBackends:
+    """The stub model APIs, with the simulated prompt cache they share (its ``stats()``)."""
+    return StubBackends()
+
+
+@pytest.fixture(scope="session")
+def stub(backends: StubBackends) -> Iterator[StubThread]:
     """One stub server for all four model APIs (see cliwrap.testing.backends)."""
-    with StubThread(handle_backends) as stub:
+    with StubThread(backends) as stub:
         yield stub
 
 

@@ -1,5 +1,5 @@
-"""The stubs' simulated prompt cache (cliwrap.testing.prompt_cache): its two rules, and the
-usage each stub API reports from it."""
+"""The stubs' simulated prompt cache (cliwrap.testing.prompt_cache): its two rules, the usage
+each stub API reports from it, and the cached tokens in the usage cliwrap's surfaces report."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ from typing import Any
 
 import pytest
 
+from cliwrap.core.events import Finished, Usage
+from cliwrap.surfaces.anthropic_messages import MessageCollector, MessageEncoder
+from cliwrap.surfaces.openai_responses import ResponseCollector
+from cliwrap.surfaces.websocket_frames import event_frames
 from cliwrap.testing import CacheStats, PromptCache, Recorded, StubBackends
 from cliwrap.testing.prompt_cache import CacheUsage, Prompt, estimate_tokens
 
@@ -282,3 +286,30 @@ def test_each_stub_server_has_a_cache_of_its_own() -> None:
     _, fresh = post(other, "/v1/chat/completions", body)
     assert fresh["usage"]["prompt_tokens_details"]["cached_tokens"] == 0
     assert (one.stats().requests, other.stats().requests) == (1, 1)
+
+
+# What cliwrap reports of them
+
+
+def test_every_surface_reports_the_cached_tokens_a_cli_reported() -> None:
+    usage = Usage(input_tokens=10, output_tokens=2, cache_read_tokens=300, cache_write_tokens=40)
+    messages, responses = MessageCollector("m"), ResponseCollector("m")
+    for collector in (messages, responses):
+        collector.add(usage)
+        collector.add(Finished())
+    assert messages.body()["usage"] == {
+        "input_tokens": 10,
+        "output_tokens": 2,
+        "cache_creation_input_tokens": 40,
+        "cache_read_input_tokens": 300,
+    }
+    answer = responses.body()["usage"]
+    assert answer["input_tokens"] == 350
+    assert answer["input_tokens_details"] == {"cached_tokens": 300, "cache_write_tokens": 40}
+    (frame,) = event_frames("r1", usage)
+    assert frame["usage"]["prompt_tokens"] == 350
+    assert frame["usage"]["prompt_tokens_details"] == {"cached_tokens": 300}
+    stream = MessageEncoder("m")
+    wire = (stream.start() + stream.encode(usage) + stream.encode(Finished())).decode()
+    (delta,) = [line for line in wire.splitlines() if '"message_delta"' in line]
+    assert json.loads(delta.removeprefix("data: "))["usage"]["cache_read_input_tokens"] == 300
