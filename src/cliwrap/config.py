@@ -155,9 +155,9 @@ class SessionsConfig:
     idle_timeout: float = attrs.field(default=600.0, validator=_positive)
     """How long a conversation's CLI process is kept without a turn; its next turn after
     that starts a new process, seeded with the history."""
-    max_processes: int = attrs.field(default=16, validator=v.ge(1))
+    max_processes: int = attrs.field(default=8, validator=v.ge(1))
     """Live CLI processes kept at most (the longest idle end first); turns running count."""
-    memory_budget_mb: int = attrs.field(default=4096, validator=v.ge(0))
+    memory_budget_mb: int = attrs.field(default=2048, validator=v.ge(0))
     """Resident memory the live processes may use together (0: no budget); over it, the
     longest idle ones end."""
     interrupt_grace: float = attrs.field(default=5.0, validator=v.ge(0))

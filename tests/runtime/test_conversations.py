@@ -332,7 +332,7 @@ async def test_a_ready_process_serves_a_new_conversation(
         assert len(w.backend.started) == 3, "taking the ready one started its replacement"
 
 
-async def test_many_conversations_at_once_never_mix(
+async def test_fifty_conversations_of_ten_turns_at_once_never_mix(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
     async with world(tmp_path, max_processes=64) as w:
@@ -340,12 +340,14 @@ async def test_many_conversations_at_once_never_mix(
 
         async def converse(n: int) -> None:
             history = [f"c{n} t0"]
-            for t in range(1, 6):
-                events = await w.ask(chat(*history))
+            for t in range(1, 10):
+                events = await w.ask(chat(*history), key=f"key-{n % 3}")
                 assert texts(events) == f"echo {history[-1]}"
                 history += [texts(events), f"c{n} t{t}"]
+                await trio.sleep(n % 7 / 10)  # the turns interleave differently each time
 
         async with trio.open_nursery() as nursery:
-            for n in range(20):
+            for n in range(50):
                 nursery.start_soon(converse, n)
-        assert len(w.backend.started) == 20
+        assert len(w.backend.started) == 50, "one process per conversation, for all its turns"
+        assert w.conversations.continued == 50 * 8

@@ -334,7 +334,13 @@ class Conversations:
             start = attrs.evolve(start, session_id="")  # the ready one chose its own
             live = ready
         else:
-            live = await self.pool.start(spec.shape, spec.recipe(start))
+            try:
+                live = await self.pool.start(spec.shape, spec.recipe(start))
+            except OSError as exc:  # not executable, wrong format, ledger unwritable, ...
+                reason = exc.strerror or str(exc)
+                raise ApiError(
+                    ErrorKind.CLI_FAILED, f"Could not start the CLI: {reason}."
+                ) from None
         conversation.live = live
         conversation.record = attrs.evolve(
             conversation.record, shape=spec.shape, cli_session_id=start.session_id or None
@@ -442,12 +448,25 @@ class Conversations:
     async def expire(self, used_before: float, answered_before: float) -> None:
         """Forget conversations unused since ``used_before`` (their processes end) and stored
         responses made before ``answered_before``."""
+        resting = time.time() - self.settings.idle_timeout
         for (key, id_), conversation in list(self._by_id.items()):
             record = conversation.record
-            if record.updated_at < used_before and not conversation.lock.locked():
+            if conversation.lock.locked():
+                continue
+            if record.updated_at < used_before:
                 await self.delete(key, id_)
+            elif (
+                self.store is not None
+                and record.updated_at < resting
+                and not (conversation.live and conversation.live.alive)
+            ):
+                # At rest and stored: memory need not hold it (it is read back if it goes on).
+                self._by_id.pop((key, id_), None)
+                if self._by_head.get(_head_key(record)) is conversation:
+                    del self._by_head[_head_key(record)]
         for ident, stored in list(self._responses.items()):
-            if stored.created_at < answered_before:
+            kept_elsewhere = self.store is not None and stored.created_at < resting
+            if stored.created_at < answered_before or kept_elsewhere:
                 del self._responses[ident]
         if self.store is not None:
             for record in await self.store.expired(used_before):
