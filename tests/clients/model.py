@@ -7,9 +7,11 @@ competent model would give it (a tool call, then an answer once the tool's resul
 file edit; JSON). The answer reaches the stub as directives added to the request it receives,
 so the stub still answers in its API's own wire format.
 
-The inner CLIs get earlier turns rendered into one prompt (``cliwrap.semantics.transcript``):
-the model's earlier answers in ``<assistant>`` tags, a tool's result as a ``<tool_result …>``
-block. A prompt holding either after the trigger gets the rule's ``then`` answer.
+A conversation's earlier turns reach the model as turns of their own (the CLI's session), or,
+for a run of its own, rendered into one prompt (``cliwrap.semantics.transcript``): the
+model's earlier answers in ``<assistant>`` tags, a tool's result as a ``<tool_result …>``
+block. A request with an answer or a tool's result after the trigger gets the rule's
+``then`` answer.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ class ScriptedModel:
             rule = next((r for r in self._rules if r.trigger in text), None)
         if rule is None:
             return request
-        answered = _answered_after(text, rule.trigger)
+        answered = _answered_after(_turns(request.path, body), rule.trigger)
         answer = rule.then if answered else rule.first
         if not answer:
             return request
@@ -89,8 +91,47 @@ class ScriptedModel:
         return attrs.evolve(request, body=body)
 
 
-def _answered_after(prompt: str, trigger: str) -> bool:
+def _turns(path: str, body: dict[str, Any]) -> list[tuple[str, str]]:
+    """(role, text) of each turn a model request carries, in order (the Messages API's
+    messages, or the Responses API's input items; a call and its output count as turns)."""
+    if path.startswith("/v1/messages"):
+        items = body.get("messages") or []
+    else:
+        raw = body.get("input")
+        items = [{"role": "user", "content": raw}] if isinstance(raw, str) else raw or []
+    turns = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type")
+        if kind in ("function_call", "custom_tool_call"):
+            turns.append(("assistant", ""))
+            continue
+        if kind in ("function_call_output", "custom_tool_call_output"):
+            turns.append(("tool", str(item.get("output"))))
+            continue
+        content = item.get("content")
+        parts = [content] if isinstance(content, str) else content or []
+        text = "\n".join(
+            p if isinstance(p, str) else str(p.get("text") or p.get("content") or "")
+            for p in parts
+        )
+        turns.append((str(item.get("role")), text))
+    return turns
+
+
+def _answered_after(turns: list[tuple[str, str]], trigger: str) -> bool:
     """Whether the conversation went on after the question: an answer or a tool's result
-    after it (clients put example turns of their own before it)."""
-    rest = prompt[prompt.index(trigger) :]
-    return "<tool_result" in rest or "<assistant>" in rest
+    after it (clients put example turns of their own before it). The CLI's session carries
+    earlier turns as turns of their own; a transcript in one prompt marks them with tags."""
+    start = next((i for i, (_, text) in enumerate(turns) if trigger in text), None)
+    if start is None:
+        return False
+    rest = turns[start:]
+    asked = rest[0][1][rest[0][1].index(trigger) :]
+    return (
+        any(role in ("assistant", "tool") for role, _ in rest[1:])
+        or any("<tool_result" in text or "<assistant>" in text for _, text in rest[1:])
+        or "<tool_result" in asked
+        or "<assistant>" in asked
+    )
