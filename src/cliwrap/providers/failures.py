@@ -59,7 +59,8 @@ _CONTEXT = re.compile(
 )
 _LOGGED_OUT = re.compile(
     r"not logged in|please run /login|invalid api key|api key not valid|invalid x-api-key"
-    r"|oauth token (?:has )?expired|invalid bearer token|missing api key",
+    r"|oauth token (?:has )?expired|invalid bearer token|missing api key|api key is missing"
+    r"|authentication required",
     re.I,
 )
 """What the CLIs say when they have no valid credentials, without a status to go by."""
