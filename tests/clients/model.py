@@ -113,8 +113,7 @@ def _turns(path: str, body: dict[str, Any]) -> list[tuple[str, str]]:
         content = item.get("content")
         parts = [content] if isinstance(content, str) else content or []
         text = "\n".join(
-            p if isinstance(p, str) else str(p.get("text") or p.get("content") or "")
-            for p in parts
+            p if isinstance(p, str) else str(p.get("text") or p.get("content") or "") for p in parts
         )
         turns.append((str(item.get("role")), text))
     return turns

@@ -30,7 +30,7 @@ import attrs
 
 from cliwrap.config import ProviderConfig
 from cliwrap.core.events import Failed, Finished, TextDelta
-from cliwrap.providers.acp import AcpClient, LoadSession, ResumeSession, SessionStart, text_block
+from cliwrap.providers.acp import AcpClient, AcpStart, LoadSession, ResumeSession, text_block
 from cliwrap.providers.base import PRIVATE_HOME, WORK_DIR, Invocation, find_command
 from cliwrap.providers.gemini import GeminiProvider
 from cliwrap.providers.qwen import QwenProvider
@@ -51,7 +51,7 @@ class Turn:
 @attrs.frozen
 class Scenario:
     turns: tuple[Turn, ...]
-    start: SessionStart | None = None
+    start: AcpStart | None = None
     seeded: bool = False
 
 

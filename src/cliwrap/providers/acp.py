@@ -56,16 +56,21 @@ import attrs
 
 from ..core.errors import ApiError, ErrorKind, sanitize
 from ..core.events import Event, Failed, Finished, FinishReason, TextDelta, ThinkingDelta, Usage
+from ..core.images import label
+from ..core.request import ChatRequest, Message
+from ..semantics.transcript import render_prompt, turn_texts
 from .base import TAP_LINE, line_json
 from .failures import classify, openai_error_fields, tap_call_error
 
 __all__ = [
     "PROTOCOL_VERSION",
     "AcpClient",
+    "AcpSession",
+    "AcpStart",
+    "AcpTurn",
     "LoadSession",
     "NewSession",
     "ResumeSession",
-    "SessionStart",
     "image_block",
     "text_block",
 ]
@@ -102,7 +107,7 @@ class ResumeSession:
     session_id: str
 
 
-SessionStart = NewSession | LoadSession | ResumeSession
+AcpStart = NewSession | LoadSession | ResumeSession
 
 
 def text_block(text: str) -> dict[str, Any]:
@@ -155,9 +160,7 @@ class AcpClient:
     between turns give none. ``agent`` names the CLI in error messages.
     """
 
-    def __init__(
-        self, cwd: str, start: SessionStart | None = None, *, agent: str = "agent"
-    ) -> None:
+    def __init__(self, cwd: str, start: AcpStart | None = None, *, agent: str = "agent") -> None:
         self._cwd = cwd
         self._start = start or NewSession()
         self._agent = agent
@@ -542,3 +545,65 @@ def _result_usage(result: Mapping[str, Any]) -> Usage | None:
         output_tokens=int(counts.get("output_tokens") or 0),
     )
     return usage if usage.input_tokens or usage.output_tokens else None
+
+
+class AcpSession:
+    """A Gemini CLI or Qwen Code process in ACP mode, kept across a conversation's turns
+    (the :class:`~cliwrap.providers.base.LiveSession` of both): one ACP session, one
+    ``session/prompt`` per turn.
+
+    A history to seed goes into the first turn as a transcript: both CLIs can load a session
+    file cliwrap would write (docs/cli-sessions.md), but Gemini CLI's own clean-up deletes a
+    loaded session at its next start unless several settings and file names are just so; the
+    turns after the first are the CLI's own either way.
+    """
+
+    def __init__(self, cwd: str, agent: str, seed: Sequence[Message] = ()) -> None:
+        self.client = AcpClient(cwd, NewSession(), agent=agent)
+        self._seed = tuple(seed)
+
+    def opening(self) -> bytes:
+        """What the process is sent as it starts (``initialize``)."""
+        return self.client.to_send() or b""
+
+    def turn(self, request: ChatRequest, new: tuple[Message, ...]) -> tuple[bytes, AcpTurn]:
+        if self._seed:
+            texts = [render_prompt((*self._seed, *new))]
+            self._seed = ()
+        else:
+            texts = turn_texts(new)
+        blocks: list[dict[str, Any]] = []
+        for number, image in request.new_images():
+            blocks += [text_block(label(number)), image_block(image.media_type, image.base64)]
+        blocks += [text_block(text) for text in texts]
+        refused = self.client.prompt(blocks)
+        for event in refused:
+            if isinstance(event, Failed):
+                raise event.error
+        return self.client.to_send() or b"", AcpTurn(self.client)
+
+    def interrupt(self) -> bytes:
+        """``session/cancel``; the agent's ``cancelled`` answer ends the turn."""
+        self.client.cancel()
+        return self.client.to_send() or b""
+
+
+class AcpTurn:
+    """One turn of an :class:`AcpSession`, as the job reads it."""
+
+    def __init__(self, client: AcpClient) -> None:
+        self._client = client
+
+    @property
+    def turn_over(self) -> bool:
+        """The agent answered the turn's prompt (a cancelled one's too)."""
+        return not self._client.busy and not self._client.draining
+
+    def feed(self, line: bytes) -> list[Event]:
+        return self._client.feed(line)
+
+    def finish(self, returncode: int, stderr_tail: str) -> list[Event]:
+        return self._client.finish(returncode, stderr_tail)
+
+    def to_send(self) -> bytes | None:
+        return self._client.to_send() or b""

@@ -53,6 +53,7 @@ from ..core.errors import ApiError, ErrorKind, sanitize
 from ..core.events import Event, Failed, Finished, FinishReason, TextDelta, Usage
 from ..core.request import ChatRequest
 from ..semantics.transcript import at_file_prompt
+from .acp import AcpSession
 from .base import (
     PRIVATE_HOME,
     TAP_FILE,
@@ -60,6 +61,7 @@ from .base import (
     WORK_DIR,
     Invocation,
     ProviderDefaults,
+    SessionStart,
     auth_from,
     build_env,
     line_json,
@@ -160,10 +162,60 @@ class GeminiProvider(ProviderDefaults):  # it cannot list its models offline
         environ: Mapping[str, str],
         listing: str | None = None,
     ) -> Invocation:
+        argv, env, files = self._command(request, model, workdir, settings, environ)
         prompt, images = at_file_prompt(request)
-        files = under_work_dir(images)
-        files[STDIO_PRELOAD_FILE] = _STDIO_PRELOAD
-        files[TAP_FILE] = _TAP
+        files.update(under_work_dir(images))
+        return Invocation(
+            argv=(argv[0], "--output-format", "stream-json", *argv[1:]),
+            env=env,
+            stdin=prompt.encode(),
+            files=files,
+            stop_signal=_stop_signal(settings.home),
+        )
+
+    def session(
+        self,
+        request: ChatRequest,
+        model: str,
+        workdir: Path,
+        settings: ProviderConfig,
+        environ: Mapping[str, str],
+        start: SessionStart,
+        listing: str | None = None,
+    ) -> tuple[Invocation, AcpSession]:
+        """The CLI as an Agent Client Protocol agent (``--acp``): one session, a
+        ``session/prompt`` per turn (providers/acp.py). The system prompt file is read on
+        every model call, so one process serves one conversation shape."""
+        argv, env, files = self._command(request, model, workdir, settings, environ)
+        session = AcpSession(str(workdir / WORK_DIR), "gemini", start.seed)
+        invocation = Invocation(
+            argv=(argv[0], "--acp", *argv[1:]),
+            env=env,
+            stdin=session.opening(),
+            files=files,
+            stop_signal=_stop_signal(settings.home),
+            dialogue=True,
+        )
+        return invocation, session
+
+    def session_files(
+        self, workdir: Path, env: Mapping[str, str], start: SessionStart
+    ) -> Path | None:
+        return None  # its home (and so its session store) is in the run's directory
+
+    def _command(
+        self,
+        request: ChatRequest,
+        model: str,
+        workdir: Path,
+        settings: ProviderConfig,
+        environ: Mapping[str, str],
+    ) -> tuple[list[str], dict[str, str], dict[str, str | bytes]]:
+        """The arguments (but the output mode), environment and files every run shares."""
+        files: dict[str, str | bytes] = {
+            STDIO_PRELOAD_FILE: _STDIO_PRELOAD,
+            TAP_FILE: _TAP,
+        }
         preloads = (workdir / STDIO_PRELOAD_FILE, workdir / TAP_FILE)
         ours = {
             "GEMINI_CLI_TRUST_WORKSPACE": "true",  # or the workspace settings are ignored
@@ -201,8 +253,6 @@ class GeminiProvider(ProviderDefaults):  # it cannot list its models offline
         files[SETTINGS_FILE] = json.dumps(run_settings)
         argv = [
             settings.command,
-            "--output-format",
-            "stream-json",
             "--model",
             model,
             "--skip-trust",
@@ -213,13 +263,7 @@ class GeminiProvider(ProviderDefaults):  # it cannot list its models offline
             _NO_SUCH_NAME,
             *settings.args,
         ]
-        return Invocation(
-            argv=tuple(argv),
-            env=env,
-            stdin=prompt.encode(),
-            files=files,
-            stop_signal=_stop_signal(settings.home),
-        )
+        return argv, env, files
 
     def parser(self, request: ChatRequest, model: str) -> GeminiParser:
         return GeminiParser()

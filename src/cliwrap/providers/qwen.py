@@ -33,6 +33,7 @@ folder of its own: the listing shows nothing of cliwrap's (taps, system prompt f
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -43,12 +44,15 @@ from ..core.errors import ApiError, ErrorKind, sanitize
 from ..core.events import Event, Failed, Finished, FinishReason, TextDelta, ThinkingDelta, Usage
 from ..core.request import ChatRequest
 from ..semantics.transcript import at_file_prompt
+from .acp import AcpSession
 from .base import (
     PRIVATE_HOME,
     TAP_FILE,
     TAP_LINE,
+    WORK_DIR,
     Invocation,
     ProviderDefaults,
+    SessionStart,
     auth_from,
     build_env,
     line_json,
@@ -231,9 +235,51 @@ class QwenProvider(ProviderDefaults):  # it cannot list its models offline
         environ: Mapping[str, str],
         listing: str | None = None,
     ) -> Invocation:
+        argv, env, files = self._command(request, model, workdir, settings, environ)
         prompt, images = at_file_prompt(request)
-        files = under_work_dir(images)
-        files[TAP_FILE] = _TAP
+        files.update(under_work_dir(images))
+        at = 2  # after --bare
+        argv[at:at] = ["--output-format", "stream-json", "--include-partial-messages"]
+        return Invocation(argv=tuple(argv), env=env, stdin=prompt.encode(), files=files)
+
+    def session(
+        self,
+        request: ChatRequest,
+        model: str,
+        workdir: Path,
+        settings: ProviderConfig,
+        environ: Mapping[str, str],
+        start: SessionStart,
+        listing: str | None = None,
+    ) -> tuple[Invocation, AcpSession]:
+        """The CLI as an Agent Client Protocol agent (``--acp``): one session, a
+        ``session/prompt`` per turn (providers/acp.py). In ACP mode it reads its settings
+        file even when bare: follow-up suggestions, an extra model call after every turn
+        from the second on, are switched off there."""
+        argv, env, files = self._command(request, model, workdir, settings, environ)
+        argv.insert(2, "--acp")
+        files[f"{PRIVATE_HOME}/.qwen/settings.json"] = json.dumps(_ACP_SETTINGS)
+        session = AcpSession(str(workdir / WORK_DIR), "qwen", start.seed)
+        invocation = Invocation(
+            argv=tuple(argv), env=env, stdin=session.opening(), files=files, dialogue=True
+        )
+        return invocation, session
+
+    def session_files(
+        self, workdir: Path, env: Mapping[str, str], start: SessionStart
+    ) -> Path | None:
+        return None  # QWEN_HOME is in the run's directory
+
+    def _command(
+        self,
+        request: ChatRequest,
+        model: str,
+        workdir: Path,
+        settings: ProviderConfig,
+        environ: Mapping[str, str],
+    ) -> tuple[list[str], dict[str, str], dict[str, str | bytes]]:
+        """The arguments (but the output mode), environment and files every run shares."""
+        files: dict[str, str | bytes] = {TAP_FILE: _TAP}
         ours = {
             "NODE_OPTIONS": node_preload(workdir / TAP_FILE, configured=settings.env),
             # Where the CLI keeps its state (session records, usage log, its own update
@@ -257,9 +303,6 @@ class QwenProvider(ProviderDefaults):  # it cannot list its models offline
         argv = [
             settings.command,
             "--bare",
-            "--output-format",
-            "stream-json",
-            "--include-partial-messages",
             "--auth-type",
             "openai",
             "--chat-recording=false",
@@ -270,7 +313,7 @@ class QwenProvider(ProviderDefaults):  # it cannot list its models offline
         if request.max_turns is not None:
             argv += ["--max-session-turns", str(request.max_turns)]
         argv += settings.args
-        return Invocation(argv=tuple(argv), env=env, stdin=prompt.encode(), files=files)
+        return argv, env, files
 
     def parser(self, request: ChatRequest, model: str) -> QwenParser:
         return QwenParser()
@@ -286,6 +329,9 @@ class QwenProvider(ProviderDefaults):  # it cannot list its models offline
             otherwise="none found: set OPENAI_API_KEY and OPENAI_BASE_URL",
         )
 
+
+_ACP_SETTINGS = {"ui": {"enableFollowupSuggestions": False}}
+"""Qwen Code's settings for ACP mode (read there even with ``--bare``)."""
 
 _FINISH_REASONS = {
     "stop": FinishReason.STOP,

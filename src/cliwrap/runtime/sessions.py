@@ -265,6 +265,9 @@ class SessionPool:
                     if line is None:
                         break
                     parser.feed(line)
+                    reply = parser.to_send()  # what the turn still owes (Codex's interrupt)
+                    if reply:
+                        await live.process.stdin.send_all(reply)
         live.retire()
 
     def _make_room(self) -> None:
