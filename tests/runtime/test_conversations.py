@@ -351,3 +351,19 @@ async def test_fifty_conversations_of_ten_turns_at_once_never_mix(
                 nursery.start_soon(converse, n)
         assert len(w.backend.started) == 50, "one process per conversation, for all its turns"
         assert w.conversations.continued == 50 * 8
+
+
+async def test_adaptive_keeps_ready_processes_for_shapes_that_come_back(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    warm = WarmupConfig(strategy="adaptive", persistent_threshold=0)
+    async with world(tmp_path, warmup=warm) as w:
+        await w.ask(chat("an agent's main conversation"))
+        await trio.sleep(1)
+        assert len(w.backend.started) == 1, "one conversation of a shape earns no ready one"
+        await w.ask(chat("a second conversation of that shape"))
+        await trio.sleep(1)
+        assert len(w.backend.started) == 3, "the shape came back: one is kept ready"
+        await w.ask(chat("a third"))
+        assert w.conversations.warmup is not None
+        assert w.conversations.warmup.hits == 1

@@ -12,7 +12,9 @@ shapes seen recently are the ones worth keeping processes ready for.
 - ``persistent``: ``size`` ready processes for each recent shape (at most ``max_shapes``),
   replaced as soon as one is taken.
 - ``adaptive``: periodic, and persistent while requests arrive at ``persistent_threshold``
-  per minute or more.
+  per minute or more, for the shapes that started a second conversation (an agent's main
+  conversation goes on in its own process; the shapes its sub-agents and new tasks share
+  are the ones that come back).
 
 Ready processes belong to the :class:`~cliwrap.runtime.sessions.SessionPool` like every live
 one (ledger, shutdown, memory budget); one unused for ``idle_timeout`` is ended, and so is a
@@ -47,6 +49,8 @@ class _Shape:
     last_used: float
     ready: list[LiveProcess] = attrs.field(factory=list)
     starting: int = 0
+    uses: int = 0
+    """New conversations of this shape so far."""
 
 
 class Warmup:
@@ -114,6 +118,7 @@ class Warmup:
                     live.retire()
         entry.last_used = now
         entry.recipe = recipe
+        entry.uses += 1
         self._shapes.move_to_end(shape)
         ready = None
         while entry.ready:
@@ -131,6 +136,8 @@ class Warmup:
     def _replenish(self, shape: str, entry: _Shape) -> None:
         if not self.persistent or not self.pool.running:
             return
+        if self.settings.strategy == "adaptive" and entry.uses < 2:
+            return  # a shape earns ready processes by coming back
         for _ in range(self.settings.size - len(entry.ready) - entry.starting):
             entry.starting += 1
             self.pool.later_task(self._start_one, shape, entry)
