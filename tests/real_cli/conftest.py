@@ -104,12 +104,14 @@ def start_server(
         return server
 
     yield start
-    for server in started:
+    groups = set()
+    for server in started:  # all of them first: servers may share a state directory
+        groups.update(server.pgids())
         if server.process is not None and server.process.poll() is None:
             # A clean stop ends every CLI process it keeps (conversations' live ones too).
             server.stop()
-        leftovers = [g for g in server.pgids() if group_alive(g)]
-        assert not leftovers, f"CLI process groups left running: {leftovers}"
+    leftovers = sorted(g for g in groups if group_alive(g))
+    assert not leftovers, f"CLI process groups left running: {leftovers}"
 
 
 @pytest.fixture(scope="session")
