@@ -126,7 +126,7 @@ def start(stub: StubThread, folder: Path, **sections: dict[str, Any]) -> LiveSer
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--turns", type=int, default=20)
-    parser.add_argument("--clis", default="claude")
+    parser.add_argument("--clis", default="claude,codex,gemini,qwen")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args()
     backends = StubBackends()
