@@ -47,8 +47,9 @@ async def session_cli(cli: FakeCli) -> int:
         text = line.removeprefix("turn:")
         if text.startswith("slow"):
             await cli.print("say:thinking")
-            while (await cli.read_line()).decode() != "stop":
-                pass
+            while (word := (await cli.read_line()).decode()) != "stop":
+                if not word:
+                    return 0  # stdin closed: it was told to end
             await cli.print("stopped")
             continue
         await cli.print(f"say:echo {text}")
@@ -367,3 +368,27 @@ async def test_adaptive_keeps_ready_processes_for_shapes_that_come_back(
         await w.ask(chat("a third"))
         assert w.conversations.warmup is not None
         assert w.conversations.warmup.hits == 1
+
+
+async def test_deleting_a_conversation_mid_turn_ends_the_turn_and_keeps_nothing(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with world(tmp_path) as w:
+        await w.ask(chat("start", session="gone"))
+        results: list[Event] = []
+
+        async def slow() -> None:
+            results.extend(await w.ask(chat("slow turn", session="gone")))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(slow)
+            await trio.sleep(1)
+            found = await w.conversations.named("k", "gone")
+            assert found is not None
+            assert await w.conversations.delete("k", found.record.id) is not None
+        outcome = results[-1]
+        assert isinstance(outcome, Failed)
+        assert outcome.error.kind is ErrorKind.NOT_FOUND
+        assert await w.conversations.named("k", "gone") is None
+        (process,) = w.backend.started
+        await process.wait()

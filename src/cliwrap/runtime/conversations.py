@@ -294,6 +294,10 @@ class Conversations:
             if isinstance(lease.outcome, Finished):
                 self._advanced(continuation, spec.recorder, spec.response_id)
         if scope.cancelled_caught:
+            if conversation.deleted:
+                raise ApiError(
+                    ErrorKind.NOT_FOUND, "The conversation was deleted during this turn."
+                )
             raise ApiError(
                 ErrorKind.SUPERSEDED,
                 "A newer request for this conversation replaced this one "
@@ -363,6 +367,8 @@ class Conversations:
     ) -> None:
         """A finished turn: the conversation now ends with its new turns and the answer."""
         conversation = continuation.conversation
+        if conversation.deleted:
+            return  # deleted while its last turn ran: nothing of it is kept
         added = (*continuation.new, recorder.message)
         head = advanced(continuation.head, added)
         usage = recorder.usage
