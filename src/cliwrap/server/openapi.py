@@ -58,6 +58,7 @@ def _event(kind: str, /, **fields: Schema) -> Schema:
 
 
 STRING: Schema = {"type": "string"}
+SESSION_ID: Schema = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,255}$"}
 INTEGER: Schema = {"type": "integer", "minimum": 0}
 NULL: Schema = {"type": "null"}
 BOOLEAN: Schema = {"type": "boolean"}
@@ -159,6 +160,10 @@ def _chat_schemas() -> dict[str, Schema]:
                 "messages": {"type": "array", "minItems": 1, "items": _ref("ChatMessage")},
             },
             {
+                "session_id": {
+                    **SESSION_ID,
+                    "description": "The conversation it continues (see GET /v1/sessions).",
+                },
                 "stream": _nullable(BOOLEAN),
                 "stream_options": _nullable({**OBJECT, "properties": {"include_usage": BOOLEAN}}),
                 "n": {
@@ -484,8 +489,16 @@ def _responses_schemas() -> dict[str, Schema]:
                     },
                 ),
                 "previous_response_id": {
-                    "description": "Not supported: cliwrap stores no responses.",
-                    **NULL,
+                    "description": "Continue the conversation of this earlier response.",
+                    **_nullable(STRING),
+                },
+                "store": {
+                    "description": "Whether a later previous_response_id may name this answer.",
+                    **_nullable(BOOLEAN),
+                },
+                "session_id": {
+                    **SESSION_ID,
+                    "description": "The conversation it continues (see GET /v1/sessions).",
                 },
             },
         ),
@@ -666,6 +679,10 @@ def _anthropic_schemas() -> dict[str, Schema]:
                 "messages": message_fields["messages"],
             },
             {
+                "session_id": {
+                    **SESSION_ID,
+                    "description": "The conversation it continues (see GET /v1/sessions).",
+                },
                 "system": message_fields["system"],
                 "stop_sequences": {"type": "array", "items": STRING},
                 "metadata": _obj({}, {"user_id": _nullable(STRING)}),
@@ -808,7 +825,10 @@ def _websocket_schemas() -> dict[str, Schema]:
         "WebSocketServerFrame": {
             "oneOf": [
                 _obj({"type": _const("authenticated")}),
-                frame("start", model=STRING),
+                _obj(
+                    {"type": _const("start"), "id": id_, "model": STRING},
+                    {"session_id": STRING},  # a single answer is a conversation's turn
+                ),
                 frame("delta", content=STRING),
                 frame("reasoning", content=STRING),
                 frame("progress", mark=STRING),
@@ -914,6 +934,34 @@ def _common_schemas() -> dict[str, Schema]:
                     ),
                 },
             }
+        ),
+        "Session": _obj(
+            {
+                "id": STRING,
+                "object": _const("session"),
+                "name": _nullable(STRING),
+                "conversation_id": STRING,
+                "provider": STRING,
+                "model": STRING,
+                "turns": INTEGER,
+                "live": BOOLEAN,
+                "cli_session_id": _nullable(STRING),
+                "usage": _obj(
+                    {"input_tokens": INTEGER, "output_tokens": INTEGER, "cached_tokens": INTEGER}
+                ),
+                "created_at": {"type": "number"},
+                "updated_at": {"type": "number"},
+            }
+        ),
+        "SessionList": _obj(
+            {
+                "object": _const("list"),
+                "data": {"type": "array", "items": _ref("Session")},
+                "has_more": BOOLEAN,
+            }
+        ),
+        "SessionDeleted": _obj(
+            {"id": STRING, "object": _const("session.deleted"), "deleted": _const(True)}
         ),
         "Health": _obj(
             {
@@ -1173,6 +1221,77 @@ def document(version: str) -> dict[str, Any]:
                     "x-websocket": {
                         "client": _ref("WebSocketClientFrame"),
                         "server": _ref("WebSocketServerFrame"),
+                    },
+                }
+            },
+            "/v1/sessions": {
+                "get": {
+                    "summary": "Your conversations, most recently used first",
+                    "security": [{"bearer": []}, {"apiKey": []}, {}],
+                    "parameters": [
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                        },
+                        {"name": "before", "in": "query", "schema": {"type": "number"}},
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "Your conversations, most recently used first.",
+                            "content": _json("SessionList"),
+                        },
+                        **_errors("OpenAIError", [400, 401]),
+                    },
+                }
+            },
+            "/v1/sessions/stats": {
+                "get": {
+                    "summary": "Your conversations' totals and the live CLI processes",
+                    "security": [{"bearer": []}, {"apiKey": []}, {}],
+                    "responses": {
+                        "200": {
+                            "description": "Your conversations' totals and the live CLI processes.",
+                            "content": {"application/json": {"schema": OBJECT}},
+                        },
+                        **_errors("OpenAIError", [401]),
+                    },
+                }
+            },
+            "/v1/sessions/{session_id}": {
+                "get": {
+                    "summary": "One conversation, by its id or the name its client gave it",
+                    "security": [{"bearer": []}, {"apiKey": []}, {}],
+                    "parameters": [
+                        {"name": "session_id", "in": "path", "required": True, "schema": STRING}
+                    ],
+                    "responses": {
+                        "200": {"description": "The conversation.", "content": _json("Session")},
+                        **_errors("OpenAIError", [401, 404]),
+                    },
+                },
+                "delete": {
+                    "summary": "Forget a conversation: its CLI process ends, its session files go",
+                    "security": [{"bearer": []}, {"apiKey": []}, {}],
+                    "parameters": [
+                        {"name": "session_id", "in": "path", "required": True, "schema": STRING}
+                    ],
+                    "responses": {
+                        "200": {"description": "Deleted.", "content": _json("SessionDeleted")},
+                        **_errors("OpenAIError", [401, 404]),
+                    },
+                },
+            },
+            "/v1/warmup/stats": {
+                "get": {
+                    "summary": "The warm-up strategy and its ready processes",
+                    "security": [{"bearer": []}, {"apiKey": []}, {}],
+                    "responses": {
+                        "200": {
+                            "description": "The warm-up strategy and its ready processes.",
+                            "content": {"application/json": {"schema": OBJECT}},
+                        },
+                        **_errors("OpenAIError", [401]),
                     },
                 }
             },
