@@ -92,6 +92,9 @@ def start_server(
         tables: dict[str, dict[str, Any]] = {
             "server": {"state_dir": str(state), "keepalive_interval": 15.0},
             "limits": {"max_concurrent": 16, "max_queue": 64},
+            # No ready processes started beside the ones a test asks for: a test that looks
+            # for the CLI of its request finds that one (warm-up has tests of its own).
+            "warmup": {"strategy": "none"},
             **provider_tables(stub.url, home),
         }
         for name, table in sections.items():

@@ -347,5 +347,8 @@ def test_total_deadline_is_504(cli: Cli, short_server: LiveServer, sdk: SdkFacto
     assert 2.0 <= time.monotonic() - started < HANG_GUARD
     with pytest.raises(openai.APIError, match="deadline"):  # mid-stream: an error event
         list(sdk(short_server).chat.completions.create(**chat(cli, "[[hold:30]]"), stream=True))
-    time.sleep(0.1)
+    # The turn's CLI is interrupted, then ended (a conversation's next turn gets a new one).
+    deadline = time.monotonic() + HANG_GUARD
+    while short_server.pgids() and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert short_server.pgids() == []

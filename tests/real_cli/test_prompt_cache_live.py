@@ -40,8 +40,17 @@ def facts(tag: str) -> str:
     return tag + " " + " ".join(f"Fact {n}: {n} squared is {n * n}." for n in range(400))
 
 
+GEMINI_ACP = pytest.mark.xfail(
+    raises=AssertionError,
+    strict=True,
+    reason="A conversation's turn goes to Gemini CLI's ACP session, whose answer counts the "
+    "prompt's tokens but not the cached ones (docs/cli-sessions.md)",
+)
+MARKS = {"codex": CODEX_KEY, "gemini": GEMINI_ACP}
+
+
 @pytest.mark.parametrize(
-    "cli", [pytest.param(c, marks=CODEX_KEY) if c.name == "codex" else c for c in CLIS], ids=str
+    "cli", [pytest.param(c, marks=MARKS[c.name]) if c.name in MARKS else c for c in CLIS], ids=str
 )
 def test_the_same_request_twice_reads_the_cache_the_second_time(
     cli: Cli, server: LiveServer, sdk: SdkFactory, backends: StubBackends
@@ -63,3 +72,31 @@ def test_the_same_request_twice_reads_the_cache_the_second_time(
     assert first.usage.prompt_tokens_details.cached_tokens == 0
     assert second.usage.prompt_tokens == served.input_tokens > 1024
     assert second.usage.prompt_tokens_details.cached_tokens == served.cached_tokens > 0
+
+
+@pytest.mark.parametrize(
+    "cli", [pytest.param(c, marks=GEMINI_ACP) if c.name == "gemini" else c for c in CLIS], ids=str
+)
+def test_a_conversations_next_turn_reads_the_cache(
+    cli: Cli, server: LiveServer, sdk: SdkFactory, backends: StubBackends
+) -> None:
+    """The turn after the first goes to the same CLI session: the model request repeats the
+    earlier one as its prefix (Codex keeps its thread, and so its prompt_cache_key)."""
+    client = sdk(server)
+    messages: Any = [
+        {"role": "system", "content": facts(uuid.uuid4().hex)},
+        {"role": "user", "content": "First. [[reply:one]]"},
+    ]
+    first = client.chat.completions.create(model=cli.model, messages=messages)
+    messages += [
+        {"role": "assistant", "content": first.choices[0].message.content},
+        {"role": "user", "content": "Second. [[reply:two]]"},
+    ]
+    before = backends.stats(API[cli.name])
+    second = client.chat.completions.create(model=cli.model, messages=messages)
+    served = backends.stats(API[cli.name]) - before
+    assert second.choices[0].message.content == "two"
+    assert second.usage is not None
+    assert second.usage.prompt_tokens_details is not None
+    assert served.cached_tokens > 1024
+    assert second.usage.prompt_tokens_details.cached_tokens == served.cached_tokens

@@ -114,8 +114,11 @@ channel.subscribe("undici:request:error", ({ request, error }) => {
   report({ status: null, error: cause || String(error) });
 });
 
+// Its ACP mode (--acp) takes process.stdout.write over for the protocol alone; the write
+// kept from before that still reaches stdout (blocking: each line goes out whole).
+const write = process.stdout.write.bind(process.stdout);
 function report(call) {
-  process.stdout.write(JSON.stringify({ type: "%s", ...call }) + "\\n");
+  write(JSON.stringify({ type: "%s", ...call }) + "\\n");
 }
 """.replace("%s", TAP_LINE)
 _NO_SUCH_NAME = "__none__"

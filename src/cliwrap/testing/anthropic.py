@@ -33,11 +33,11 @@ _ERROR_TYPES = {
 _ids = itertools.count(1)
 
 
-def prompt_text(body: Any) -> str:
-    """All user text in a Messages request, in order."""
+def prompt_text(body: Any, role: str = "user") -> str:
+    """All text of ``role``'s turns in a Messages request, in order."""
     texts: list[str] = []
     for message in body.get("messages", []) if isinstance(body, dict) else []:
-        if message.get("role") != "user":
+        if message.get("role") != role:
             continue
         content = message.get("content")
         if isinstance(content, str):
@@ -69,7 +69,7 @@ def handle_messages(request: Recorded, cache: PromptCache | None = None) -> Resp
     if len(prompt.breakpoints) > MAX_BREAKPOINTS:
         limit = f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided."
         return Response.json(400, _error(400, f"{limit} Found {len(prompt.breakpoints)}."))
-    plan = read_plan(prompt_text(body))
+    plan = read_plan(prompt_text(body), prompt_text(body, "assistant"))
     hold: list[Step] = [plan.hold] if plan.hold else []
     if plan.overflow:
         return Response.json(400, _error(400, "prompt is too long: 250000 tokens > 200000 maximum"))

@@ -44,8 +44,11 @@ _RESULT = "<tool_result"
 """How cliwrap's tool contract shows a tool's result to the model (semantics/tools.py)."""
 
 
-def read_plan(prompt: str) -> Plan:
+def read_plan(prompt: str, answers: str = "") -> Plan:
     """Read the directives in ``prompt``; the default reply echoes its last line.
+
+    ``answers``: the text of the conversation's earlier answers, where the request carries
+    them as turns of their own (a CLI's session), not inside the prompt (a transcript).
 
     ``[[done:TEXT]]`` ends an agent's loop: once the prompt holds a tool result, the answer
     is TEXT and the ``[[call:...]]`` directives are not made again.
@@ -98,7 +101,7 @@ def read_plan(prompt: str) -> Plan:
         fields["reply"] = "\n".join([*before, *calls])
     if "reply" not in fields:
         fields["reply"] = "echo: " + _last_line(_DIRECTIVE.sub("", prompt))
-    elif repaired is not None and str(fields["reply"]) in _DIRECTIVE.sub("", prompt):
+    elif repaired is not None and str(fields["reply"]) in _DIRECTIVE.sub("", prompt) + answers:
         # ``[[repaired:Y]]``: once the first reply is back in the conversation (a client's
         # repair loop sent it with what was wrong), answer Y instead.
         fields["reply"] = repaired

@@ -47,11 +47,12 @@ _FINISH_REASONS = {"end_turn": "STOP", "max_tokens": "MAX_TOKENS"}
 _ids = itertools.count(1)
 
 
-def prompt_text(body: Any) -> str:
-    """All user text in a ``generateContent`` request, in order (thoughts excluded)."""
+def prompt_text(body: Any, role: str = "user") -> str:
+    """All text of ``role``'s turns (``user``, ``model``) in a ``generateContent`` request,
+    in order (thoughts excluded)."""
     texts: list[str] = []
     for content in body.get("contents", []) if isinstance(body, dict) else []:
-        if content.get("role", "user") != "user":
+        if content.get("role", "user") != role:
             continue
         texts.extend(
             part["text"]
@@ -76,7 +77,7 @@ def handle_gemini(request: Recorded, cache: PromptCache | None = None) -> Respon
     assert route is not None
     body = request.body if isinstance(request.body, dict) else {}
     prompt = prompt_text(body)
-    plan = read_plan(prompt)
+    plan = read_plan(prompt, prompt_text(body, "model"))
     hold: list[Step] = [plan.hold] if plan.hold else []
     failure = _failure(plan, prompt)
     if failure is not None:

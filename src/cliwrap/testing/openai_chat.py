@@ -35,11 +35,12 @@ _SSE = (("content-type", "text/event-stream"), ("cache-control", "no-cache"))
 _ids = itertools.count(1)
 
 
-def user_text(messages: Any) -> str:
-    """All user text in a list of chat messages, in order (string or text-part content)."""
+def user_text(messages: Any, role: str = "user") -> str:
+    """All text of ``role``'s turns in a list of chat messages, in order (string or
+    text-part content)."""
     texts: list[str] = []
     for message in messages if isinstance(messages, list) else []:
-        if not isinstance(message, dict) or message.get("role") != "user":
+        if not isinstance(message, dict) or message.get("role") != role:
             continue
         content = message.get("content")
         if isinstance(content, str):
@@ -62,7 +63,8 @@ def handle_chat_completions(request: Recorded, cache: PromptCache | None = None)
     if request.method != "POST" or request.path.rstrip("/") != "/v1/chat/completions":
         return openai_error(404, f"no route {request.method} {request.path}")
     body = request.body if isinstance(request.body, dict) else {}
-    plan = read_plan(user_text(body.get("messages")))
+    messages = body.get("messages")
+    plan = read_plan(user_text(messages), user_text(messages, "assistant"))
     hold: list[Step] = [plan.hold] if plan.hold else []
     if plan.overflow:
         error = openai_error(400, _OVERFLOW, param="messages", code="context_length_exceeded")

@@ -36,7 +36,7 @@ def handle_responses(request: Recorded, cache: PromptCache | None = None) -> Res
     if request.method != "POST" or request.path.rstrip("/") != "/v1/responses":
         return openai_error(404, f"no route {request.method} {request.path}")
     body = request.body if isinstance(request.body, dict) else {}
-    plan = read_plan(prompt_text(body))
+    plan = read_plan(prompt_text(body), prompt_text(body, "assistant"))
     hold: list[Step] = [plan.hold] if plan.hold else []
     if plan.overflow:
         error = openai_error(400, _OVERFLOW, param="input", code="context_length_exceeded")
@@ -71,14 +71,15 @@ def cache_prompt(body: dict[str, Any]) -> Prompt:
     return Prompt.of(parts)
 
 
-def prompt_text(body: Any) -> str:
-    """All user text in a Responses request's ``input``, in order."""
+def prompt_text(body: Any, role: str = "user") -> str:
+    """All text of ``role``'s messages in a Responses request's ``input``, in order."""
     items = body.get("input") if isinstance(body, dict) else None
     if isinstance(items, str):
-        return items
+        return items if role == "user" else ""
+    part_type = "input_text" if role == "user" else "output_text"
     texts: list[str] = []
     for item in items if isinstance(items, list) else []:
-        if not isinstance(item, dict) or item.get("role") != "user":
+        if not isinstance(item, dict) or item.get("role") != role:
             continue
         content = item.get("content")
         if isinstance(content, str):
@@ -87,7 +88,7 @@ def prompt_text(body: Any) -> str:
             texts.extend(
                 str(part.get("text", ""))
                 for part in content or []
-                if isinstance(part, dict) and part.get("type") == "input_text"
+                if isinstance(part, dict) and part.get("type") == part_type
             )
     return "\n".join(texts)
 
