@@ -10,7 +10,7 @@ a newer request, ended when idle or when the server stops.
 from __future__ import annotations
 
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -392,3 +392,32 @@ async def test_deleting_a_conversation_mid_turn_ends_the_turn_and_keeps_nothing(
         assert await w.conversations.named("k", "gone") is None
         (process,) = w.backend.started
         await process.wait()
+
+
+async def test_a_full_pool_never_ends_a_process_started_for_a_turn_before_its_lease(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Making room ends idle processes only: one just started for a turn that has not leased
+    it yet is not idle (it was, once, and that turn failed with a 500)."""
+    async with world(tmp_path, max_processes=2) as w:
+
+        async def in_a_thread(function: Callable[..., Any], *args: Any) -> Any:
+            await trio.sleep(0.001)  # as a worker thread would, other tasks run meanwhile
+            return function(*args)
+
+        w.runtime = attrs.evolve(w.runtime, blocking=in_a_thread)
+        w.pool.runtime = w.runtime
+        outcomes: list[Event] = []
+
+        async def converse(n: int) -> None:
+            history = [f"c{n}"]
+            for turn in range(3):
+                await trio.sleep((n * 7 + turn * 3) % 11 * 0.0004)  # starts interleave
+                events = await w.ask(chat(*history))
+                outcomes.append(events[-1])
+                history += [texts(events), "more"]
+
+        async with trio.open_nursery() as nursery:
+            for n in range(10):
+                nursery.start_soon(converse, n)
+        assert all(isinstance(o, Finished) for o in outcomes), outcomes

@@ -640,3 +640,36 @@ def test_error_answers_are_classified(error: Any, kind: ErrorKind, wording: str)
     assert failed.error.kind is kind
     assert wording in failed.error.message
     assert client.idle
+
+
+def _tries_once() -> AcpClient:
+    client = AcpClient(CWD, agent="gemini", retries=False)
+    sent(client)
+    client.feed(line(id=1, result={"protocolVersion": 1, "agentInfo": {"name": "gemini-cli"}}))
+    sent(client)
+    client.feed(line(id=2, result={"sessionId": SESSION}))
+    client.prompt([text_block("hi")])
+    sent(client)
+    return client
+
+
+def test_an_agent_that_tries_once_fails_with_its_answer_and_the_taps_retry_after() -> None:
+    """Gemini CLI (one attempt per call): the prompt's error answer says what failed; the
+    tap's line before it only says when to come back."""
+    client = _tries_once()
+    tap = {"type": "cliwrap_model_call", "status": 503, "retry_after": "4"}
+    assert client.feed(json.dumps(tap).encode()) == []
+    (failed,) = client.feed(line(id=3, error={"code": 503, "message": "The model is overloaded."}))
+    assert isinstance(failed, Failed)
+    assert failed.error.kind is ErrorKind.OVERLOADED
+    assert failed.error.retry_after == 4
+
+
+def test_an_agent_that_tries_once_says_its_context_overflowed() -> None:
+    client = _tries_once()
+    tap = {"type": "cliwrap_model_call", "status": 400, "retry_after": None}
+    assert client.feed(json.dumps(tap).encode()) == []
+    message = "The input token count (9) exceeds the maximum number of tokens allowed (8)."
+    (failed,) = client.feed(line(id=3, error={"code": 400, "message": message}))
+    assert isinstance(failed, Failed)
+    assert failed.error.kind is ErrorKind.CONTEXT_TOO_LONG

@@ -60,7 +60,13 @@ from ..core.images import label
 from ..core.request import ChatRequest, Message
 from ..semantics.transcript import render_prompt, turn_texts
 from .base import TAP_LINE, line_json
-from .failures import classify, openai_error_fields, tap_call_error
+from .failures import (
+    classify,
+    openai_error_fields,
+    retry_after_seconds,
+    tap_call_error,
+    with_retry_after,
+)
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -160,11 +166,23 @@ class AcpClient:
     between turns give none. ``agent`` names the CLI in error messages.
     """
 
-    def __init__(self, cwd: str, start: AcpStart | None = None, *, agent: str = "agent") -> None:
+    def __init__(
+        self,
+        cwd: str,
+        start: AcpStart | None = None,
+        *,
+        agent: str = "agent",
+        retries: bool = True,
+    ) -> None:
         self._cwd = cwd
         self._start = start or NewSession()
         self._agent = agent
         self._outbox: list[bytes] = []
+        self._retries = retries
+        """Whether the agent retries a failed model call by itself (Qwen Code): then the
+        tap's first failed call ends the turn. Gemini CLI tries once and answers the prompt
+        with the error, body and all; its tap adds only the ``Retry-After``."""
+        self._retry_after: float | None = None
         self._ids = itertools.count(1)
         self._initialize_id = self._request(
             "initialize",
@@ -454,6 +472,9 @@ class AcpClient:
             return []
         status = call.get("status")
         if call.get("error") or (isinstance(status, int) and status >= 400):
+            if not self._retries:
+                self._retry_after = retry_after_seconds(call.get("retry_after"))
+                return []
             self._drain(turn)
             return [Failed(tap_call_error(call))]
         if call.get("finish_reason") == "length":
@@ -474,7 +495,9 @@ class AcpClient:
         if turn.cut:
             return [*done, Finished(FinishReason.LENGTH)]
         if error is not None:
-            return [Failed(_rpc_error(error, self._agent, "failed"))]
+            failure = _rpc_error(error, self._agent, "failed")
+            retry_after, self._retry_after = self._retry_after, None
+            return [Failed(with_retry_after(failure, retry_after))]
         reason = str(result.get("stopReason") or "end_turn")
         if reason == "cancelled":
             message_ = f"{self._agent} cancelled the turn by itself"
@@ -558,8 +581,10 @@ class AcpSession:
     turns after the first are the CLI's own either way.
     """
 
-    def __init__(self, cwd: str, agent: str, seed: Sequence[Message] = ()) -> None:
-        self.client = AcpClient(cwd, NewSession(), agent=agent)
+    def __init__(
+        self, cwd: str, agent: str, seed: Sequence[Message] = (), *, retries: bool = True
+    ) -> None:
+        self.client = AcpClient(cwd, NewSession(), agent=agent, retries=retries)
         self._seed = tuple(seed)
 
     def opening(self) -> bytes:

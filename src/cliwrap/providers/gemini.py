@@ -190,7 +190,9 @@ class GeminiProvider(ProviderDefaults):  # it cannot list its models offline
         ``session/prompt`` per turn (providers/acp.py). The system prompt file is read on
         every model call, so one process serves one conversation shape."""
         argv, env, files = self._command(request, model, workdir, settings, environ)
-        session = AcpSession(str(workdir / WORK_DIR), "gemini", start.seed)
+        # One attempt per model call (its settings): the prompt's error answer says what
+        # failed, the tap only when to come back.
+        session = AcpSession(str(workdir / WORK_DIR), "gemini", start.seed, retries=False)
         invocation = Invocation(
             argv=(argv[0], "--acp", *argv[1:]),
             env=env,

@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 _CHORES_GRACE = 5.0
 """On shutdown, how long the bookkeeping still queued may take."""
+_RESERVED_FOR = 30.0
+"""How long a process started for a turn stays out of the idle ones before its lease."""
 _EXIT_GRACE = 2.0
 """After its stdin closes, how long a CLI has to exit by itself before it is signalled."""
 
@@ -72,6 +74,8 @@ class LiveProcess:
     stderr_tail: collections.deque[bytes] = attrs.field(factory=collections.deque)
     turns: int = 0
     leased: bool = False
+    reserved: bool = True
+    """Started for a turn that has not leased it yet: not idle, so not ended to make room."""
     retired: bool = False
     """Asked to end; never leased again."""
     rss: int = 0
@@ -183,6 +187,7 @@ class SessionPool:
         assert not live.leased, "a live process serves one turn at a time"
         assert live.alive, "a retired process serves no turn"
         live.leased = True
+        live.reserved = False
         lease = Lease(live, parser)
         try:
             await live.process.stdin.send_all(turn)
@@ -272,7 +277,10 @@ class SessionPool:
 
     def _make_room(self) -> None:
         """Keep the count under ``max_processes``: retire the longest-idle ones."""
-        idle = sorted((p for p in self.live if not p.leased and p.alive), key=lambda p: p.last_used)
+        idle = sorted(
+            (p for p in self.live if _idle(p, trio.current_time())),
+            key=lambda p: p.last_used,
+        )
         excess = len([p for p in self.live if p.alive]) + 1 - self.settings.max_processes
         for live in idle[: max(0, excess)]:
             live.retire()
@@ -286,14 +294,12 @@ class SessionPool:
             await trio.sleep(period)
             now = trio.current_time()
             for live in list(self.live):
-                if not live.leased and now - live.last_used > settings.idle_timeout:
+                if _idle(live, now) and now - live.last_used > settings.idle_timeout:
                     live.retire()
             if settings.memory_budget_mb:
                 await self.measure()
                 budget = settings.memory_budget_mb * 1024 * 1024
-                idle = sorted(
-                    (p for p in self.live if not p.leased and p.alive), key=lambda p: p.last_used
-                )
+                idle = sorted((p for p in self.live if _idle(p, now)), key=lambda p: p.last_used)
                 total = sum(p.rss for p in self.live if p.alive)
                 for live in idle:
                     if total <= budget:
@@ -314,6 +320,14 @@ class SessionPool:
             "started": self.started,
             "rss_bytes": sum(p.rss for p in alive),
         }
+
+
+def _idle(live: LiveProcess, now: float) -> bool:
+    """Whether ``live`` waits for a turn (not one it was just started for, which its request
+    is about to lease; one reserved for long was abandoned, and counts as idle)."""
+    if live.leased or not live.alive:
+        return False
+    return not live.reserved or now - live.started_at > _RESERVED_FOR
 
 
 def _prepared(recipe: SessionRecipe, workdir: Path) -> tuple[Invocation, LiveSession, Path | None]:

@@ -155,6 +155,7 @@ class Warmup:
         self.warmups += 1
         self._warmup_time += time.perf_counter() - started
         if self._shapes.get(shape) is entry:
+            live.reserved = False  # a ready one is idle: the pool may end it for room
             entry.ready.append(live)
         else:
             live.retire()
