@@ -421,3 +421,30 @@ async def test_a_full_pool_never_ends_a_process_started_for_a_turn_before_its_le
             for n in range(10):
                 nursery.start_soon(converse, n)
         assert all(isinstance(o, Finished) for o in outcomes), outcomes
+
+
+async def test_one_name_with_another_system_prompt_is_another_conversation(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """OpenCode sends one X-Session-Id with its title requests and its agent's turns."""
+    async with world(tmp_path) as w:
+        title = attrs.evolve(
+            chat("Title this: hello", session="oc"),
+            messages=(
+                Message("system", "You title conversations."),
+                Message("user", "Title this: hello"),
+            ),
+        )
+        agent = attrs.evolve(
+            chat("hello", session="oc"),
+            messages=(Message("system", "You are an agent."), Message("user", "hello")),
+        )
+        await w.ask(title)
+        await w.ask(agent)
+        assert SEEDS[1] == (), "the agent's first turn did not get the title's turns"
+        again = attrs.evolve(
+            agent,
+            messages=(*agent.messages, Message("assistant", "echo hello"), Message("user", "more")),
+        )
+        await w.ask(again)
+        assert len(w.backend.started) == 2

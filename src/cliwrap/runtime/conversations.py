@@ -64,6 +64,8 @@ class Conversation:
     running: trio.CancelScope | None = None
     """The turn in progress (``latest_wins`` cancels it)."""
     deleted: bool = False
+    system: str | None = None
+    """A digest of the client's system prompt (None: not known, read back from the store)."""
 
 
 @attrs.frozen
@@ -146,12 +148,25 @@ class Conversations:
         """A conversation the client names: the request holds its whole history (the head
         matches), or only the new turns (the predecessors' session mode)."""
         cut = split(chat.conversation)
+        system = _system_digest(chat)
         # A name, or the id cliwrap gave an unnamed one (its X-Session-Id).
         conversation = await self.get(key, name) or await self.get(key, named_id(key, name))
+        if conversation is not None and conversation.system not in (None, system):
+            # The same name with another system prompt: another conversation of that client
+            # (OpenCode sends one X-Session-Id with its title requests and its agent's).
+            conversation = await self.get(key, named_id(key, f"{name}\0{system}"))
+            if conversation is None:
+                id_ = named_id(key, f"{name}\0{system}")
+                conversation = self._new(key, provider, model, id_, cut.head, name)
+                conversation.transcript = list(cut.history)
+                conversation.system = system
+                return Continuation(conversation, cut.history, cut.new, cut.head)
         if conversation is None:
             conversation = self._new(key, provider, model, named_id(key, name), cut.head, name)
             conversation.transcript = list(cut.history)
+            conversation.system = system
             return Continuation(conversation, cut.history, cut.new, cut.head)
+        conversation.system = system
         head = conversation.record.head
         if cut.history and cut.head == head:
             return Continuation(conversation, cut.history, cut.new, head)
@@ -530,6 +545,10 @@ class Conversations:
 def _fresh_recipe(recipe: Callable[[SessionStart], SessionRecipe]) -> SessionRecipe:
     """A recipe for a new session (no history) of its own id."""
     return recipe(SessionStart(str(uuid.uuid4())))
+
+
+def _system_digest(chat: ChatRequest) -> str:
+    return hashlib.sha256((chat.system_prompt or "").encode()).hexdigest()[:16]
 
 
 def _head_key(record: ConversationRecord) -> tuple[str, str, str, str]:
