@@ -301,6 +301,13 @@ class ProviderDefaults:
     def catalog_limits(self, listing: str) -> Mapping[str, TokenLimits]:
         return {}
 
+    def session_files(
+        self, workdir: Path, env: Mapping[str, str], start: SessionStart
+    ) -> Path | None:
+        """None: the CLI keeps a session's files in the run's directory (Qwen Code's
+        QWEN_HOME, Gemini CLI's private home) or none at all (Codex's ephemeral threads)."""
+        return None
+
 
 _BASE_ENV = (
     "PATH",

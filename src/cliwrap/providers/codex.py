@@ -228,12 +228,6 @@ class CodexProvider(ProviderDefaults):
         invocation = self.invocation(request, model, workdir, settings, environ, listing)
         return invocation, CodexSession(seed_items(start.seed))
 
-    def session_files(
-        self, workdir: Path, env: Mapping[str, str], start: SessionStart
-    ) -> Path | None:
-        """None: the thread is ephemeral, and Codex's state and logs stay in ``workdir``."""
-        return None
-
     def parser(self, request: ChatRequest, model: str) -> CodexParser:
         return CodexParser(render_prompt(request.conversation), images=_images(request))
 

@@ -203,11 +203,6 @@ class GeminiProvider(ProviderDefaults):  # it cannot list its models offline
         )
         return invocation, session
 
-    def session_files(
-        self, workdir: Path, env: Mapping[str, str], start: SessionStart
-    ) -> Path | None:
-        return None  # its home (and so its session store) is in the run's directory
-
     def _command(
         self,
         request: ChatRequest,

@@ -265,11 +265,6 @@ class QwenProvider(ProviderDefaults):  # it cannot list its models offline
         )
         return invocation, session
 
-    def session_files(
-        self, workdir: Path, env: Mapping[str, str], start: SessionStart
-    ) -> Path | None:
-        return None  # QWEN_HOME is in the run's directory
-
     def _command(
         self,
         request: ChatRequest,

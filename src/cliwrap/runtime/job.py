@@ -64,7 +64,16 @@ if TYPE_CHECKING:
 
     from .sessions import Lease
 
-__all__ = ["JobPlan", "RunStream", "Runtime", "keep_tail", "open_job", "open_run_stream"]
+__all__ = [
+    "JobPlan",
+    "RunStream",
+    "Runtime",
+    "keep_tail",
+    "open_job",
+    "open_run_stream",
+    "prepare_workdir",
+    "start_in_group",
+]
 
 log = logging.getLogger(__name__)
 
@@ -383,11 +392,11 @@ def _built(plan: JobPlan, workdir: Path) -> Invocation:
     """The invocation, its directory laid out: in a thread, as building it may read the
     CLI's own config (Codex's model providers) and its files may be megabytes (images)."""
     invocation = plan.build(workdir)
-    _prepare_workdir(invocation, workdir)
+    prepare_workdir(invocation, workdir)
     return invocation
 
 
-def _prepare_workdir(invocation: Invocation, workdir: Path) -> None:
+def prepare_workdir(invocation: Invocation, workdir: Path) -> None:
     """The private home, the CLI's working directory and the invocation's files (images can
     be megabytes: a thread)."""
     (workdir / PRIVATE_HOME).mkdir()
@@ -402,19 +411,7 @@ async def _supervise_process(
     returncode: int | None = None
     async with trio.open_nursery() as nursery:
         try:
-            process: GroupProcess = await nursery.start(
-                partial(
-                    run_in_group,
-                    runtime.backend,
-                    invocation.argv,
-                    env=invocation.env,
-                    cwd=workdir / WORK_DIR,
-                    stdin=None if invocation.dialogue else invocation.stdin,
-                    ledger=runtime.ledger,
-                    stop_signal=invocation.stop_signal,
-                    kill_grace=deadlines.kill_grace,
-                )
-            )
+            process = await start_in_group(nursery, runtime, invocation, workdir)
         except OSError as exc:  # not executable, wrong format, ledger unwritable, ...
             reason = exc.strerror or str(exc)
             run.decide(
@@ -457,6 +454,28 @@ async def _supervise_process(
     if returncode is not None:
         for event in plan.parser.finish(returncode, run.stderr_text):
             await run.emit(event)
+
+
+async def start_in_group(
+    nursery: trio.Nursery, runtime: Runtime, invocation: Invocation, workdir: Path
+) -> GroupProcess:
+    """``invocation``'s process, in its own group in the ledger, owned by a task in
+    ``nursery`` (:func:`~cliwrap.runtime.processes.run_in_group`): working in ``workdir``'s
+    work folder, its stdin fed and closed, or kept open for a dialogue."""
+    process: GroupProcess = await nursery.start(
+        partial(
+            run_in_group,
+            runtime.backend,
+            invocation.argv,
+            env=invocation.env,
+            cwd=workdir / WORK_DIR,
+            stdin=None if invocation.dialogue else invocation.stdin,
+            ledger=runtime.ledger,
+            stop_signal=invocation.stop_signal,
+            kill_grace=runtime.deadlines.kill_grace,
+        )
+    )
+    return process
 
 
 async def _pump(

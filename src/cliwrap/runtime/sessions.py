@@ -28,7 +28,6 @@ import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 
 import attrs
@@ -36,12 +35,11 @@ import trio
 
 from ..config import SessionsConfig
 from ..core.events import Finished, Outcome
-from ..providers.base import PRIVATE_HOME, WORK_DIR, Invocation, LiveSession, TurnParser
+from ..providers.base import Invocation, LiveSession, TurnParser
 from .backend import GroupProcess
 from .groups import group_rss
-from .job import Runtime, keep_tail
+from .job import Runtime, keep_tail, prepare_workdir, start_in_group
 from .lines import StreamLines
-from .processes import run_in_group
 
 __all__ = ["Lease", "LiveProcess", "SessionPool", "SessionRecipe"]
 
@@ -216,19 +214,7 @@ class SessionPool:
         try:
             invocation, session, files = await runtime.blocking(_prepared, recipe, workdir)
             async with trio.open_nursery() as nursery:
-                process: GroupProcess = await nursery.start(
-                    partial(
-                        run_in_group,
-                        runtime.backend,
-                        invocation.argv,
-                        env=invocation.env,
-                        cwd=workdir / WORK_DIR,
-                        stdin=None,
-                        ledger=runtime.ledger,
-                        stop_signal=invocation.stop_signal,
-                        kill_grace=runtime.deadlines.kill_grace,
-                    )
-                )
+                process = await start_in_group(nursery, runtime, invocation, workdir)
                 now = trio.current_time()
                 live = LiveProcess(
                     shape, session, workdir, process, StreamLines(process.stdout), now, now
@@ -333,9 +319,7 @@ def _idle(live: LiveProcess, now: float) -> bool:
 def _prepared(recipe: SessionRecipe, workdir: Path) -> tuple[Invocation, LiveSession, Path | None]:
     """The recipe built and its directory laid out (blocking: in a thread)."""
     invocation, session, files = recipe(workdir)
-    (workdir / PRIVATE_HOME).mkdir()
-    (workdir / WORK_DIR).mkdir()
-    invocation.write_files(workdir)
+    prepare_workdir(invocation, workdir)
     return invocation, session, files
 
 
