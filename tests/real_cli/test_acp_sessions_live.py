@@ -9,7 +9,7 @@ import pytest
 
 from cliwrap.testing import LiveServer, StubThread
 
-from .conftest import SdkFactory, ServerFactory
+from .conftest import SdkFactory
 
 pytestmark = pytest.mark.real_cli
 
@@ -17,11 +17,6 @@ CLIS = [
     pytest.param("gemini-2.5-flash", "/v1beta/models/", id="gemini"),
     pytest.param("qwen3-coder-plus", "/v1/chat/completions", id="qwen"),
 ]
-
-
-@pytest.fixture(scope="module")
-def server(start_server: ServerFactory) -> LiveServer:
-    return start_server()
 
 
 def _turns(body: dict[str, Any]) -> list[tuple[str, str]]:

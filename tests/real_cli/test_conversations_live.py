@@ -23,11 +23,6 @@ from .conftest import SdkFactory, ServerFactory
 pytestmark = pytest.mark.real_cli
 
 
-@pytest.fixture(scope="module")
-def server(start_server: ServerFactory) -> LiveServer:
-    return start_server()
-
-
 def _requests_since(stub: StubThread, count: int, path: str) -> list[dict[str, Any]]:
     return [r.body for r in stub.records[count:] if r.path.startswith(path)]
 
