@@ -200,11 +200,6 @@ class SessionPool:
             else:
                 live.retire()
 
-    def retire_all(self, where: Callable[[LiveProcess], bool]) -> None:
-        for live in list(self.live):
-            if where(live):
-                live.retire()
-
     async def _own(
         self, shape: str, recipe: SessionRecipe, task_status: trio.TaskStatus[LiveProcess]
     ) -> None:
