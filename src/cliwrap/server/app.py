@@ -77,7 +77,6 @@ def create_app(
     app.asgi_app = AccessLog(  # type: ignore[method-assign,assignment]
         Cors.wrapping(FinishRequestBodies(app.asgi_app), config.server.cors_origins),
         enabled=config.server.access_log,
-        log_format=config.server.log_format,
     )
 
     @app.before_request
@@ -154,9 +153,7 @@ def create_app(
             {"X-Session-Id": plans[0].conversation} if plans[0].conversation is not None else {}
         )
         if record is not None:
-            log_failure = partial(
-                log_failed_run, record.request_id, log_format=config.server.log_format
-            )
+            log_failure = partial(log_failed_run, record.request_id)
             plans = [attrs.evolve(plan, on_failure=log_failure) for plan in plans]
         runtime = service.runtime
 
