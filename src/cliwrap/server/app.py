@@ -12,6 +12,7 @@ import functools
 import json
 import logging
 import math
+import platform
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
@@ -54,7 +55,7 @@ __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
-_OPEN_PATHS = ("/health", "/openapi.json")
+_OPEN_PATHS = ("/health", "/openapi.json", "/version")
 
 
 def create_app(
@@ -107,6 +108,22 @@ def create_app(
                 },
             }
         )
+
+    @app.get("/version")
+    async def version() -> Response:
+        clis = await service.inventory.all()  # cached
+        return _json(
+            {
+                "version": __version__,
+                "python": platform.python_version(),
+                "clis": {name: info.version for name, info in clis.items()},
+            }
+        )
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        body, content_type = service.metrics.exposition(request.headers.get("Accept", ""))
+        return Response(body, content_type=content_type)
 
     @app.get("/openapi.json")
     async def openapi_json() -> Response:
