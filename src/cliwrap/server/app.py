@@ -122,7 +122,9 @@ def create_app(
 
     @app.get("/metrics")
     async def metrics() -> Response:
-        body, content_type = service.metrics.exposition(request.headers.get("Accept", ""))
+        # In a worker thread: a scrape of many series takes milliseconds (docs/benchmarks.md).
+        expose = partial(service.metrics.exposition, request.headers.get("Accept", ""))
+        body, content_type = await service.runtime.blocking(expose)
         return Response(body, content_type=content_type)
 
     @app.get("/openapi.json")
