@@ -14,6 +14,7 @@ import trio
 
 from cliwrap.observability.logs import configure_logging, formatter
 from cliwrap.server.access_log import AccessLog
+from cliwrap.testing.live import _READY
 
 log = logging.getLogger("cliwrap.test_logs")
 
@@ -111,3 +112,13 @@ async def test_what_a_request_logs_carries_its_id_in_child_tasks_too() -> None:
 def test_an_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="logfmt, json"):
         formatter("xml")
+
+
+@pytest.mark.parametrize("log_format", ["logfmt", "json"])
+def test_the_live_server_helper_reads_the_address_in_either_format(log_format: str) -> None:
+    record = logging.LogRecord(
+        "cliwrap", logging.INFO, __file__, 1, "cliwrap serving on %s", ("http://[::1]:8123",), None
+    )
+    match = _READY.search(formatter(log_format).format(record))
+    assert match is not None
+    assert match.group(1) == "http://[::1]:8123"
