@@ -66,12 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _doctor(config, probe=args.probe, as_json=args.json)
         except KeyboardInterrupt:
             return 130
-    logging.basicConfig(
-        level=config.server.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from .observability.logs import configure_logging
     from .server.serve import serve as run_server
+
+    configure_logging(config.server.log_level, config.server.log_format)
 
     try:
         trio.run(run_server, config)

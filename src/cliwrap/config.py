@@ -72,7 +72,8 @@ class ServerConfig:
     access_log: bool = True
     """One line per request on the ``cliwrap.access`` logger."""
     log_format: str = attrs.field(default="logfmt", validator=v.in_(("logfmt", "json")))
-    """The access log's lines: ``key=value`` pairs (logfmt) or one JSON object."""
+    """The server log's lines (the access log's and every other): ``key=value`` pairs
+    (logfmt) or one JSON object, rendered by structlog."""
     cors_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the API (``"*"``: any); empty: no CORS headers."""
     list_progress_models: bool = False

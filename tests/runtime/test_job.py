@@ -353,3 +353,24 @@ async def test_the_cli_runs_in_a_work_folder_with_cliwraps_files_beside_it(
         await collect(runtime, attrs.evolve(make_plan(), build=build))
         assert backend.started[0].cwd.name == WORK_DIR
     assert seen == {"here": ["image-1.png"], "beside": ["home", "tap.cjs", WORK_DIR]}
+
+
+async def test_every_cli_process_is_watched_from_start_to_reaping(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    watched: list[str] = []
+
+    def watch(provider: str) -> Callable[[], None]:
+        watched.append(f"started {provider}")
+        return lambda: watched.append(f"ended {provider}")
+
+    async with open_fake_backend(answer) as backend:
+        runtime = attrs.evolve(make_runtime(tmp_path, backend), process_watch=watch)
+
+        def build(workdir: Path) -> Invocation:
+            return Invocation(argv=("fake-cli",), env={}, stdin=b"hi", provider="claude")
+
+        async with open_job(runtime, attrs.evolve(make_plan(), build=build)) as run:
+            async for _ in run.updates:
+                assert watched == ["started claude"]
+        assert watched == ["started claude", "ended claude"]

@@ -12,6 +12,7 @@ import pytest
 import trio
 
 from cliwrap.config import Config, ProviderConfig, ServerConfig
+from cliwrap.observability.logs import formatter
 from cliwrap.server.access_log import (
     AccessLog,
     format_line,
@@ -20,6 +21,17 @@ from cliwrap.server.access_log import (
     request_id,
 )
 from cliwrap.server.app import create_app
+
+JSON_LINE = formatter("json")
+LOGFMT_LINE = formatter("logfmt")
+
+
+def lines_of(
+    caplog: pytest.LogCaptureFixture, logger: str, log_format: str = "logfmt"
+) -> list[str]:
+    """The records ``logger`` wrote, as the server's log renders them (structlog)."""
+    render = JSON_LINE if log_format == "json" else LOGFMT_LINE
+    return [render.format(r) for r in caplog.records if r.name == logger]
 
 
 def test_a_sane_client_request_id_is_kept_and_any_other_replaced() -> None:
@@ -67,11 +79,17 @@ async def test_one_line_per_request_with_what_the_handler_noted(
     autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, "cliwrap.access")
-    sent = await run(AccessLog(fake_app, log_format="json"), [(b"x-request-id", b"abc123")])
+    sent = await run(AccessLog(fake_app), [(b"x-request-id", b"abc123")])
     assert (b"x-request-id", b"abc123") in sent[0]["headers"]
     assert (b"a", b"b") in sent[0]["headers"]
-    [line] = [r.getMessage() for r in caplog.records if r.name == "cliwrap.access"]
-    assert json.loads(line) == {
+    [line] = lines_of(caplog, "cliwrap.access", "json")
+    fields = json.loads(line)
+    assert list(fields)[:4] == ["timestamp", "level", "logger", "event"]
+    del fields["timestamp"]
+    assert fields == {
+        "level": "info",
+        "logger": "cliwrap.access",
+        "event": "request",
         "method": "POST",
         "path": "/v1/messages",
         "status": 200,
@@ -97,8 +115,9 @@ async def test_an_outcome_noted_later_wins_and_a_disconnect_is_logged(
     await run(AccessLog(failing), [])
     with trio.move_on_after(1):
         await run(AccessLog(fake_app), [])
-    lines = [r.getMessage() for r in caplog.records if r.name == "cliwrap.access"]
-    assert "status=200" in lines[0]
+    lines = lines_of(caplog, "cliwrap.access")
+    assert " level=info logger=cliwrap.access event=request method=POST " in lines[0]
+    assert " status=200 " in lines[0]
     assert lines[0].endswith("outcome=failed:timeout")
     assert lines[1].endswith("outcome=disconnected")
 
@@ -117,9 +136,9 @@ def test_a_failed_run_is_logged_with_its_request_id_and_no_secret(
 ) -> None:
     caplog.set_level(logging.WARNING, "cliwrap.runs")
     log_failed_run("abc123", "claude exited 1", "reading /home/me/x\nkey sk-ant-api03-secret99\n")
-    [message] = [r.getMessage() for r in caplog.records if r.name == "cliwrap.runs"]
-    assert message.startswith("run failed request_id=abc123 ")
-    assert "/home/me/x" in message
+    [message] = lines_of(caplog, "cliwrap.runs")
+    assert ' level=warning logger=cliwrap.runs event="run failed" request_id=abc123 ' in message
+    assert 'error="claude exited 1" stderr_tail="reading /home/me/x\\nkey' in message
     assert "sk-ant" not in message
 
 
@@ -139,7 +158,7 @@ async def test_every_response_of_the_app_has_a_request_id(
     unknown = await client.get("/nowhere")
     assert unknown.status_code == 404
     assert unknown.headers["x-request-id"]
-    lines = [r.getMessage() for r in caplog.records if r.name == "cliwrap.access"]
-    assert lines[0].startswith("method=GET path=/health status=200 ")
+    lines = lines_of(caplog, "cliwrap.access")
+    assert " method=GET path=/health status=200 " in lines[0]
     assert "request_id=mine-1" in lines[0]
     assert "model=sonnet provider=claude outcome=error" in lines[1]

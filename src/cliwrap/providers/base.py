@@ -82,6 +82,8 @@ class Invocation:
     stop_signal: int = signal.SIGTERM
     dialogue: bool = False
     """Keep stdin open after ``stdin`` is written: the parser is a :class:`Dialogue`."""
+    provider: str = ""
+    """The provider whose CLI this is (set by the service; the metrics count processes by it)."""
 
     def write_files(self, workdir: Path) -> None:
         """Write :attr:`files` under ``workdir`` (blocking: call it from a thread if it may be)."""

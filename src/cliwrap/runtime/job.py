@@ -57,7 +57,7 @@ from .backend import GroupProcess, PosixBackend, ProcessBackend
 from .decoder import Decoders
 from .ledger import Ledger
 from .lines import StreamLines
-from .processes import run_in_group
+from .processes import ProcessWatch, run_in_group
 
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
@@ -105,6 +105,10 @@ class Runtime:
     decoders: Decoders | None = None
     """The server's JSON decoder process, for huge CLI lines (none: decoded in a thread)."""
     draining: trio.Event = attrs.field(factory=trio.Event)
+    process_watch: Callable[[str], Callable[[], None]] | None = None
+    """Told the provider's name when one of its CLI processes starts; returns what is told
+    when it has ended (a :data:`~cliwrap.runtime.processes.ProcessWatch` per provider: the
+    metrics count processes). Every CLI process, a run's or a conversation's, passes here."""
 
 
 @attrs.frozen
@@ -462,6 +466,9 @@ async def start_in_group(
     """``invocation``'s process, in its own group in the ledger, owned by a task in
     ``nursery`` (:func:`~cliwrap.runtime.processes.run_in_group`): working in ``workdir``'s
     work folder, its stdin fed and closed, or kept open for a dialogue."""
+    watch: ProcessWatch | None = None
+    if runtime.process_watch is not None:
+        watch = partial(runtime.process_watch, invocation.provider)
     process: GroupProcess = await nursery.start(
         partial(
             run_in_group,
@@ -473,6 +480,7 @@ async def start_in_group(
             ledger=runtime.ledger,
             stop_signal=invocation.stop_signal,
             kill_grace=runtime.deadlines.kill_grace,
+            watch=watch,
         )
     )
     return process

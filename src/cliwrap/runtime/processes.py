@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import trio
@@ -25,12 +25,17 @@ import trio
 from .backend import GroupProcess, ProcessBackend
 from .ledger import Ledger
 
-__all__ = ["KILL_WAIT", "run_in_group"]
+__all__ = ["KILL_WAIT", "ProcessWatch", "run_in_group"]
 
 log = logging.getLogger(__name__)
 
 KILL_WAIT = 5.0
 """How long to wait for a leader to be reaped after SIGKILL before giving up on it."""
+
+ProcessWatch = Callable[[], Callable[[], None]]
+"""Told that a process started; returns what to call once it has ended (reaped, or given
+up on). A plain callback, so that whoever counts processes (the metrics) is no dependency of
+the runtime."""
 
 
 async def run_in_group(
@@ -43,6 +48,7 @@ async def run_in_group(
     ledger: Ledger,
     stop_signal: int = signal.SIGTERM,
     kill_grace: float = 2.0,
+    watch: ProcessWatch | None = None,
     task_status: trio.TaskStatus[GroupProcess] = trio.TASK_STATUS_IGNORED,
 ) -> int | None:
     """Run ``argv`` as the leader of a new process group; its exit status (None if it could
@@ -52,10 +58,14 @@ async def run_in_group(
     ``stdin`` is written and closed; None leaves the pipe open to the caller, who talks to
     the CLI through it. However this task ends, normally or cancelled, the group is
     signalled and the leader reaped before it returns, shielded from cancellation.
+    ``watch`` is told when the process has started and when it has ended.
     """
     process = await backend.start(argv, env=env, cwd=cwd)
+    ended: Callable[[], None] | None = None
     reaped = False
     try:
+        if watch is not None:
+            ended = watch()
         # Inside the try: if the ledger cannot be written (a full or read-only state
         # directory), the CLI is still stopped and reaped.
         ledger.add(process.pid, cwd)
@@ -76,6 +86,8 @@ async def run_in_group(
             if reaped:
                 with contextlib.suppress(OSError):
                     ledger.remove(process.pid)
+            if ended is not None:
+                ended()
 
 
 async def _feed(process: GroupProcess, data: bytes) -> None:

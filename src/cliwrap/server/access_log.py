@@ -11,7 +11,6 @@ request id.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import uuid
@@ -22,6 +21,7 @@ import attrs
 import trio
 
 from ..core.errors import redact
+from ..observability.logs import bind_request, format_line
 
 __all__ = [
     "REQUEST_ID_HEADER",
@@ -81,29 +81,12 @@ def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
     return uuid.uuid4().hex
 
 
-def format_line(fields: dict[str, Any], log_format: str) -> str:
-    """One log line: a JSON object, or logfmt (``key=value``, quoted where needed)."""
-    if log_format == "json":
-        return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
-    return " ".join(f"{key}={_logfmt(value)}" for key, value in fields.items())
-
-
-def _logfmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    text = str(value)
-    if text and not re.search(r'[\s"=\\]', text):
-        return text
-    return json.dumps(text, ensure_ascii=False)
-
-
 @attrs.frozen
 class AccessLog:
     """ASGI middleware: a request id on every response, one access-log line per request."""
 
     app: ASGIApp
     enabled: bool = True
-    log_format: str = "logfmt"
 
     async def __call__(
         self,
@@ -132,15 +115,16 @@ class AccessLog:
 
         started = trio.current_time()
         ended = "error"
-        try:
-            await self.app(scope, receive, send_with_id)
-            ended = ""
-        except trio.Cancelled:
-            ended = "disconnected"  # the client left (quart-trio cancels on disconnect)
-            raise
-        finally:
-            if self.enabled:
-                self._write(record, ended, trio.current_time() - started)
+        with bind_request(record.request_id):
+            try:
+                await self.app(scope, receive, send_with_id)
+                ended = ""
+            except trio.Cancelled:
+                ended = "disconnected"  # the client left (quart-trio cancels on disconnect)
+                raise
+            finally:
+                if self.enabled:
+                    self._write(record, ended, trio.current_time() - started)
 
     def _write(self, record: RequestRecord, ended: str, seconds: float) -> None:
         outcome = record.outcome or ended
@@ -156,12 +140,10 @@ class AccessLog:
             "provider": record.provider,
             "outcome": outcome,
         }
-        access_log.info("%s", format_line(fields, self.log_format))
+        access_log.info("request", extra=fields)
 
 
-def log_failed_run(
-    request_id: str, error: str, stderr_tail: str, *, log_format: str = "logfmt"
-) -> None:
+def log_failed_run(request_id: str, error: str, stderr_tail: str) -> None:
     """Log a run that failed, with what its CLI last wrote on stderr, under ``request_id``.
 
     For operators: the client got a short, sanitised message; the log keeps the CLI's own
@@ -172,4 +154,4 @@ def log_failed_run(
         "error": error,
         "stderr_tail": redact(stderr_tail).strip(),
     }
-    run_log.warning("run failed %s", format_line(fields, log_format))
+    run_log.warning("run failed", extra=fields)

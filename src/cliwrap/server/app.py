@@ -12,6 +12,7 @@ import functools
 import json
 import logging
 import math
+import platform
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
@@ -54,7 +55,7 @@ __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
-_OPEN_PATHS = ("/health", "/openapi.json")
+_OPEN_PATHS = ("/health", "/openapi.json", "/version")
 
 
 def create_app(
@@ -77,7 +78,6 @@ def create_app(
     app.asgi_app = AccessLog(  # type: ignore[method-assign,assignment]
         Cors.wrapping(FinishRequestBodies(app.asgi_app), config.server.cors_origins),
         enabled=config.server.access_log,
-        log_format=config.server.log_format,
     )
 
     @app.before_request
@@ -108,6 +108,24 @@ def create_app(
                 },
             }
         )
+
+    @app.get("/version")
+    async def version() -> Response:
+        clis = await service.inventory.all()  # cached
+        return _json(
+            {
+                "version": __version__,
+                "python": platform.python_version(),
+                "clis": {name: info.version for name, info in clis.items()},
+            }
+        )
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        # In a worker thread: a scrape of many series takes milliseconds (docs/benchmarks.md).
+        expose = partial(service.metrics.exposition, request.headers.get("Accept", ""))
+        body, content_type = await service.runtime.blocking(expose)
+        return Response(body, content_type=content_type)
 
     @app.get("/openapi.json")
     async def openapi_json() -> Response:
@@ -154,9 +172,7 @@ def create_app(
             {"X-Session-Id": plans[0].conversation} if plans[0].conversation is not None else {}
         )
         if record is not None:
-            log_failure = partial(
-                log_failed_run, record.request_id, log_format=config.server.log_format
-            )
+            log_failure = partial(log_failed_run, record.request_id)
             plans = [attrs.evolve(plan, on_failure=log_failure) for plan in plans]
         runtime = service.runtime
 

@@ -975,6 +975,18 @@ def _common_schemas() -> dict[str, Schema]:
                 },
             }
         ),
+        "Version": _obj(
+            {
+                "version": STRING,
+                "python": STRING,
+                "clis": {
+                    "type": "object",
+                    "description": "Each enabled CLI's version; null when it is not installed "
+                    "or did not say.",
+                    "additionalProperties": {"type": ["string", "null"]},
+                },
+            }
+        ),
     }
 
 
@@ -1301,6 +1313,31 @@ def document(version: str) -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "Status.", "content": _json("Health")},
                         **_errors("OpenAIError", []),
+                    },
+                }
+            },
+            "/version": {
+                "get": {
+                    "summary": "cliwrap's, Python's and each CLI's version (no key needed)",
+                    "responses": {
+                        "200": {"description": "Versions.", "content": _json("Version")},
+                        **_errors("OpenAIError", []),
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics (text format; OpenMetrics when asked for)",
+                    "security": [{"bearer": []}, {"apiKey": []}, {}],
+                    "responses": {
+                        "200": {
+                            "description": "The metrics, in Prometheus' text exposition format.",
+                            "content": {
+                                "text/plain": {"schema": STRING},
+                                "application/openmetrics-text": {"schema": STRING},
+                            },
+                        },
+                        **_errors("OpenAIError", [401]),
                     },
                 }
             },

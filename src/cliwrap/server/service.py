@@ -24,6 +24,7 @@ from ..config import Config, ProviderConfig
 from ..conversations import AnswerRecorder, key_id, shape_of
 from ..core.errors import ApiError, ErrorKind
 from ..core.request import ChatRequest, Message
+from ..observability.metrics import Metrics
 from ..providers import PROVIDERS, Provider, find_command
 from ..providers.base import Invocation, LiveSession, SessionProvider, SessionStart
 from ..providers.failures import LoginHint
@@ -67,6 +68,7 @@ class Service:
     conversations: Conversations
     warmup: Warmup
     session_files: SessionFiles
+    metrics: Metrics
 
     @classmethod
     def from_config(
@@ -80,8 +82,10 @@ class Service:
         backend = backend or PosixBackend()
         environ = dict(os.environ if environ is None else environ)
         ledger = ledger_for(config)
+        gate = Gate(config.limits.max_concurrent, config.limits.max_queue)
+        metrics = Metrics(gate)
         runtime = Runtime(
-            gate=Gate(config.limits.max_concurrent, config.limits.max_queue),
+            gate=gate,
             ledger=ledger,
             deadlines=config.deadlines,
             keepalive_interval=config.server.keepalive_interval,
@@ -92,6 +96,7 @@ class Service:
                 ledger_for(config, "workers"),
                 config.deadlines.kill_grace,
             ),
+            process_watch=metrics.process_started,
         )
         files = SessionFiles(config.state_path / "session-files")
         delay = config.storage.cleanup_delay
@@ -118,6 +123,7 @@ class Service:
             conversations=Conversations(pool, config.sessions, None, warmup),
             warmup=warmup,
             session_files=files,
+            metrics=metrics,
         )
 
     async def run_sessions(
@@ -277,9 +283,10 @@ class Service:
         for_cli = planned.request
 
         def build(workdir: Path) -> Any:
-            return provider.invocation(
+            invocation = provider.invocation(
                 for_cli, route.model, workdir, settings, self.environ, listing
             )
+            return attrs.evolve(invocation, provider=route.provider)
 
         filters: tuple[Callable[[], EventFilter], ...] = (
             *planned.filters,
@@ -314,7 +321,7 @@ class Service:
                 files = provider.session_files(workdir, invocation.env, start)
                 if files is not None and workdir in files.parents:
                     files = None  # it goes with the process's own directory
-                return invocation, session, files
+                return attrs.evolve(invocation, provider=route.provider), session, files
 
             return build_session
 

@@ -22,7 +22,9 @@ from ..runtime.groups import group_members
 
 __all__ = ["LiveServer", "group_alive"]
 
-_READY = re.compile(r"serving on (http://\S+)")
+_READY = re.compile(r'serving on (http://[^\s"\\]+)')
+"""The address in the "serving on" line, as logfmt or JSON renders it (quoted: the quote
+is not part of it)."""
 
 
 class LiveServer:
