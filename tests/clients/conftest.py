@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +51,24 @@ def stub(model: ScriptedModel) -> Iterator[StubThread]:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, stub: StubThread) -> Iterator[LiveServer]:
     """cliwrap with every CLI wired to the stub, no keys (so any key a recipe shows works)."""
+    # The clients are under test, not the CLIs: the README's model names go to Codex CLI,
+    # the quickest pinned CLI to start (the routing itself is tested in tests/real_cli).
+    fast = {"codex": dict.fromkeys(FAST_ALIASES, "gpt-5.5")}
+    with live_cliwrap(tmp_path_factory.mktemp("server"), stub, model_maps=fast) as live:
+        yield live
+
+
+@contextmanager
+def live_cliwrap(
+    folder: Path,
+    stub: StubThread,
+    *,
+    alone: str = "",
+    model_maps: Mapping[str, Mapping[str, str]] | None = None,
+) -> Iterator[LiveServer]:
+    """A live cliwrap whose CLIs talk to ``stub``: every CLI, or ``alone`` (the others off)."""
     if find_command("claude", {**os.environ, "PATH": ""}) is None:
         pytest.fail("the pinned CLIs are not installed: run `just clis`")
-    folder = tmp_path_factory.mktemp("server")
     home = folder / "home"
     home.mkdir()
     tables: dict[str, dict[str, Any]] = {
@@ -60,9 +76,13 @@ def server(tmp_path_factory: pytest.TempPathFactory, stub: StubThread) -> Iterat
         "limits": {"max_concurrent": 8, "max_queue": 64},
         **provider_tables(stub.url, home),
     }
-    # The clients are under test, not the CLIs: the README's model names go to Codex CLI,
-    # the quickest pinned CLI to start (the routing itself is tested in tests/real_cli).
-    tables["providers.codex"]["model_map"] = dict.fromkeys(FAST_ALIASES, "gpt-5.5")
+    if alone:
+        assert f"providers.{alone}" in tables, alone
+        for name in tables:
+            if name.startswith("providers.") and name != f"providers.{alone}":
+                tables[name] = {"enabled": False}
+    for name, model_map in (model_maps or {}).items():
+        tables[f"providers.{name}"]["model_map"] = dict(model_map)
     path = folder / "config.toml"
     path.write_text(config_text(tables))
     with LiveServer(path, folder / "state") as live:
@@ -115,7 +135,7 @@ def aider_bin() -> str:
     return str(AIDER)
 
 
-__all__ = ["aider_bin", "live_text", "node_client"]
+__all__ = ["aider_bin", "live_cliwrap", "live_text", "node_client"]
 
 
 def run_client(argv: list[str], cwd: Path, env: dict[str, str]) -> str:

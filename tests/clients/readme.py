@@ -7,7 +7,9 @@ fence (invisible on GitHub) says more about it; several may stand one after anot
   with the real client (a config file, a command line); the README test checks that some
   test under ``tests/clients`` names it;
 - ``<!-- example prints: TEXT -->``: its output must hold TEXT;
-- ``<!-- example skip: WHY -->``: not run, for the reason given (which must be given).
+- ``<!-- example skip: WHY -->``: not run, for the reason given (which must be given);
+- ``<!-- example cli: NAME -->``: run against a cliwrap with that CLI alone configured (the
+  others disabled), so the example is known to need nothing else (a newcomer's first CLI).
 
 A fence without a language is an illustration (output, a diagram), not an example.
 Pure: no I/O.
@@ -25,7 +27,7 @@ README_URL = "http://127.0.0.1:8000"
 """The address the README's examples use; tests put the live server's in its place."""
 
 _FENCE = re.compile(r"^(\s*)```(\S*)\s*$")
-_MARK = re.compile(r"^\s*<!--\s*example\s+(name|prints|skip):\s*(.*?)\s*-->\s*$")
+_MARK = re.compile(r"^\s*<!--\s*example\s+(name|prints|skip|cli):\s*(.*?)\s*-->\s*$")
 
 
 @attrs.frozen
@@ -37,6 +39,8 @@ class Example:
     name: str = ""
     prints: tuple[str, ...] = ()
     skip: str | None = None
+    cli: str = ""
+    """The one CLI the example is run with (``example cli:``); empty: every CLI configured."""
 
     @property
     def id(self) -> str:
@@ -78,4 +82,12 @@ def _marked(language: str, code: str, line: int, lines: list[str], fence: int) -
         above -= 1
     if "skip" in fields and not fields["skip"]:
         raise ValueError(f"README line {line}: a skipped example must say why")
-    return Example(language, code, line, fields.get("name", ""), tuple(prints), fields.get("skip"))
+    return Example(
+        language,
+        code,
+        line,
+        fields.get("name", ""),
+        tuple(prints),
+        fields.get("skip"),
+        fields.get("cli", ""),
+    )

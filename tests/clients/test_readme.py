@@ -12,14 +12,15 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from cliwrap.testing import LiveServer
+from cliwrap.testing import LiveServer, StubThread
 
-from .conftest import README, live_text
+from .conftest import README, live_cliwrap, live_text
 from .model import ScriptedModel, call, reply
 from .readme import Example, read_examples
 
@@ -64,9 +65,23 @@ def _answers(model: ScriptedModel) -> None:
 
 
 @pytest.fixture(scope="module")
-def runs(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
+def claude_alone(
+    tmp_path_factory: pytest.TempPathFactory, stub: StubThread
+) -> Iterator[LiveServer]:
+    """cliwrap with Claude Code alone configured, for the examples marked ``cli: claude``."""
+    with live_cliwrap(tmp_path_factory.mktemp("claude-alone"), stub, alone="claude") as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def runs(
+    server: LiveServer, claude_alone: LiveServer, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Run]:
     """Every runnable example, started together (they are independent), and its outcome."""
-    started = {e.id: _start(e, server, tmp_path_factory.mktemp("example")) for e in RUNNABLE}
+    servers = {"": server, "claude": claude_alone}
+    started = {
+        e.id: _start(e, servers[e.cli], tmp_path_factory.mktemp("example")) for e in RUNNABLE
+    }
     return {name: _finish(process) for name, process in started.items()}
 
 
@@ -122,3 +137,12 @@ def test_every_example_is_run_or_says_why_not() -> None:
         elif example.skip is None:
             assert example in RUNNABLE or example in CONFIGS, f"what runs README {example.id}?"
     assert len(RUNNABLE) >= 10
+
+
+def test_a_newcomers_examples_need_claude_code_alone() -> None:
+    """The first request, the async client and the WebSocket run with Claude Code alone."""
+    alone = [e for e in RUNNABLE if e.cli]
+    assert {e.cli for e in alone} == {"claude"}
+    assert any("curl http://127.0.0.1:8000/v1/chat/completions" in e.code for e in alone)
+    assert any("AsyncOpenAI(" in e.code and "asyncio.run(" in e.code for e in alone)
+    assert any("/v1/ws" in e.code for e in alone)
