@@ -165,13 +165,17 @@ def create_app(
             chat = attrs.evolve(chat, session=params.session_name(named, "X-Session-Id"))
         record = record_of(request.scope)
         key = _presented_key(request.headers)
+        # Read now: a stream's run is admitted outside the request's context.
+        run_id = record.request_id if record is not None else uuid.uuid4().hex
+        surface = _SURFACES.get(request.path, "chat_completions")
+        client = request.remote_addr or ""
 
         def admit() -> LiveRun:
             return service.runs.admit(
-                record.request_id if record is not None else uuid.uuid4().hex,
-                _SURFACES.get(request.path, "chat_completions"),
+                run_id,
+                surface,
                 service.runs.caller(key),
-                client=request.remote_addr or "",
+                client=client,
                 model=chat.model,
                 provider=provider,
                 stream=chat.stream,
