@@ -13,9 +13,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import jsonschema
 import openai
 import pytest
+import referencing
+from referencing.jsonschema import DRAFT202012
 
+from cliwrap import __version__
+from cliwrap.server.openapi import document
 from cliwrap.testing import LiveServer, group_alive
 
 from ..slow_cli import WORD, slow_server
@@ -53,9 +58,24 @@ def api(server: LiveServer) -> Iterator[httpx.Client]:
         yield http
 
 
+def documented(name: str, instance: Any) -> None:
+    """Fail unless ``instance`` matches the schema ``name`` of /openapi.json."""
+    registry = referencing.Registry().with_resource(
+        "urn:cliwrap", DRAFT202012.create_resource(document(__version__))
+    )
+    schema = {"$ref": f"urn:cliwrap#/components/schemas/{name}"}
+    jsonschema.Draft202012Validator(schema, registry=registry).validate(instance)
+
+
+def listed(api: httpx.Client) -> dict[str, Any]:
+    body: dict[str, Any] = api.get("/v1/requests").json()
+    documented("RunList", body)
+    return body
+
+
 def live_state(api: httpx.Client, run_id: str) -> str | None:
-    listed = api.get("/v1/requests").json()
-    return next((run["state"] for run in listed["live"] if run["id"] == run_id), None)
+    listed_now = listed(api)
+    return next((run["state"] for run in listed_now["live"] if run["id"] == run_id), None)
 
 
 def cancel(api: httpx.Client, server: LiveServer, run_id: str) -> dict[str, Any]:
@@ -65,6 +85,7 @@ def cancel(api: httpx.Client, server: LiveServer, run_id: str) -> dict[str, Any]
     response = api.delete(f"/v1/requests/{run_id}")
     assert response.status_code == 200
     view: dict[str, Any] = response.json()
+    documented("RunView", view)
     assert view["id"] == run_id
     wait_for(lambda: not group_alive(pgid), "the CLI's group reaped")
     wait_for(lambda: not server.pgids(), "the ledger empty")
@@ -72,9 +93,9 @@ def cancel(api: httpx.Client, server: LiveServer, run_id: str) -> dict[str, Any]
 
 
 def recent(api: httpx.Client, run_id: str) -> dict[str, Any]:
-    listed = api.get("/v1/requests").json()
-    assert all(run["id"] != run_id for run in listed["live"])
-    found: dict[str, Any] = next(run for run in listed["recent"] if run["id"] == run_id)
+    now = listed(api)
+    assert all(run["id"] != run_id for run in now["live"])
+    found: dict[str, Any] = next(run for run in now["recent"] if run["id"] == run_id)
     return found
 
 
