@@ -13,6 +13,7 @@ const $ = (id) => document.getElementById(id);
 let paths = new Set();
 let needsKey = false;
 let lastRecent = [];
+const versions = {}; // CLI -> version, from /v1/models
 let tryController = null;
 let tryRequestId = null;
 
@@ -59,7 +60,6 @@ function stateClass(state) {
 async function refreshClis() {
   const health = await call("/health");
   $("server-status").textContent = `v${health.version} · ${health.status}`;
-  $("running").textContent = health.running;
   let status = null;
   if (paths.has("/v1/auth/status") && !needsKey) {
     status = (await call("/v1/auth/status")).providers;
@@ -69,7 +69,7 @@ async function refreshClis() {
     const login = status && status[name];
     cell(row, name);
     cell(row, info.installed ? "yes" : "no", info.installed ? "good" : "bad");
-    cell(row, login ? login.version : null);
+    cell(row, (login && login.version) || versions[name] || null);
     if (login) {
       const healthy = login.healthy;
       const text = healthy === null ? "unknown" : healthy ? "logged in" : "logged out";
@@ -136,6 +136,7 @@ async function cancelRun(id, button) {
 async function refreshRuns() {
   const runs = await call("/v1/requests");
   $("live-count").textContent = runs.live.length;
+  $("running").textContent = runs.live.filter((run) => run.state === "running").length;
   $("queued").textContent = runs.queued;
   $("live-rows").replaceChildren(...runs.live.map(liveRow));
   if (!runs.live.length) {
@@ -150,12 +151,15 @@ async function refreshRuns() {
     $("duration-chart"),
     oldestFirst.map((run) => ({
       value: run.duration_ms || 0,
-      failed: run.state !== "finished",
+      kind: run.state === "finished" ? "ok" : stateClass(run.state) === "muted" ? "stopped" : "failed",
       title: `${run.id}: ${run.state}, ${ms(run.duration_ms)}`,
     })),
     { unit: " ms", empty: "No request has ended yet." },
   );
   lastRecent = runs.recent;
+  if (!paths.has("/v1/usage")) {
+    await refreshUsage();
+  }
 }
 
 // --- usage -------------------------------------------------------------------------------
@@ -190,8 +194,14 @@ async function refreshUsage() {
 
 async function loadModels() {
   const models = await call("/v1/models");
+  for (const model of models.data) {
+    if (model.cli_version && model.provider) {
+      versions[model.provider] = model.cli_version;
+    }
+  }
   const select = $("try-model");
-  const options = models.data.map((model) => {
+  const installed = models.data.filter((model) => model.installed !== false);
+  const options = [...installed, ...models.data.filter((model) => model.installed === false)].map((model) => {
     const option = document.createElement("option");
     option.value = model.id;
     option.textContent = model.installed === false ? `${model.id} (not installed)` : model.id;
@@ -286,12 +296,21 @@ async function start() {
   $("try-stop").addEventListener("click", stopTry);
   const document_ = await call("/openapi.json").catch(() => ({ paths: {} }));
   paths = new Set(Object.keys(document_.paths || {}));
-  if (await guarded(refreshRuns)) {
+  const health = await call("/health").catch(() => ({}));
+  if (health.key_required && !currentKey()) {
+    // Asking without a key would only be refused (and the browser would log each 401).
+    needsKey = true;
+    notice("This server needs an API key.");
+  }
+  if (!needsKey) {
     await guarded(loadModels);
   }
+  await guarded(refreshClis);
   every(LIVE_EVERY, refreshRuns);
-  every(SLOW_EVERY, refreshClis);
-  every(SLOW_EVERY, refreshUsage);
+  setTimeout(() => every(SLOW_EVERY, refreshClis), SLOW_EVERY);
+  if (paths.has("/v1/usage")) {
+    every(SLOW_EVERY, refreshUsage);
+  }
 }
 
 start();

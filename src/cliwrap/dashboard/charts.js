@@ -29,9 +29,9 @@ export function barChart(container, rows, { unit = "", empty: none = "Nothing ye
     return;
   }
   const rowHeight = 22;
-  const labelWidth = 170;
-  const width = 520;
-  const barSpace = width - labelWidth - 80;
+  const labelWidth = 110;
+  const width = 340;
+  const barSpace = width - labelWidth - 56;
   const max = Math.max(...rows.map((row) => row.value), 1);
   const svg = element("svg", {
     viewBox: `0 0 ${width} ${rows.length * rowHeight + 4}`,
@@ -56,7 +56,8 @@ export function barChart(container, rows, { unit = "", empty: none = "Nothing ye
 }
 
 /**
- * Columns over time: each of ``points`` is {value, title, failed}; the newest on the right.
+ * Columns over time: each of ``points`` is {value, title, kind}; the newest on the right.
+ * ``kind`` colours it: "ok", "failed" or "stopped".
  */
 export function columnChart(container, points, { unit = "", empty: none = "Nothing yet." } = {}) {
   if (!points.length) {
@@ -67,7 +68,7 @@ export function columnChart(container, points, { unit = "", empty: none = "Nothi
   const height = 110;
   const gap = 2;
   const max = Math.max(...points.map((point) => point.value), 1);
-  const columnWidth = Math.max(2, (width - 50) / points.length - gap);
+  const columnWidth = Math.min(24, Math.max(2, (width - 50) / points.length - gap));
   const svg = element("svg", { viewBox: `0 0 ${width} ${height + 16}`, role: "img", class: "columns" });
   svg.append(element("text", { x: 0, y: 10, class: "axis" }, `${format(max)}${unit}`));
   svg.append(element("line", { x1: 46, y1: height, x2: width, y2: height, class: "base" }));
@@ -79,7 +80,7 @@ export function columnChart(container, points, { unit = "", empty: none = "Nothi
       y: height - h,
       width: columnWidth,
       height: h,
-      class: point.failed ? "failed" : "ok",
+      class: point.kind || "ok",
     });
     rect.append(element("title", {}, point.title));
     svg.append(rect);

@@ -120,6 +120,8 @@ def create_app(
                 "version": __version__,
                 "running": runtime.gate.running,
                 "waiting": runtime.gate.waiting,
+                # So that a page (the dashboard) asks for a key before it calls anything.
+                "key_required": service.key_error(None) is not None,
                 "providers": {
                     name: {"installed": service.installed(PROVIDERS[name], settings)}
                     for name, settings in service.catalog.providers.items()

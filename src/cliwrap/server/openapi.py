@@ -995,6 +995,7 @@ def _common_schemas() -> dict[str, Schema]:
                 "version": STRING,
                 "running": INTEGER,
                 "waiting": INTEGER,
+                "key_required": BOOLEAN,
                 "providers": {
                     "type": "object",
                     "additionalProperties": _obj({"installed": BOOLEAN}),
