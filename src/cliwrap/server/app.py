@@ -34,7 +34,7 @@ from ..runtime.backend import ProcessBackend
 from ..runtime.decoder import Decoders
 from ..runtime.fanout import open_jobs
 from ..runtime.job import open_job
-from ..runtime.runs import LiveRun
+from ..runtime.runs import LiveRun, outcome_of
 from ..surfaces import (
     anthropic_messages,
     json_body,
@@ -205,9 +205,7 @@ def create_app(
 
         def settled(failure: ApiError | None) -> None:
             if record is not None:
-                record.outcome = (
-                    "finished" if failure is None else f"failed:{failure.kind.name.lower()}"
-                )
+                record.outcome = outcome_of(failure)
 
         def open_tracked(live: LiveRun) -> Any:
             live_plans = [attrs.evolve(plan, live=live) for plan in plans]
