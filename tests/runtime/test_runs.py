@@ -12,6 +12,7 @@ import trio.testing
 
 from cliwrap.core.errors import ErrorKind
 from cliwrap.core.events import Failed, TextDelta, Usage
+from cliwrap.runtime.fanout import open_jobs
 from cliwrap.runtime.job import open_job
 from cliwrap.runtime.runs import Caller, RunReport, Runs
 from cliwrap.testing.fake_processes import FakeCli, open_fake_backend
@@ -84,6 +85,26 @@ async def test_a_queued_run_can_be_cancelled_before_it_starts(
             first.cancel()
             assert [update async for update in one.updates] == []
         assert backend.live == []
+        assert ledger_empty(runtime)
+
+
+async def test_cancelling_a_request_of_several_answers_stops_them_all(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    runs = Runs()
+    async with open_fake_backend(answers_then_hangs) as backend:
+        runtime = make_runtime(tmp_path, backend)
+        live = runs.admit("n2", "chat_completions", OWNER)
+        plans = [attrs.evolve(make_plan(), live=live) for _ in range(2)]
+        async with open_jobs(runtime, plans) as run:
+            seen = {await run.updates.receive(), await run.updates.receive()}
+            assert seen == {(0, TextDelta("working")), (1, TextDelta("working"))}
+            assert len(backend.live) == 2
+            runs.cancel("n2", OWNER)
+            assert [update async for update in run.updates] == []
+            assert backend.live == []
+            assert run.failure is not None
+            assert run.failure.kind is ErrorKind.CANCELLED
         assert ledger_empty(runtime)
 
 
