@@ -171,6 +171,7 @@ def create_app(
         run_id = record.request_id if record is not None else uuid.uuid4().hex
         surface = _SURFACES.get(request.path, "chat_completions")
         client = request.remote_addr or ""
+        provider = ""  # known once routed
 
         def admit() -> LiveRun:
             return service.runs.admit(
@@ -183,7 +184,6 @@ def create_app(
                 stream=chat.stream,
             )
 
-        provider = ""
         try:
             provider = (await service.route(chat.model)).provider
             if record is not None:  # for the access log

@@ -7,6 +7,10 @@ signalled and reaped) while the others go on. When the socket closes, Quart canc
 handler, the cancellation unwinds through the nursery, and every run on the connection ends
 the same way. Frames are written by one task at a time (a lock), whole.
 
+With a :class:`Tracking`, each run is also in the server's runs registry (``/v1/requests``)
+as ``<connection's request id>:<frame id>``; cancelling it there ends it with an error frame
+``request_cancelled``, where a ``cancel`` frame ends it with ``done`` / ``cancelled``.
+
 Every request id gets exactly one last frame, ``done`` or ``error``, and only once its run's
 outcome is known, that is, once its CLI is reaped; from that moment the id is free for a new
 request. A frame the server cannot use gets an error frame naming its own id (or null) and
@@ -49,7 +53,7 @@ from ..surfaces.websocket_frames import (
 from .access_log import sane_id
 from .live_requests import tracked
 
-__all__ = ["AUTH_FRAME_LIMIT", "AUTH_TIMEOUT", "serve_websocket"]
+__all__ = ["AUTH_FRAME_LIMIT", "AUTH_TIMEOUT", "Tracking", "serve_websocket"]
 
 log = logging.getLogger(__name__)
 
