@@ -17,7 +17,8 @@ import trio.testing
 from cliwrap.core.errors import ApiError, ErrorKind
 from cliwrap.core.request import ChatRequest
 from cliwrap.runtime.job import JobPlan, Runtime
-from cliwrap.server.websocket_sessions import AUTH_TIMEOUT, serve_websocket
+from cliwrap.runtime.runs import Runs
+from cliwrap.server.websocket_sessions import AUTH_TIMEOUT, Tracking, serve_websocket
 from cliwrap.testing.fake_processes import FakeBackend, FakeCli, open_fake_backend
 
 from .helpers import make_plan, make_runtime
@@ -64,13 +65,17 @@ class FakeSocket:
 
 @asynccontextmanager
 async def session(
-    tmp_path: Path, backend: FakeBackend, key: str | None = None, header_key: str | None = None
+    tmp_path: Path,
+    backend: FakeBackend,
+    key: str | None = None,
+    header_key: str | None = None,
+    tracking: Tracking | None = None,
 ) -> AsyncIterator[FakeSocket]:
     socket = FakeSocket()
     service = FakeService(make_runtime(tmp_path, backend), key)
     socket.runtime = service.runtime
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(serve_websocket, service, socket, header_key, 64 * 1024)
+        nursery.start_soon(serve_websocket, service, socket, header_key, 64 * 1024, tracking)
         yield socket
         nursery.cancel_scope.cancel()
 
@@ -136,6 +141,43 @@ async def test_a_cancelled_run_ends_with_done_cancelled_once_its_cli_is_reaped(
         with trio.move_on_after(60):
             extra = await socket.from_server.receive()
             raise AssertionError(f"a second last frame: {extra}")
+
+
+async def test_runs_are_tracked_and_one_cancelled_by_id_gets_a_request_cancelled_error(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    async def forever(cli: FakeCli) -> int:
+        await cli.print("say:thinking")
+        await trio.sleep_forever()
+
+    runs = Runs()
+    tracking = Tracking(runs, "conn")
+    async with (
+        open_fake_backend(forever) as backend,
+        session(tmp_path, backend, tracking=tracking) as socket,
+    ):
+        await socket.to_server.send(request("a"))
+        await socket.to_server.send(request("b"))
+        started: set[str] = set()
+        while started != {"a", "b"}:  # both runs have said something
+            frame = await socket.from_server.receive()
+            if frame["type"] == "delta":
+                started.add(frame["id"])
+        assert sorted(r.request_id for r in runs.live()) == ["conn:a", "conn:b"]
+        assert runs.cancel("conn:a", runs.caller(None)) != []
+        last = (await frames_until_last(socket, "a"))[-1]
+        assert last["type"] == "error"
+        assert last["error"]["code"] == "request_cancelled"
+        assert len(backend.live) == 1  # b goes on
+        # A cancel frame is the client's own: its run is reported "cancelled" too.
+        await socket.to_server.send(json.dumps({"type": "cancel", "id": "b"}))
+        await frames_until_last(socket, "b")
+        assert backend.live == []
+    assert runs.live() == []
+    assert sorted((r.request_id, r.outcome) for r in runs.recent()) == [
+        ("conn:a", "cancelled"),
+        ("conn:b", "cancelled"),
+    ]
 
 
 async def test_bad_frames_get_their_own_error_and_touch_nothing_else(

@@ -48,6 +48,9 @@ class ErrorKind(enum.Enum):
         "conversation_superseded",
         "invalid_request_error",
     )
+    CANCELLED = (409, "request_cancelled", "request_cancelled", "request_cancelled")
+    """The run was cancelled through ``DELETE /v1/requests/{id}`` (409: not a 499, which no
+    SDK knows, nor a 5xx, which SDKs retry)."""
     REQUEST_TOO_LARGE = (413, "invalid_request_error", "request_too_large", "request_too_large")
     CLI_MISCONFIGURED = (424, "api_error", "cli_misconfigured", "api_error")
     """The CLI cannot run as configured (a variable its config names is not set, …): a 4xx,

@@ -48,6 +48,7 @@ from ..core.events import (
     ToolCalled,
     ToolCallStarted,
     Update,
+    Usage,
 )
 from ..providers import Dialogue, Invocation, LineParser
 from ..providers.base import PRIVATE_HOME, WORK_DIR, DecodedLine
@@ -62,6 +63,7 @@ from .processes import ProcessWatch, run_in_group
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
 
+    from .runs import LiveRun
     from .sessions import Lease
 
 __all__ = [
@@ -134,6 +136,9 @@ class JobPlan:
     """Told the outcome once it is known, before anyone reads it (a conversation moves on)."""
     conversation: str | None = None
     """The conversation this run is a turn of (its id goes back as ``X-Session-Id``)."""
+    live: LiveRun | None = None
+    """The request's entry in the runs registry: marked running and given the first output
+    and the usage; cancelling it stops the run with ``request_cancelled``."""
 
 
 class RunStream(Generic[T]):
@@ -199,9 +204,15 @@ async def open_run_stream(
 class _Run:
     """The state a run's tasks share, and the one place its outcome is decided."""
 
-    def __init__(self, send: trio.MemorySendChannel[Update | Outcome], filters: FilterChain):
+    def __init__(
+        self,
+        send: trio.MemorySendChannel[Update | Outcome],
+        filters: FilterChain,
+        live: LiveRun | None = None,
+    ):
         self._send = send
         self._filters = filters
+        self._live = live
         self.outcome: Outcome | None = None
         self.last_sent = trio.current_time()
         self.answer_started = trio.Event()
@@ -240,6 +251,10 @@ class _Run:
         """Send one update; while the reader is behind, the CLI's clocks stand still."""
         if isinstance(update, (TextDelta, ThinkingDelta, ToolCallStarted, ToolCalled)):
             self.answer_started.set()
+            if self._live is not None:
+                self._live.output()
+        elif isinstance(update, Usage) and self._live is not None:
+            self._live.used(update)
         try:
             try:
                 self._send.send_nowait(update)
@@ -274,7 +289,7 @@ async def _supervise(
     send: trio.MemorySendChannel[Update | Outcome],
     stream: RunStream[Update | Outcome],
 ) -> None:
-    run = _Run(send, FilterChain([make() for make in plan.filters]))
+    run = _Run(send, FilterChain([make() for make in plan.filters]), plan.live)
     async with send:
         try:
             async with trio.open_nursery() as watchers:
@@ -319,11 +334,22 @@ async def _admitted_run(runtime: Runtime, plan: JobPlan, ticket: Ticket, run: _R
         )
         scope.cancel()
 
+    async def stop_on_cancel(live: LiveRun, scope: trio.CancelScope) -> None:
+        # DELETE /v1/requests/{id}: the same scope as the drain's, at once.
+        await live.stop.wait()
+        cancelled = "The request was cancelled (DELETE /v1/requests/{id})."
+        run.decide(Failed(ApiError(ErrorKind.CANCELLED, cancelled)))
+        scope.cancel()
+
     async with trio.open_nursery() as nursery:
         with trio.CancelScope(deadline=plan.accepted_at + total) as scope:
             nursery.start_soon(stop_on_drain, scope)
+            if plan.live is not None:
+                nursery.start_soon(stop_on_cancel, plan.live, scope)
             try:
                 async with ticket.slot():
+                    if plan.live is not None:
+                        plan.live.running()
                     if plan.turn is not None:
                         await _run_turn(runtime, plan.turn, run)
                     else:

@@ -31,6 +31,7 @@ __all__ = [
     "log_failed_run",
     "record_of",
     "request_id",
+    "sane_id",
 ]
 
 access_log = logging.getLogger("cliwrap.access")
@@ -66,6 +67,11 @@ def record_of(scope: Mapping[str, object]) -> RequestRecord | None:
     return record if isinstance(record, RequestRecord) else None
 
 
+def sane_id(token: str) -> bool:
+    """Whether ``token`` may serve as a request id as it is (see :func:`request_id`)."""
+    return _SANE_ID.fullmatch(token) is not None
+
+
 def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
     """The client's ``x-request-id`` if it is a sane token, else a new one.
 
@@ -75,7 +81,7 @@ def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
     for name, value in headers:
         if name.lower() == REQUEST_ID_HEADER.encode():
             given = value.decode("latin-1")
-            if _SANE_ID.fullmatch(given):
+            if sane_id(given):
                 return given
             break
     return uuid.uuid4().hex

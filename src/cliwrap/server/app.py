@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import platform
+import uuid
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
@@ -24,7 +25,7 @@ from quart_trio import QuartTrio
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from .. import __version__
+from .. import __version__, dashboard
 from ..config import Config
 from ..conversations import key_id
 from ..core.errors import ApiError, ErrorKind
@@ -34,6 +35,7 @@ from ..runtime.backend import ProcessBackend
 from ..runtime.decoder import Decoders
 from ..runtime.fanout import open_jobs
 from ..runtime.job import open_job
+from ..runtime.runs import LiveRun, outcome_of
 from ..surfaces import (
     anthropic_messages,
     json_body,
@@ -48,14 +50,20 @@ from .access_log import AccessLog, log_failed_run, record_of
 from .bodies import Collector, ErrorReply, JobBody, JobConnection, StreamEncoder
 from .cors import Cors
 from .early_responses import FinishRequestBodies
+from .live_requests import listing, run_view, tracked
 from .service import Service
-from .websocket_sessions import serve_websocket
+from .websocket_sessions import Tracking, serve_websocket
 
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
-_OPEN_PATHS = ("/health", "/openapi.json", "/version")
+_OPEN_PATHS = ("/health", "/openapi.json", "/version", "/")
+_SURFACES = {
+    "/v1/chat/completions": "chat_completions",
+    "/v1/responses": "responses",
+    "/v1/messages": "messages",
+}
 
 
 def create_app(
@@ -82,15 +90,25 @@ def create_app(
 
     @app.before_request
     async def authenticate() -> Response | None:
-        if request.path in _OPEN_PATHS:
-            return None
+        if request.path in _OPEN_PATHS or request.path.startswith(dashboard.PREFIX):
+            return None  # the dashboard's shell holds no data: its calls carry the key
         error = service.key_error(_presented_key(request.headers))
         return None if error is None else _error(error)
 
     @app.websocket("/v1/ws")
     async def ws() -> None:
+        record = record_of(websocket.scope)
+        tracking = Tracking(
+            service.runs,
+            record.request_id if record is not None else uuid.uuid4().hex,
+            websocket.remote_addr or "",
+        )
         await serve_websocket(
-            service, websocket, _presented_key(websocket.headers), config.limits.max_body_bytes
+            service,
+            websocket,
+            _presented_key(websocket.headers),
+            config.limits.max_body_bytes,
+            tracking,
         )
 
     @app.get("/health")
@@ -102,6 +120,8 @@ def create_app(
                 "version": __version__,
                 "running": runtime.gate.running,
                 "waiting": runtime.gate.waiting,
+                # So that a page (the dashboard) asks for a key before it calls anything.
+                "key_required": service.key_error(None) is not None,
                 "providers": {
                     name: {"installed": service.installed(PROVIDERS[name], settings)}
                     for name, settings in service.catalog.providers.items()
@@ -164,10 +184,33 @@ def create_app(
         if chat.session is None and named:
             chat = attrs.evolve(chat, session=params.session_name(named, "X-Session-Id"))
         record = record_of(request.scope)
-        if record is not None:  # for the access log
-            record.model = chat.model
-            record.provider = (await service.route(chat.model)).provider
-        plans = await service.prepare(chat, _presented_key(request.headers), response_id)
+        key = _presented_key(request.headers)
+        # Read now: a stream's run is admitted outside the request's context.
+        run_id = record.request_id if record is not None else uuid.uuid4().hex
+        surface = _SURFACES.get(request.path, "chat_completions")
+        client = request.remote_addr or ""
+        provider = ""  # known once routed
+
+        def admit() -> LiveRun:
+            return service.runs.admit(
+                run_id,
+                surface,
+                service.runs.caller(key),
+                client=client,
+                model=chat.model,
+                provider=provider,
+                stream=chat.stream,
+            )
+
+        try:
+            provider = (await service.route(chat.model)).provider
+            if record is not None:  # for the access log
+                record.model = chat.model
+                record.provider = provider
+            plans = await service.prepare(chat, key, response_id)
+        except ApiError as refused:
+            admit().failed(refused)  # observers count refusals too
+            raise
         session_header = (
             {"X-Session-Id": plans[0].conversation} if plans[0].conversation is not None else {}
         )
@@ -178,15 +221,15 @@ def create_app(
 
         def settled(failure: ApiError | None) -> None:
             if record is not None:
-                record.outcome = (
-                    "finished" if failure is None else f"failed:{failure.kind.name.lower()}"
-                )
+                record.outcome = outcome_of(failure)
 
-        opened: Any = (
-            partial(open_job, runtime, plans[0])
-            if len(plans) == 1
-            else partial(open_jobs, runtime, plans)
-        )
+        def open_tracked(live: LiveRun) -> Any:
+            live_plans = [attrs.evolve(plan, live=live) for plan in plans]
+            if len(live_plans) == 1:
+                return open_job(runtime, live_plans[0])
+            return open_jobs(runtime, live_plans)
+
+        opened = partial(tracked, admit, open_tracked)
         if chat.stream:
             anthropic = _speaks_anthropic(request.path)
             return Response(
@@ -204,6 +247,27 @@ def create_app(
             collector.add(run.outcome)
         settled(run.failure)
         return _json(collector.body(), headers=session_header)
+
+    @app.get("/v1/requests")
+    async def requests_list() -> Response:
+        caller = service.runs.caller(_presented_key(request.headers))
+        return _json(listing(service.runs, caller, service.runtime.gate.waiting))
+
+    @app.delete("/v1/requests/<path:run_id>")
+    async def request_cancel(run_id: str) -> Response:
+        caller = service.runs.caller(_presented_key(request.headers))
+        cancelled = service.runs.cancel(run_id, caller)
+        if not cancelled:
+            raise ApiError(ErrorKind.NOT_FOUND, f"No live request {run_id!r}.", param="id")
+        return _json(run_view(cancelled[0], service.runs.clock()))
+
+    @app.get("/")
+    async def dashboard_page() -> Response:
+        return _asset("index.html")
+
+    @app.get(f"{dashboard.PREFIX}<name>")
+    async def dashboard_asset(name: str) -> Response:
+        return _asset(name)
 
     @app.get("/v1/sessions")
     async def sessions_list() -> Response:
@@ -340,6 +404,15 @@ def create_app(
         return _error(ApiError(ErrorKind.INTERNAL, "Internal server error; see the server log."))
 
     return app
+
+
+def _asset(name: str) -> Response:
+    """One of the dashboard's files (404 for anything else)."""
+    found = dashboard.asset(name)
+    if found is None:
+        raise ApiError(ErrorKind.NOT_FOUND, f"No dashboard file {name!r}.")
+    data, content_type = found
+    return Response(data, content_type=content_type, headers={"Cache-Control": "no-cache"})
 
 
 def _no_session(session_id: str) -> ApiError:

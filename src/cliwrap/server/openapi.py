@@ -963,12 +963,39 @@ def _common_schemas() -> dict[str, Schema]:
         "SessionDeleted": _obj(
             {"id": STRING, "object": _const("session.deleted"), "deleted": _const(True)}
         ),
+        "RunView": _obj(
+            {
+                "id": STRING,
+                "surface": _enum(["chat_completions", "responses", "messages", "websocket"]),
+                "key": STRING,
+                "model": STRING,
+                "provider": STRING,
+                "stream": BOOLEAN,
+                "state": {
+                    "type": "string",
+                    "description": "queued, running, or the outcome: finished, cancelled, "
+                    "disconnected or failed:<kind>.",
+                },
+                "started_at": {"type": "number", "description": "Unix time it was accepted."},
+                "first_output_ms": _nullable({"type": "number"}),
+                "duration_ms": _nullable({"type": "number"}),
+                "status": _nullable(INTEGER),
+            }
+        ),
+        "RunList": _obj(
+            {
+                "live": _array(_ref("RunView")),
+                "queued": INTEGER,
+                "recent": _array(_ref("RunView")),
+            }
+        ),
         "Health": _obj(
             {
                 "status": _enum(["ok", "draining"]),
                 "version": STRING,
                 "running": INTEGER,
                 "waiting": INTEGER,
+                "key_required": BOOLEAN,
                 "providers": {
                     "type": "object",
                     "additionalProperties": _obj({"installed": BOOLEAN}),
@@ -1014,6 +1041,10 @@ _WHEN = {
     401: "Missing or wrong API key, or the CLI's own login failed.",
     404: "No such model (`model_not_found`), or no such route.",
     405: "The path does not take this method; `Allow` lists those it takes.",
+    409: (
+        "`request_cancelled`: the request was cancelled with `DELETE /v1/requests/{id}`; "
+        "`conversation_superseded`: a newer turn of the conversation took over."
+    ),
     413: "The body is larger than `limits.max_body_bytes`.",
     429: "The backend's rate limit, or all slots busy and the queue full (`Retry-After`).",
     502: "The CLI or its backend failed, or the answer is not the JSON asked for.",
@@ -1041,7 +1072,7 @@ def _errors(schema: str, statuses: list[int]) -> dict[str, Schema]:
     return responses
 
 
-RUN_ERRORS = [400, 401, 404, 413, 429, 502, 503, 504]
+RUN_ERRORS = [400, 401, 404, 409, 413, 429, 502, 503, 504]
 
 HEADER_PARAMETERS: list[Schema] = [
     {"name": "X-Reasoning-Effort", "in": "header", "schema": EFFORT},
@@ -1304,6 +1335,69 @@ def document(version: str) -> dict[str, Any]:
                             "content": {"application/json": {"schema": OBJECT}},
                         },
                         **_errors("OpenAIError", [401]),
+                    },
+                }
+            },
+            "/v1/requests": {
+                "get": {
+                    "summary": "Live chat requests, the queue, and the last 100 that ended "
+                    "(a key that is not an admin sees only its own)",
+                    "security": [{"bearer": []}, {"apiKey": []}, {}],
+                    "responses": {
+                        "200": {"description": "The runs.", "content": _json("RunList")},
+                        **_errors("OpenAIError", [401]),
+                    },
+                }
+            },
+            "/v1/requests/{run_id}": {
+                "delete": {
+                    "summary": "Cancel a live request: its CLI is stopped and reaped, its "
+                    "client gets a request_cancelled error (a 409, or an error event in a "
+                    "stream that had started)",
+                    "security": [{"bearer": []}, {"apiKey": []}, {}],
+                    "parameters": [
+                        {
+                            "name": "run_id",
+                            "in": "path",
+                            "required": True,
+                            "description": "The request's X-Request-Id; on the WebSocket, "
+                            "the connection's X-Request-Id, ':' and the request frame's id.",
+                            "schema": STRING,
+                        }
+                    ],
+                    "responses": {
+                        "200": {"description": "Cancelled.", "content": _json("RunView")},
+                        **_errors("OpenAIError", [401, 404]),
+                    },
+                }
+            },
+            "/": {
+                "get": {
+                    "summary": "The dashboard (no key needed: the page asks for one)",
+                    "responses": {
+                        "200": {
+                            "description": "The dashboard's page.",
+                            "content": {"text/html": {"schema": STRING}},
+                        },
+                        **_errors("OpenAIError", []),
+                    },
+                }
+            },
+            "/dashboard/{name}": {
+                "get": {
+                    "summary": "The dashboard's scripts and style (no key needed)",
+                    "parameters": [
+                        {"name": "name", "in": "path", "required": True, "schema": STRING}
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "One of the dashboard's files.",
+                            "content": {
+                                "text/javascript": {"schema": STRING},
+                                "text/css": {"schema": STRING},
+                            },
+                        },
+                        **_errors("OpenAIError", [404]),
                     },
                 }
             },

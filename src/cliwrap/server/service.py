@@ -12,7 +12,7 @@ import hmac
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -39,13 +39,14 @@ from ..runtime.image_fetch import fetch_images
 from ..runtime.inventory import CliInfo, Inventory
 from ..runtime.job import JobPlan, Runtime
 from ..runtime.ledger import Ledger
+from ..runtime.runs import Caller, Runs
 from ..runtime.sessions import LiveProcess, SessionPool, SessionRecipe
 from ..runtime.warmup import Warmup
 from ..semantics.chain import EventFilter, semantics_for
 from ..storage import StorageError, Store
 from ..surfaces.models import ModelEntry
 
-__all__ = ["Service", "check_input_size", "ledger_for"]
+__all__ = ["Service", "check_input_size", "config_caller", "ledger_for"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ class Service:
     warmup: Warmup
     session_files: SessionFiles
     metrics: Metrics
+    runs: Runs
+    """The live chat requests and the last ones that settled (``/v1/requests``)."""
 
     @classmethod
     def from_config(
@@ -124,6 +127,7 @@ class Service:
             warmup=warmup,
             session_files=files,
             metrics=metrics,
+            runs=Runs(partial(config_caller, config.server.api_keys)),
         )
 
     async def run_sessions(
@@ -351,6 +355,17 @@ def check_input_size(chat: ChatRequest, limit: int) -> None:
             "(limits.max_input_chars).",
             param="messages",
         )
+
+
+def config_caller(api_keys: Sequence[str], presented: str | None) -> Caller:
+    """Who presents ``presented``, for the runs registry, from the configured keys alone: the
+    N-th of ``server.api_keys`` is ``config-N`` and an admin, as is anyone on a server without
+    keys. (Named keys from a key store replace this function, not its callers.)"""
+    ident = key_id(presented)
+    for index, key in enumerate(api_keys, start=1):
+        if presented is not None and hmac.compare_digest(presented.encode(), key.encode()):
+            return Caller(ident, f"config-{index}", admin=True)
+    return Caller(ident, "", admin=not api_keys)
 
 
 def ledger_for(config: Config, kind: str = "runs") -> Ledger:

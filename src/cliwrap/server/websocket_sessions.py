@@ -7,6 +7,10 @@ signalled and reaped) while the others go on. When the socket closes, Quart canc
 handler, the cancellation unwinds through the nursery, and every run on the connection ends
 the same way. Frames are written by one task at a time (a lock), whole.
 
+With a :class:`Tracking`, each run is also in the server's runs registry (``/v1/requests``)
+as ``<connection's request id>:<frame id>``; cancelling it there ends it with an error frame
+``request_cancelled``, where a ``cancel`` frame ends it with ``done`` / ``cancelled``.
+
 Every request id gets exactly one last frame, ``done`` or ``error``, and only once its run's
 outcome is known, that is, once its CLI is reaped; from that moment the id is free for a new
 request. A frame the server cannot use gets an error frame naming its own id (or null) and
@@ -22,16 +26,20 @@ connection never holds a shutdown up.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
+from functools import partial
 from typing import Any, Protocol
 
+import attrs
 import trio
 
 from ..core.errors import ApiError, ErrorKind
 from ..core.events import Event, Failed, Finished
 from ..core.request import ChatRequest
 from ..runtime.job import JobPlan, Runtime, open_job
+from ..runtime.runs import LiveRun, Runs
 from ..surfaces.openai_chat import parse_chat_request
 from ..surfaces.websocket_frames import (
     AuthFrame,
@@ -42,8 +50,10 @@ from ..surfaces.websocket_frames import (
     event_frames,
     parse_frame,
 )
+from .access_log import sane_id
+from .live_requests import tracked
 
-__all__ = ["AUTH_FRAME_LIMIT", "AUTH_TIMEOUT", "serve_websocket"]
+__all__ = ["AUTH_FRAME_LIMIT", "AUTH_TIMEOUT", "Tracking", "serve_websocket"]
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +84,27 @@ class _Socket(Protocol):
     async def close(self, code: int, reason: str = "") -> None: ...
 
 
+@attrs.frozen
+class Tracking:
+    """Where a connection's runs are registered (``/v1/requests``): the registry, the
+    connection's own request id (a run's id is ``<connection id>:<frame id>``) and the
+    client's address."""
+
+    runs: Runs
+    connection_id: str
+    client: str = ""
+
+
 async def serve_websocket(
-    service: _Service, socket: _Socket, header_key: str | None, max_frame_bytes: int
+    service: _Service,
+    socket: _Socket,
+    header_key: str | None,
+    max_frame_bytes: int,
+    tracking: Tracking | None = None,
 ) -> None:
     """Serve one connection until the client closes it."""
     await socket.accept()
-    session = _Session(service, socket, max_frame_bytes)
+    session = _Session(service, socket, max_frame_bytes, tracking)
     session.key = header_key
     if service.key_error(header_key) is not None and not await session.authenticate():
         return
@@ -87,8 +112,16 @@ async def serve_websocket(
 
 
 class _Session:
-    def __init__(self, service: _Service, socket: _Socket, max_frame_bytes: int) -> None:
+    def __init__(
+        self,
+        service: _Service,
+        socket: _Socket,
+        max_frame_bytes: int,
+        tracking: Tracking | None = None,
+    ) -> None:
         self._service = service
+        self._tracking = tracking
+        self._serial = itertools.count(1)
         self._socket = socket
         self._max_frame_bytes = max_frame_bytes
         self._lock = trio.Lock()
@@ -194,8 +227,23 @@ class _Session:
                     "On the WebSocket, n must be 1: send several requests instead.",
                     param="n",
                 )
-            (plan,) = await self._service.prepare(chat, self.key)
-            async with open_job(self._service.runtime, plan) as run:
+            try:
+                (plan,) = await self._service.prepare(chat, self.key)
+            except ApiError as refused:
+                if self._tracking is not None:
+                    self._admit(frame.id, chat).failed(refused)
+                raise
+            runtime = self._service.runtime
+            job = (
+                open_job(runtime, plan)
+                if self._tracking is None
+                else tracked(
+                    partial(self._admit, frame.id, chat),
+                    lambda live: open_job(runtime, attrs.evolve(plan, live=live)),
+                    cancelled="cancelled",
+                )
+            )
+            async with job as run:
                 start = {"type": "start", "id": frame.id, "model": chat.model}
                 if plan.conversation is not None:
                     start["session_id"] = plan.conversation
@@ -215,6 +263,22 @@ class _Session:
         assert isinstance(outcome, Finished)
         (done,) = event_frames(frame.id, outcome)
         return done
+
+    def _admit(self, frame_id: str, chat: ChatRequest) -> LiveRun:
+        """The registry's entry for the request ``frame_id`` on this connection."""
+        assert self._tracking is not None
+        tracking = self._tracking
+        run_id = f"{tracking.connection_id}:{frame_id}"
+        if not sane_id(run_id):  # the client's frame id is not fit for a URL or a log
+            run_id = f"{tracking.connection_id}:{next(self._serial)}"
+        return tracking.runs.admit(
+            run_id,
+            "websocket",
+            tracking.runs.caller(self.key),
+            client=tracking.client,
+            model=chat.model,
+            stream=True,
+        )
 
     async def _send_update(self, id_: str, update: Event) -> None:
         for out in event_frames(id_, update):
