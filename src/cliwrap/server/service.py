@@ -8,7 +8,6 @@ routing catalog, the providers and the inventory. The Quart app, the WebSocket s
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
 import os
 import time
@@ -20,6 +19,8 @@ from typing import Any
 import attrs
 import trio
 
+from ..access import ApiKey, Keyring, UsageRecorder, budget_error, period_of
+from ..access.sqlite import SqliteKeys, SqliteUsage
 from ..config import Config, ProviderConfig
 from ..conversations import AnswerRecorder, key_id, shape_of
 from ..core.errors import ApiError, ErrorKind
@@ -67,6 +68,11 @@ class Service:
     conversations: Conversations
     warmup: Warmup
     session_files: SessionFiles
+    keys: Keyring
+    """Which key a request presented (the config's and the stored ones)."""
+    usage: UsageRecorder
+    """The run observer that records usage per key, model and day; its ``store`` answers
+    ``GET /v1/usage`` and the budget checks."""
 
     @classmethod
     def from_config(
@@ -118,22 +124,31 @@ class Service:
             conversations=Conversations(pool, config.sessions, None, warmup),
             warmup=warmup,
             session_files=files,
+            keys=Keyring(config.server.api_keys),
+            usage=UsageRecorder(),
         )
 
     async def run_sessions(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """Own the conversations' CLI processes and their store until cancelled (the server
-        stops): then every live process is ended and the store closed."""
+        """Own the conversations' CLI processes and the store (conversations, keys, usage)
+        until cancelled (the server stops): then every live process is ended and the store
+        closed."""
         store: Store | None = None
-        if self.config.sessions.enabled:
-            try:
-                store = await Store.open(self.config.storage_path)
-            except StorageError as error:
-                log.error("conversations are kept in memory only: %s", error)
-        self.conversations.store = store
+        try:
+            store = await Store.open(self.config.storage_path)
+        except StorageError as error:
+            log.error(
+                "conversations are kept in memory only, stored API keys and usage unused: %s",
+                error,
+            )
+        self.conversations.store = store if self.config.sessions.enabled else None
+        if store is not None:
+            self.keys.store = SqliteKeys(store)
+            self.usage.store = SqliteUsage(store)
         try:
             async with trio.open_nursery() as nursery:
+                await nursery.start(self.usage.run)
                 await nursery.start(self.pool.run)
                 await nursery.start(self.warmup.run)
                 nursery.start_soon(self._expire)
@@ -177,8 +192,10 @@ class Service:
 
         A single answer is a conversation's turn (``key``: the API key the client
         presented, whose conversations it may continue); ``response_id``: the id a
-        Responses answer will have, for a later ``previous_response_id``.
+        Responses answer will have, for a later ``previous_response_id``. A key that has
+        spent its budget is refused here (429 ``budget_exceeded``), before anything runs.
         """
+        await self.check_budget(await self.keys.identify(key))
         check_input_size(chat, self.config.limits.max_input_chars)
         route = await self.route(chat.model)
         if self.runtime.draining.is_set():
@@ -195,21 +212,21 @@ class Service:
             return [await self.plan(whole, route, continuation, response_id)]
         return [await self.plan(chat, route) for _ in range(chat.n)]
 
-    def key_error(self, given: str | None) -> ApiError | None:
+    async def key_error(self, given: str | None) -> ApiError | None:
         """Why a client presenting ``given`` may not in (None: it may)."""
-        keys = self.config.server.api_keys
-        if not keys:
-            return None
-        if given is None:
-            return ApiError(
-                ErrorKind.AUTHENTICATION,
-                "Missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key'.",
-            )
-        # Compare against every key, always, in constant time per key.
-        matches = [hmac.compare_digest(given.encode(), key.encode()) for key in keys]
-        if not any(matches):
-            return ApiError(ErrorKind.AUTHENTICATION, "Incorrect API key provided.")
-        return None
+        return await self.keys.error(given)
+
+    async def check_budget(self, key: ApiKey | None) -> None:
+        """A 429 ``budget_exceeded`` if ``key`` has spent its budget for this period."""
+        store = self.usage.store
+        if key is None or not key.limits.has_budget or store is None:
+            return
+        now = time.time()
+        since, _ = period_of(key.limits.budget_period, now)
+        tokens, usd = await store.spent(key.name, since)
+        error = budget_error(key.limits, tokens, usd, now, key.name)
+        if error is not None:
+            raise error
 
     async def route(self, name: str) -> Route:
         """Where ``name`` goes; the CLIs' own model lists are consulted only if needed."""
