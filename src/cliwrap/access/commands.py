@@ -119,8 +119,16 @@ def has_stored_keys(config: Config) -> bool:
     return trio.run(any_stored_key, config)
 
 
+def ask_terminal(question: str) -> str:
+    """The answer typed to ``question`` ("" at the end of input). Not ``input()``, which
+    shows its prompt on stderr (the server's log) when the readline module is not loaded."""
+    sys.stdout.write(question)
+    sys.stdout.flush()
+    return sys.stdin.readline()
+
+
 def offer_first_key(
-    config: Config, ask: Callable[[str], str] = input, out: TextIO = sys.stdout
+    config: Config, ask: Callable[[str], str] = ask_terminal, out: TextIO = sys.stdout
 ) -> ApiKey | None:
     """At a first start on a terminal (the caller checks that), with no key configured or
     stored: offer to make one, named ``default``. The key made, or ``None``."""
