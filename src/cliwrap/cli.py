@@ -13,6 +13,7 @@ import attrs
 import trio
 
 from . import __version__
+from .access import commands as keys
 from .config import Config, ConfigError, load_config
 from .providers import PROVIDERS
 
@@ -45,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--probe", action="store_true", help="also make one short live call through each CLI"
     )
     doctor.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    keys.add_parser(commands)
     args = parser.parse_args(argv)
 
     try:
@@ -66,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _doctor(config, probe=args.probe, as_json=args.json)
         except KeyboardInterrupt:
             return 130
+    if args.command == "keys":
+        return keys.run(config, args)
+    if sys.stdin.isatty() and sys.stdout.isatty():  # never ask a program
+        keys.offer_first_key(config)
     from .observability.logs import configure_logging
     from .server.serve import serve as run_server
 

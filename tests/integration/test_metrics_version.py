@@ -103,11 +103,6 @@ async def test_metrics_count_real_cli_processes_and_read_the_gate(tmp_path: Path
     assert after[("cliwrap_queue_depth", labels())] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no RunReport producer on this branch yet: the lead wires Metrics.observe to the "
-    "live runs registry (H4); then this passes and the marker goes",
-)
 async def test_metrics_count_requests_times_and_tokens_of_real_runs(tmp_path: Path) -> None:
     with trio.fail_after(HANG_GUARD):
         async with live_server(tmp_path) as url, httpx.AsyncClient(base_url=url) as http:

@@ -32,7 +32,8 @@ class FakeService:
     async def prepare(self, chat: ChatRequest, key: str | None = None) -> list[JobPlan]:
         return [make_plan(argv=("fake-cli", chat.model))]
 
-    def key_error(self, given: str | None) -> ApiError | None:
+    async def key_error(self, given: str | None) -> ApiError | None:
+        await trio.lowlevel.checkpoint()
         if self.key is None or given == self.key:
             return None
         return ApiError(ErrorKind.AUTHENTICATION, "Incorrect API key provided.")

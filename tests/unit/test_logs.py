@@ -14,7 +14,7 @@ import trio
 
 from cliwrap.observability.logs import configure_logging, formatter
 from cliwrap.server.access_log import AccessLog
-from cliwrap.testing.live import _READY
+from cliwrap.testing.live import READY
 
 log = logging.getLogger("cliwrap.test_logs")
 
@@ -119,6 +119,6 @@ def test_the_live_server_helper_reads_the_address_in_either_format(log_format: s
     record = logging.LogRecord(
         "cliwrap", logging.INFO, __file__, 1, "cliwrap serving on %s", ("http://[::1]:8123",), None
     )
-    match = _READY.search(formatter(log_format).format(record))
+    match = READY.search(formatter(log_format).format(record))
     assert match is not None
     assert match.group(1) == "http://[::1]:8123"

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import platform
+import time
 import uuid
 from collections.abc import Mapping
 from functools import partial
@@ -20,12 +21,14 @@ from typing import Any
 
 import attrs
 import trio
-from quart import Response, has_request_context, has_websocket_context, request, websocket
+from quart import Response, g, has_request_context, has_websocket_context, request, websocket
 from quart_trio import QuartTrio
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from .. import __version__, dashboard
+from ..access import ApiKey
+from ..access.usage import usage_answer
 from ..config import Config
 from ..conversations import key_id
 from ..core.errors import ApiError, ErrorKind
@@ -92,8 +95,11 @@ def create_app(
     async def authenticate() -> Response | None:
         if request.path in _OPEN_PATHS or request.path.startswith(dashboard.PREFIX):
             return None  # the dashboard's shell holds no data: its calls carry the key
-        error = service.key_error(_presented_key(request.headers))
-        return None if error is None else _error(error)
+        try:
+            g.api_key = await service.keys.identify(_presented_key(request.headers))
+        except ApiError as error:
+            return _error(error)
+        return None
 
     @app.websocket("/v1/ws")
     async def ws() -> None:
@@ -121,7 +127,7 @@ def create_app(
                 "running": runtime.gate.running,
                 "waiting": runtime.gate.waiting,
                 # So that a page (the dashboard) asks for a key before it calls anything.
-                "key_required": service.key_error(None) is not None,
+                "key_required": await service.key_error(None) is not None,
                 "providers": {
                     name: {"installed": service.installed(PROVIDERS[name], settings)}
                     for name, settings in service.catalog.providers.items()
@@ -301,6 +307,10 @@ def create_app(
         await service.forget(key, found.record.id)
         return _json(sessions.deleted(session_id))
 
+    @app.get("/v1/usage")
+    async def usage() -> Response:
+        return _json(await usage_answer(service.usage.store, _api_key(), request.args, time.time()))
+
     @app.get("/v1/warmup/stats")
     async def warmup_stats() -> Response:
         return _json(service.warmup.stats())
@@ -440,6 +450,13 @@ def _number(value: str | None, param: str) -> float | None:
     if not math.isfinite(number):
         raise ApiError(ErrorKind.INVALID_REQUEST, f"'{param}' must be a number.", param)
     return number
+
+
+def _api_key() -> ApiKey | None:
+    """The key the request presented (``None`` on a server without keys), as
+    authentication found it."""
+    key: ApiKey | None = g.get("api_key")
+    return key
 
 
 def _presented_key(headers: Headers) -> str | None:

@@ -88,6 +88,13 @@ TEMPERATURE: Schema = {"type": "number", "minimum": 0, "maximum": 2}
 TOP_P: Schema = {"type": "number", "minimum": 0, "maximum": 1}
 TOOL_NAME: Schema = {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$"}
 ARGUMENTS_TEXT: Schema = {"type": "string", "description": "A JSON object, as text."}
+USAGE_COUNTERS: dict[str, Schema] = {
+    "requests": INTEGER,
+    "input_tokens": {**INTEGER, "description": "Read afresh (cache writes included)."},
+    "output_tokens": INTEGER,
+    "cached_tokens": {**INTEGER, "description": "Read from the prompt cache."},
+    "cost_usd": {"type": "number", "minimum": 0, "description": "As the CLIs report it."},
+}
 OPENAI_CODES = sorted({k.openai_code for k in ErrorKind if k.openai_code})
 OPENAI_TYPES = sorted({k.openai_type for k in ErrorKind})
 ANTHROPIC_TYPES = sorted({k.anthropic_type for k in ErrorKind})
@@ -861,7 +868,8 @@ def _common_schemas() -> dict[str, Schema]:
                 "type": _enum(OPENAI_TYPES),
                 "param": _nullable(STRING),
                 "code": _nullable(_enum(OPENAI_CODES)),
-            }
+            },
+            {"retry_after": {**INTEGER, "description": "Seconds, as `Retry-After` says."}},
         ),
         "AnthropicError": _obj(
             {
@@ -989,6 +997,21 @@ def _common_schemas() -> dict[str, Schema]:
                 "recent": _array(_ref("RunView")),
             }
         ),
+        "UsageList": _obj(
+            {
+                "object": _const("list"),
+                "data": {"type": "array", "items": _ref("UsageRow")},
+                "totals": _obj(USAGE_COUNTERS),
+            }
+        ),
+        "UsageRow": _obj(
+            {
+                "key": {**STRING, "description": 'The key\'s name ("" with no keys).'},
+                "model": STRING,
+                "date": {**STRING, "format": "date", "description": "The UTC day."},
+                **USAGE_COUNTERS,
+            }
+        ),
         "Health": _obj(
             {
                 "status": _enum(["ok", "draining"]),
@@ -1039,6 +1062,7 @@ _WHEN = {
         "`limits.max_input_chars`, or a prompt the CLI's backend found too long."
     ),
     401: "Missing or wrong API key, or the CLI's own login failed.",
+    403: "Only an admin key may see another key's usage.",
     404: "No such model (`model_not_found`), or no such route.",
     405: "The path does not take this method; `Allow` lists those it takes.",
     409: (
@@ -1046,7 +1070,10 @@ _WHEN = {
         "`conversation_superseded`: a newer turn of the conversation took over."
     ),
     413: "The body is larger than `limits.max_body_bytes`.",
-    429: "The backend's rate limit, or all slots busy and the queue full (`Retry-After`).",
+    429: (
+        "The backend's rate limit, all slots busy and the queue full, or the API key's budget"
+        " spent for its period (`budget_exceeded`); `Retry-After` says when to try again."
+    ),
     502: "The CLI or its backend failed, or the answer is not the JSON asked for.",
     503: "The CLI is not installed, the backend is overloaded, or the server is draining.",
     504: "A deadline passed (first output, idle or total).",
@@ -1324,6 +1351,44 @@ def document(version: str) -> dict[str, Any]:
                         **_errors("OpenAIError", [401, 404]),
                     },
                 },
+            },
+            "/v1/usage": {
+                "get": {
+                    "summary": "Usage per key, model and UTC day",
+                    "description": (
+                        "An admin key (or anyone, on a server without keys) sees every key's"
+                        " usage, or one key's with `key`; any other key sees only its own."
+                    ),
+                    "security": [{"bearer": []}, {"apiKey": []}, {}],
+                    "parameters": [
+                        {
+                            "name": "since",
+                            "in": "query",
+                            "schema": {**STRING, "format": "date"},
+                            "description": "First day (UTC), included; default: the 1st of"
+                            " this month.",
+                        },
+                        {
+                            "name": "until",
+                            "in": "query",
+                            "schema": {**STRING, "format": "date"},
+                            "description": "Last day (UTC), included; default: today.",
+                        },
+                        {
+                            "name": "key",
+                            "in": "query",
+                            "schema": STRING,
+                            "description": "One key's usage (by name).",
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The rows and their totals.",
+                            "content": _json("UsageList"),
+                        },
+                        **_errors("OpenAIError", [400, 401, 403]),
+                    },
+                }
             },
             "/v1/warmup/stats": {
                 "get": {

@@ -24,6 +24,7 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
+from ..access.commands import any_stored_key
 from ..config import Config, ConfigError
 from .app import create_app
 from .service import Service, ledger_for
@@ -33,15 +34,17 @@ __all__ = ["bind", "check_exposure", "hypercorn_config", "serve"]
 log = logging.getLogger("cliwrap")
 
 
-def check_exposure(config: Config) -> None:
-    """Refuse to serve an open API (no keys) beyond loopback unless explicitly allowed."""
-    if config.server.api_keys or config.server.allow_open_remote:
+def check_exposure(config: Config, *, stored_keys: bool = False) -> None:
+    """Refuse to serve an open API (no keys configured nor ``stored_keys``) beyond loopback
+    unless explicitly allowed."""
+    if config.server.api_keys or stored_keys or config.server.allow_open_remote:
         return
     if not _is_loopback(config.server.host):
         raise ConfigError(
             f"server.host = {config.server.host!r} is reachable from other machines but "
             "server.api_keys is empty: anyone could run your CLIs on your account. Set "
-            "server.api_keys (or CLIWRAP_API_KEYS), or server.allow_open_remote = true."
+            "server.api_keys (or CLIWRAP_API_KEYS), create a key (cliwrap keys create NAME), "
+            "or set server.allow_open_remote = true."
         )
 
 
@@ -113,7 +116,9 @@ class _Stopper:
 
 
 async def serve(config: Config, environ: Mapping[str, str] | None = None) -> None:
-    check_exposure(config)
+    # The store is read only where it matters: loopback is served open anyway.
+    stored = not _is_loopback(config.server.host) and await any_stored_key(config)
+    check_exposure(config, stored_keys=stored)
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         sock = bind(config.server.host, config.server.port, config.server.backlog)
         try:

@@ -8,11 +8,10 @@ routing catalog, the providers and the inventory. The Quart app, the WebSocket s
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,8 @@ from typing import Any
 import attrs
 import trio
 
+from ..access import ApiKey, Keyring, UsageRecorder, budget_error, period_of
+from ..access.sqlite import SqliteKeys, SqliteUsage
 from ..config import Config, ProviderConfig
 from ..conversations import AnswerRecorder, key_id, shape_of
 from ..core.errors import ApiError, ErrorKind
@@ -46,7 +47,7 @@ from ..semantics.chain import EventFilter, semantics_for
 from ..storage import StorageError, Store
 from ..surfaces.models import ModelEntry
 
-__all__ = ["Service", "check_input_size", "config_caller", "ledger_for"]
+__all__ = ["Service", "check_input_size", "key_caller", "ledger_for"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,11 @@ class Service:
     metrics: Metrics
     runs: Runs
     """The live chat requests and the last ones that settled (``/v1/requests``)."""
+    keys: Keyring
+    """Which key a request presented (the config's and the stored ones)."""
+    usage: UsageRecorder
+    """The run observer that records usage per key, model and day; its ``store`` answers
+    ``GET /v1/usage`` and the budget checks."""
 
     @classmethod
     def from_config(
@@ -116,6 +122,12 @@ class Service:
         pool = SessionPool(runtime, config.sessions, on_ended=ended)
         inventory = Inventory(enabled, environ, ledger_for(config, "probes"))
         warmup = Warmup(pool, config.warmup, inventory.warm)
+        keyring = Keyring(config.server.api_keys)
+        runs = Runs(partial(key_caller, keyring))
+        usage = UsageRecorder()
+        # Every settled chat request, told once: usage per key and model, and the metrics.
+        runs.observe(usage)
+        runs.observe(metrics.observe)
         return cls(
             config=config,
             runtime=runtime,
@@ -127,23 +139,32 @@ class Service:
             warmup=warmup,
             session_files=files,
             metrics=metrics,
-            runs=Runs(partial(config_caller, config.server.api_keys)),
+            runs=runs,
+            keys=keyring,
+            usage=usage,
         )
 
     async def run_sessions(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """Own the conversations' CLI processes and their store until cancelled (the server
-        stops): then every live process is ended and the store closed."""
+        """Own the conversations' CLI processes and the store (conversations, keys, usage)
+        until cancelled (the server stops): then every live process is ended and the store
+        closed."""
         store: Store | None = None
-        if self.config.sessions.enabled:
-            try:
-                store = await Store.open(self.config.storage_path)
-            except StorageError as error:
-                log.error("conversations are kept in memory only: %s", error)
-        self.conversations.store = store
+        try:
+            store = await Store.open(self.config.storage_path)
+        except StorageError as error:
+            log.error(
+                "conversations are kept in memory only, stored API keys and usage unused: %s",
+                error,
+            )
+        self.conversations.store = store if self.config.sessions.enabled else None
+        if store is not None:
+            self.keys.store = SqliteKeys(store)
+            self.usage.store = SqliteUsage(store)
         try:
             async with trio.open_nursery() as nursery:
+                await nursery.start(self.usage.run)
                 await nursery.start(self.pool.run)
                 await nursery.start(self.warmup.run)
                 nursery.start_soon(self._expire)
@@ -187,8 +208,10 @@ class Service:
 
         A single answer is a conversation's turn (``key``: the API key the client
         presented, whose conversations it may continue); ``response_id``: the id a
-        Responses answer will have, for a later ``previous_response_id``.
+        Responses answer will have, for a later ``previous_response_id``. A key that has
+        spent its budget is refused here (429 ``budget_exceeded``), before anything runs.
         """
+        await self.check_budget(await self.keys.identify(key))
         check_input_size(chat, self.config.limits.max_input_chars)
         route = await self.route(chat.model)
         if self.runtime.draining.is_set():
@@ -205,21 +228,21 @@ class Service:
             return [await self.plan(whole, route, continuation, response_id)]
         return [await self.plan(chat, route) for _ in range(chat.n)]
 
-    def key_error(self, given: str | None) -> ApiError | None:
+    async def key_error(self, given: str | None) -> ApiError | None:
         """Why a client presenting ``given`` may not in (None: it may)."""
-        keys = self.config.server.api_keys
-        if not keys:
-            return None
-        if given is None:
-            return ApiError(
-                ErrorKind.AUTHENTICATION,
-                "Missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key'.",
-            )
-        # Compare against every key, always, in constant time per key.
-        matches = [hmac.compare_digest(given.encode(), key.encode()) for key in keys]
-        if not any(matches):
-            return ApiError(ErrorKind.AUTHENTICATION, "Incorrect API key provided.")
-        return None
+        return await self.keys.error(given)
+
+    async def check_budget(self, key: ApiKey | None) -> None:
+        """A 429 ``budget_exceeded`` if ``key`` has spent its budget for this period."""
+        store = self.usage.store
+        if key is None or not key.limits.has_budget or store is None:
+            return
+        now = time.time()
+        since, _ = period_of(key.limits.budget_period, now)
+        tokens, usd = await store.spent(key.name, since)
+        error = budget_error(key.limits, tokens, usd, now, key.name)
+        if error is not None:
+            raise error
 
     async def route(self, name: str) -> Route:
         """Where ``name`` goes; the CLIs' own model lists are consulted only if needed."""
@@ -357,15 +380,13 @@ def check_input_size(chat: ChatRequest, limit: int) -> None:
         )
 
 
-def config_caller(api_keys: Sequence[str], presented: str | None) -> Caller:
-    """Who presents ``presented``, for the runs registry, from the configured keys alone: the
-    N-th of ``server.api_keys`` is ``config-N`` and an admin, as is anyone on a server without
-    keys. (Named keys from a key store replace this function, not its callers.)"""
-    ident = key_id(presented)
-    for index, key in enumerate(api_keys, start=1):
-        if presented is not None and hmac.compare_digest(presented.encode(), key.encode()):
-            return Caller(ident, f"config-{index}", admin=True)
-    return Caller(ident, "", admin=not api_keys)
+def key_caller(keys: Keyring, presented: str | None) -> Caller:
+    """Who presents ``presented``, for the runs registry: the key the keyring let the request
+    in as (its name; an admin key sees every run), or, on a server without keys, anyone."""
+    key = keys.known(presented)
+    if key is None:
+        return Caller(key_id(presented), "", admin=not keys.has_keys)
+    return Caller(key.id, key.name, admin=key.admin)
 
 
 def ledger_for(config: Config, kind: str = "runs") -> Ledger:

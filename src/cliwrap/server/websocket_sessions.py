@@ -71,7 +71,7 @@ class _Service(Protocol):
 
     async def prepare(self, chat: ChatRequest, key: str | None = None) -> list[JobPlan]: ...
 
-    def key_error(self, given: str | None) -> ApiError | None: ...
+    async def key_error(self, given: str | None) -> ApiError | None: ...
 
 
 class _Socket(Protocol):
@@ -106,7 +106,7 @@ async def serve_websocket(
     await socket.accept()
     session = _Session(service, socket, max_frame_bytes, tracking)
     session.key = header_key
-    if service.key_error(header_key) is not None and not await session.authenticate():
+    if await service.key_error(header_key) is not None and not await session.authenticate():
         return
     await session.serve()
 
@@ -147,7 +147,7 @@ class _Session:
                     frame = parse_frame(data)
             error = ApiError(ErrorKind.AUTHENTICATION, "Authenticate first: send an auth frame.")
             if isinstance(frame, AuthFrame):
-                refused = self._service.key_error(frame.api_key)
+                refused = await self._service.key_error(frame.api_key)
                 if refused is None:
                     self.key = frame.api_key
                     await self.send({"type": "authenticated"})

@@ -39,6 +39,8 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
+from ..access.keys import ApiKey, KeyExistsError, KeyLimits
+from ..access.usage import UsageRow
 from .records import ConversationRecord, StorageError, StoredResponse, UnknownConversationError
 
 __all__ = ["BUSY_TIMEOUT", "MIGRATIONS", "SCHEMA_VERSION", "Store"]
@@ -92,6 +94,31 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX responses_by_conversation ON responses (conversation_id, key_id)",
         "CREATE INDEX responses_by_age ON responses (created_at)",
     ),
+    # 1 -> 2: API keys (hashed) and usage per key, model and UTC day.
+    (
+        """CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            prefix TEXT NOT NULL,
+            created REAL NOT NULL,
+            revoked REAL,
+            admin INTEGER NOT NULL,
+            limits TEXT NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX api_keys_active_name ON api_keys (name) WHERE revoked IS NULL",
+        """CREATE TABLE usage (
+            key_name TEXT NOT NULL,
+            model TEXT NOT NULL,
+            day TEXT NOT NULL,
+            requests INTEGER NOT NULL,
+            input_tokens INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            cached_tokens INTEGER NOT NULL,
+            cost_usd REAL NOT NULL,
+            PRIMARY KEY (key_name, day, model)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX usage_by_day ON usage (day)",
+    ),
 )
 """The statements that take the schema from version ``i`` to ``i + 1``, at index ``i``.
 Append a step to change the schema; never edit one that has shipped."""
@@ -130,6 +157,20 @@ _LIST_BEFORE = (
 _EXPIRED = (
     f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE updated_at < ?"
     " ORDER BY updated_at, rowid"
+)
+_KEY_COLUMNS = "id, name, prefix, created, revoked, admin, limits"
+_ADD_USAGE = (
+    "INSERT INTO usage (key_name, model, day, requests, input_tokens, output_tokens,"
+    " cached_tokens, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (key_name, day, model) DO UPDATE SET"
+    " requests = requests + excluded.requests,"
+    " input_tokens = input_tokens + excluded.input_tokens,"
+    " output_tokens = output_tokens + excluded.output_tokens,"
+    " cached_tokens = cached_tokens + excluded.cached_tokens,"
+    " cost_usd = cost_usd + excluded.cost_usd"
+)
+_USAGE_COLUMNS = (
+    "key_name, model, day, requests, input_tokens, output_tokens, cached_tokens, cost_usd"
 )
 _PUT_RESPONSE = _upsert("responses", _RESPONSE)
 _GET_RESPONSE = f"SELECT {', '.join(_RESPONSE)} FROM responses WHERE key_id = ? AND id = ?"
@@ -273,6 +314,63 @@ class Store:
         is no conversation.
         """
         return await self._call(_stats, key_id)
+
+    # API keys (see cliwrap.access.keys; cliwrap.access.sqlite adapts these to KeyStore).
+
+    async def create_key(self, key: ApiKey) -> None:
+        """Store ``key``; :class:`~cliwrap.access.keys.KeyExistsError` if an active key
+        has its name (or a key its id)."""
+        await self._call(_create_key, key)
+
+    async def list_keys(self, *, include_revoked: bool = False) -> builtins.list[ApiKey]:
+        """The keys, oldest first; the revoked ones too if asked."""
+        where = "" if include_revoked else " WHERE revoked IS NULL"
+        query = f"SELECT {_KEY_COLUMNS} FROM api_keys{where} ORDER BY created, rowid"
+        return [_key(row) for row in await self._call(_rows, query, ())]
+
+    async def revoke_key(self, name: str, at: float) -> ApiKey | None:
+        """Revoke the active key ``name`` at ``at``; the key revoked, or ``None``."""
+        return await self._call(_revoke_key, name, at)
+
+    async def lookup_key(self, key_id: str) -> ApiKey | None:
+        """The key with id ``key_id``, revoked or not, or ``None``."""
+        query = f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = ?"
+        rows = await self._call(_rows, query, (key_id,))
+        return _key(rows[0]) if rows else None
+
+    # Usage per key, model and UTC day (see cliwrap.access.usage).
+
+    async def add_usage(
+        self,
+        key_name: str,
+        model: str,
+        day: str,
+        counts: tuple[int, int, int, float],
+        requests: int = 1,
+    ) -> None:
+        """Add ``requests`` and ``counts`` (input, output, cached tokens, dollars: see
+        :func:`cliwrap.access.usage.counters`) to the row of (key, model, day)."""
+        await self._call(_rows, _ADD_USAGE, (key_name, model, day, requests, *counts))
+
+    async def usage_rows(
+        self, key_name: str | None, since: str, until: str
+    ) -> builtins.list[UsageRow]:
+        """The rows from day ``since`` to ``until`` (both included), of ``key_name`` only
+        (every key's with ``None``), by day, key and model."""
+        where, params = "day >= ? AND day <= ?", [since, until]
+        if key_name is not None:
+            where, params = f"key_name = ? AND {where}", [key_name, *params]
+        query = f"SELECT {_USAGE_COLUMNS} FROM usage WHERE {where} ORDER BY day, key_name, model"
+        return [UsageRow(*row) for row in await self._call(_rows, query, tuple(params))]
+
+    async def spent(self, key_name: str, since_day: str) -> tuple[int, float]:
+        """``key_name``'s input plus output tokens, and dollars, from ``since_day`` on."""
+        query = (
+            "SELECT COALESCE(SUM(input_tokens + output_tokens), 0), COALESCE(SUM(cost_usd), 0)"
+            " FROM usage WHERE key_name = ? AND day >= ?"
+        )
+        ((tokens, usd),) = await self._call(_rows, query, (key_name, since_day))
+        return int(tokens), float(usd)
 
     # In the worker thread.
 
@@ -459,3 +557,38 @@ def _stats(connection: sqlite3.Connection, key_id: str | None) -> dict[str, Any]
         "oldest": oldest,
         "newest": newest,
     }
+
+
+def _key(row: tuple[Any, ...]) -> ApiKey:
+    id_, name, prefix, created, revoked, admin, limits = row
+    return ApiKey(
+        id=id_,
+        name=name,
+        prefix=prefix,
+        created=created,
+        revoked=revoked,
+        admin=bool(admin),
+        limits=KeyLimits.from_dict(json.loads(limits)),
+    )
+
+
+def _create_key(connection: sqlite3.Connection, key: ApiKey) -> None:
+    limits = json.dumps(key.limits.as_dict(), separators=(",", ":"))
+    try:
+        connection.execute(
+            f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (key.id, key.name, key.prefix, key.created, key.revoked, int(key.admin), limits),
+        )
+    except sqlite3.IntegrityError:
+        raise KeyExistsError(f"there is already an active key named {key.name!r}") from None
+
+
+def _revoke_key(connection: sqlite3.Connection, name: str, at: float) -> ApiKey | None:
+    with _transaction(connection):
+        row = connection.execute(
+            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE name = ? AND revoked IS NULL", (name,)
+        ).fetchone()
+        if row is None:
+            return None
+        connection.execute("UPDATE api_keys SET revoked = ? WHERE id = ?", (at, row[0]))
+    return attrs.evolve(_key(row), revoked=at)

@@ -20,9 +20,9 @@ import trio
 
 from ..runtime.groups import group_members
 
-__all__ = ["LiveServer", "group_alive"]
+__all__ = ["READY", "LiveServer", "group_alive"]
 
-_READY = re.compile(r'serving on (http://[^\s"\\]+)')
+READY = re.compile(r'serving on (http://[^\s"\\]+)')
 """The address in the "serving on" line, as logfmt or JSON renders it (quoted: the quote
 is not part of it)."""
 
@@ -80,7 +80,7 @@ class LiveServer:
         assert self.process.stderr is not None
         for line in self.process.stderr:
             self._lines.append(line)
-            match = _READY.search(line)
+            match = READY.search(line)
             if match and not self.url:
                 self.url = match.group(1)
                 ready.set()
