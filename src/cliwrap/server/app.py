@@ -24,6 +24,8 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from .. import __version__
+from ..access.groups import group_of
+from ..access.limiter import client_address, holding_slots
 from ..config import Config
 from ..conversations import key_id
 from ..core.errors import ApiError, ErrorKind
@@ -82,15 +84,23 @@ def create_app(
 
     @app.before_request
     async def authenticate() -> Response | None:
-        if request.path in _OPEN_PATHS:
-            return None
-        error = service.key_error(_presented_key(request.headers))
-        return None if error is None else _error(error)
+        given = _presented_key(request.headers)
+        if request.path not in _OPEN_PATHS:
+            error = service.key_error(given)
+            if error is not None:
+                return _error(error)
+        group = group_of(request.method, request.path)
+        address = client_address(request.scope)
+        await service.limiter.check(group, address, service.limited_key(given))
+        return None
 
     @app.websocket("/v1/ws")
     async def ws() -> None:
+        given = _presented_key(websocket.headers)
+        address = client_address(websocket.scope)
+        await service.limiter.check("other", address, service.limited_key(given))
         await serve_websocket(
-            service, websocket, _presented_key(websocket.headers), config.limits.max_body_bytes
+            service, websocket, given, config.limits.max_body_bytes, address=address
         )
 
     @app.get("/health")
@@ -166,10 +176,17 @@ def create_app(
                     "finished" if failure is None else f"failed:{failure.kind.name.lower()}"
                 )
 
-        opened: Any = (
+        run_one: Any = (
             partial(open_job, runtime, plans[0])
             if len(plans) == 1
             else partial(open_jobs, runtime, plans)
+        )
+        opened = partial(
+            holding_slots,
+            service.limiter,
+            service.limited_key(_presented_key(request.headers)),
+            len(plans),
+            run_one,
         )
         if chat.stream:
             anthropic = _speaks_anthropic(request.path)
@@ -438,6 +455,6 @@ def _error_reply(error: ApiError, *, anthropic: bool) -> ErrorReply:
     """``error`` as a whole response in a surface's shape: status, headers, body."""
     headers = {}
     if error.retry_after is not None:
-        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+        headers["Retry-After"] = str(openai_chat.retry_after_seconds(error.retry_after))
     shape = anthropic_messages.error_body if anthropic else openai_chat.error_body
     return error.status, headers, json.dumps(shape(error), ensure_ascii=False).encode()

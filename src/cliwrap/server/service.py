@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 import trio
 
+from ..access.limiter import Counters, Limiter, MemoryCounters
 from ..config import Config, ProviderConfig
 from ..conversations import AnswerRecorder, key_id, shape_of
 from ..core.errors import ApiError, ErrorKind
@@ -67,6 +68,7 @@ class Service:
     conversations: Conversations
     warmup: Warmup
     session_files: SessionFiles
+    limiter: Limiter = attrs.field(factory=lambda: Limiter(MemoryCounters()))
 
     @classmethod
     def from_config(
@@ -118,6 +120,7 @@ class Service:
             conversations=Conversations(pool, config.sessions, None, warmup),
             warmup=warmup,
             session_files=files,
+            limiter=limiter_for(config),
         )
 
     async def run_sessions(
@@ -136,6 +139,7 @@ class Service:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.pool.run)
                 await nursery.start(self.warmup.run)
+                await nursery.start(self.limiter.counters.run)
                 nursery.start_soon(self._expire)
                 task_status.started()
                 await trio.sleep_forever()
@@ -210,6 +214,13 @@ class Service:
         if not any(matches):
             return ApiError(ErrorKind.AUTHENTICATION, "Incorrect API key provided.")
         return None
+
+    def limited_key(self, given: str | None) -> _ConfigKey | None:
+        """The key ``given`` as the rate limiter counts it: None unless it is a valid key
+        (an open server's clients are limited per address only)."""
+        if given is None or not self.config.server.api_keys or self.key_error(given):
+            return None
+        return _ConfigKey(key_id(given))
 
     async def route(self, name: str) -> Route:
         """Where ``name`` goes; the CLIs' own model lists are consulted only if needed."""
@@ -330,6 +341,37 @@ class Service:
 
     def installed(self, provider: Provider, settings: ProviderConfig) -> bool:
         return find_command(settings.command, self.environ) is not None
+
+
+@attrs.frozen
+class _NoLimits:
+    rpm: Mapping[str, int] = attrs.field(factory=dict)
+    concurrent: int = 0
+
+
+@attrs.frozen
+class _ConfigKey:
+    """A key of ``server.api_keys``, as the limiter sees it: no limits of its own."""
+
+    id: str
+    limits: _NoLimits = _NoLimits()
+
+
+def limiter_for(config: Config) -> Limiter:
+    """The rate limiter ``[rate_limits]`` asks for, its counters in this instance's memory
+    or, with ``storage.redis_url``, in Redis shared with the other instances."""
+    counters: Counters = MemoryCounters()
+    if config.storage.redis_url:
+        from ..access.redis_store import RedisConnection, RedisCounters
+
+        counters = RedisCounters(RedisConnection(config.storage.redis_url))
+    settings = config.rate_limits
+    return Limiter(
+        counters,
+        enabled=settings.enabled,
+        per_address=settings.per_address,
+        per_key=settings.per_key,
+    )
 
 
 def check_input_size(chat: ChatRequest, limit: int) -> None:

@@ -6,6 +6,7 @@ does not use are accepted and ignored, as OpenAI clients expect of compatible se
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from typing import Any
@@ -267,15 +268,22 @@ def _content(content: Any, where: str, role: Role, album: Album | None) -> str:
 
 
 def error_body(error: ApiError) -> dict[str, Any]:
-    """The OpenAI error envelope."""
-    return {
-        "error": {
-            "message": error.message,
-            "type": error.kind.openai_type,
-            "param": error.param,
-            "code": error.kind.openai_code,
-        }
+    """The OpenAI error envelope; ``retry_after`` (whole seconds, as in ``Retry-After``)
+    when the client is told to wait, as the predecessors put it there."""
+    body: dict[str, Any] = {
+        "message": error.message,
+        "type": error.kind.openai_type,
+        "param": error.param,
+        "code": error.kind.openai_code,
     }
+    if error.retry_after is not None:
+        body["retry_after"] = retry_after_seconds(error.retry_after)
+    return {"error": body}
+
+
+def retry_after_seconds(seconds: float) -> int:
+    """A delay as ``Retry-After`` says it: whole seconds, rounded up, at least 1."""
+    return max(1, math.ceil(seconds))
 
 
 def usage_body(usage: Usage) -> dict[str, Any]:
