@@ -30,6 +30,7 @@ from ..core.errors import ApiError, ErrorKind
 from .groups import DEFAULT_PER_ADDRESS, GROUPS
 
 __all__ = [
+    "MICROS",
     "PERIOD",
     "Counters",
     "Decision",
@@ -43,15 +44,28 @@ __all__ = [
     "decide",
     "decide_all",
     "holding_slots",
+    "interval_of",
+    "micros",
 ]
 
 log = logging.getLogger(__name__)
 
 PERIOD = 60.0
 """Seconds a limit's count is per (limits are configured per minute)."""
-EPSILON = 1e-6
-"""Seconds of float error forgiven: a burst of exactly ``burst`` requests at one instant
-must pass although the TAT was summed up in floating point."""
+MICROS = 1_000_000
+"""Time is counted in whole microseconds: a TAT moves by the same whole interval however
+often it is added to, so a burst of exactly ``burst`` passes (in floating point, summed onto
+an epoch-sized time, it would not), and a Lua double holds it exactly."""
+
+
+def interval_of(rate: int) -> int:
+    """Microseconds between requests at ``rate`` per :data:`PERIOD` (rounded; at least 1)."""
+    return max(1, (int(PERIOD) * MICROS + rate // 2) // rate)
+
+
+def micros(seconds: float) -> int:
+    """A time in seconds as whole microseconds."""
+    return int(seconds * MICROS)
 
 
 @attrs.frozen
@@ -59,20 +73,21 @@ class Decision:
     """One bucket's answer: let through (and its new TAT) or not (and for how long)."""
 
     allowed: bool
-    tat: float
-    """The bucket's TAT from now on (unchanged when refused)."""
+    tat: int
+    """The bucket's TAT from now on (unchanged when refused), in microseconds."""
     retry_after: float
     """Seconds until this request would be let through (0 when it is)."""
 
 
-def decide(now: float, tat: float, rate: float, burst: int) -> Decision:
+def decide(now: int, tat: int, rate: int, burst: int) -> Decision:
     """GCRA for one request at ``now`` on a bucket whose TAT is ``tat`` (0: a new bucket),
-    allowing ``rate`` requests per :data:`PERIOD` with bursts of ``burst``."""
-    interval = PERIOD / rate
+    both in microseconds, allowing ``rate`` requests per :data:`PERIOD` and bursts of
+    ``burst``."""
+    interval = interval_of(rate)
     new_tat = max(tat, now) + interval
     allow_at = new_tat - burst * interval
-    if allow_at - now > EPSILON:
-        return Decision(False, tat, allow_at - now)
+    if allow_at > now:
+        return Decision(False, tat, (allow_at - now) / MICROS)
     return Decision(True, new_tat, 0.0)
 
 
@@ -91,14 +106,14 @@ class Verdict:
     """A request's answer over all its buckets: let through only if every one lets it."""
 
     allowed: bool
-    tats: tuple[float, ...]
+    tats: tuple[int, ...]
     """Every bucket's TAT from now on (all unchanged when refused)."""
     retry_after: float
     refused: Quota | None = None
     """The bucket that refused longest (None when allowed)."""
 
 
-def decide_all(now: float, tats: Sequence[float], quotas: Sequence[Quota]) -> Verdict:
+def decide_all(now: int, tats: Sequence[int], quotas: Sequence[Quota]) -> Verdict:
     """:func:`decide` over several buckets at once, all or nothing: a refused request
     charges none of them (else a client refused per key would still spend its address's)."""
     decisions = [
@@ -145,16 +160,16 @@ class MemoryCounters:
 
     def __init__(self, now: Callable[[], float] = trio.current_time) -> None:
         self._now = now
-        self._tats: dict[str, float] = {}
+        self._tats: dict[str, int] = {}
         self._slots: dict[str, int] = {}
-        self._next_sweep = 0.0
+        self._next_sweep = 0
 
     async def hit(self, quotas: Sequence[Quota]) -> Verdict:
-        now = self._now()
+        now = micros(self._now())
         if now >= self._next_sweep:
             self._tats = {bucket: tat for bucket, tat in self._tats.items() if tat > now}
-            self._next_sweep = now + _SWEEP_PERIOD
-        verdict = decide_all(now, [self._tats.get(q.bucket, 0.0) for q in quotas], quotas)
+            self._next_sweep = now + micros(_SWEEP_PERIOD)
+        verdict = decide_all(now, [self._tats.get(q.bucket, 0) for q in quotas], quotas)
         if verdict.allowed:
             for quota, tat in zip(quotas, verdict.tats, strict=True):
                 self._tats[quota.bucket] = tat
