@@ -861,7 +861,8 @@ def _common_schemas() -> dict[str, Schema]:
                 "type": _enum(OPENAI_TYPES),
                 "param": _nullable(STRING),
                 "code": _nullable(_enum(OPENAI_CODES)),
-            }
+            },
+            {"retry_after": INTEGER},
         ),
         "AnthropicError": _obj(
             {
@@ -1003,7 +1004,12 @@ _WHEN = {
     404: "No such model (`model_not_found`), or no such route.",
     405: "The path does not take this method; `Allow` lists those it takes.",
     413: "The body is larger than `limits.max_body_bytes`.",
-    429: "The backend's rate limit, or all slots busy and the queue full (`Retry-After`).",
+    429: (
+        "A rate limit (`rate_limit_exceeded`: this address's or this key's requests per minute "
+        'for the endpoint group; README, "Rate limits"), the key\'s concurrent runs '
+        "(`concurrency_limit_exceeded`), the backend's rate limit, or all slots busy and the "
+        "queue full (`queue_full`); `Retry-After` says when to try again."
+    ),
     502: "The CLI or its backend failed, or the answer is not the JSON asked for.",
     503: "The CLI is not installed, the backend is overloaded, or the server is draining.",
     504: "A deadline passed (first output, idle or total).",
@@ -1014,18 +1020,27 @@ _ALLOW = {
         "schema": {"type": "string"},
     }
 }
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Whole seconds to wait before trying again.",
+        "schema": {"type": "integer"},
+    }
+}
 
 
 _ALIAS = "An alias of the header without `Claude-`; that one wins when both are sent."
 
 
 def _errors(schema: str, statuses: list[int]) -> dict[str, Schema]:
-    """The error responses, each in ``schema``; every path can answer 405."""
+    """The error responses, each in ``schema``; every path can answer 405 and 429 (the
+    rate limits count every request)."""
     responses: dict[str, Schema] = {}
-    for status in sorted({*statuses, 405}):
+    for status in sorted({*statuses, 405, 429}):
         responses[str(status)] = {"description": _WHEN[status], "content": _json(schema)}
         if status == 405:
             responses[str(status)]["headers"] = _ALLOW
+        if status == 429:
+            responses[str(status)]["headers"] = _RETRY_AFTER
     return responses
 
 
