@@ -168,6 +168,9 @@ class RateLimitsConfig:
     """Per client address, over the defaults (``chat = 600``, ``sessions = 240``, ...)."""
     per_key: Mapping[str, int] = attrs.field(factory=dict, validator=_rate_groups)
     """Per API key, for keys without a limit of their own for the group; empty: none."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses of proxies (nginx in front) whose ``X-Forwarded-For`` names the client;
+    empty: every client is limited by the address it connects from."""
 
 
 @attrs.frozen

@@ -15,7 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cliwrap.access.groups import DEFAULT_PER_ADDRESS, EXPOSED_PER_ADDRESS, GROUPS, group_of
-from cliwrap.access.limiter import MICROS, PERIOD, Quota, decide, decide_all, interval_of
+from cliwrap.access.limiter import (
+    MICROS,
+    PERIOD,
+    Quota,
+    client_address,
+    decide,
+    decide_all,
+    interval_of,
+)
 from cliwrap.config import ConfigError, load_config
 
 NOW = 1_800_000_000 * MICROS  # epoch-sized, as Redis's clock gives it
@@ -165,3 +173,17 @@ def test_rate_limits_config(tmp_path: Path) -> None:
     assert load_config(None, {"CLIWRAP_REDIS_URL": "redis://r:6379/2"}).storage.redis_url == (
         "redis://r:6379/2"
     )
+
+
+def test_the_client_address_is_forwarded_only_by_a_trusted_proxy() -> None:
+    forwarded = {
+        "client": ("127.0.0.1", 5000),
+        "headers": [(b"x-forwarded-for", b"6.6.6.6, 10.1.2.3"), (b"host", b"x")],
+    }
+    assert client_address(forwarded, ["127.0.0.1"]) == "10.1.2.3"  # what nginx appended
+    assert client_address(forwarded) == "127.0.0.1"  # not trusted: its own address
+    assert client_address({"client": ("127.0.0.1", 1), "headers": []}, ["127.0.0.1"]) == (
+        "127.0.0.1"
+    )
+    assert client_address({"client": None}) is None
+    assert client_address({}) is None

@@ -19,7 +19,7 @@ settles, whatever way it settles.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol, TypeVar
 
@@ -356,7 +356,19 @@ async def holding_slots(
         yield run
 
 
-def client_address(scope: Mapping[str, Any]) -> str | None:
-    """The client's address in an ASGI scope (None when the server does not know it)."""
+def client_address(scope: Mapping[str, Any], trusted: Collection[str] = ()) -> str | None:
+    """The client's address in an ASGI scope (None when the server does not know it).
+
+    From a ``trusted`` proxy (nginx in front of several instances), the address that proxy
+    appended to ``X-Forwarded-For`` (its last entry): the one a client cannot forge. From
+    anyone else the header is ignored, or any client could pick its own bucket.
+    """
     client = scope.get("client")
-    return str(client[0]) if client else None
+    peer = str(client[0]) if client else None
+    if peer is None or peer not in trusted:
+        return peer
+    forwarded = [v for k, v in scope.get("headers", ()) if k.lower() == b"x-forwarded-for"]
+    if not forwarded:
+        return peer
+    last = forwarded[-1].decode("latin-1").rsplit(",", 1)[-1].strip()
+    return last or peer

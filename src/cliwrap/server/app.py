@@ -90,14 +90,14 @@ def create_app(
             if error is not None:
                 return _error(error)
         group = group_of(request.method, request.path)
-        address = client_address(request.scope)
+        address = client_address(request.scope, config.rate_limits.trusted_proxies)
         await service.limiter.check(group, address, service.limited_key(given))
         return None
 
     @app.websocket("/v1/ws")
     async def ws() -> None:
         given = _presented_key(websocket.headers)
-        address = client_address(websocket.scope)
+        address = client_address(websocket.scope, config.rate_limits.trusted_proxies)
         await service.limiter.check("other", address, service.limited_key(given))
         await serve_websocket(
             service, websocket, given, config.limits.max_body_bytes, address=address
