@@ -13,7 +13,7 @@ import pytest
 import trio
 import trio.testing
 
-from cliwrap.access.limiter import Limiter, MemoryCounters, Quota, Verdict
+from cliwrap.access.limiter import STORE_RETRY, Limiter, MemoryCounters, Quota, Verdict
 from cliwrap.config import Config, RateLimitsConfig, ServerConfig
 from cliwrap.core.errors import ApiError, ErrorKind
 from cliwrap.server.app import create_app
@@ -142,31 +142,69 @@ async def test_concurrent_slots_come_back_however_the_run_ends(
         pass
 
 
-class Broken:
+class Flaky:
+    """Memory counters that fail while ``broken``, counting the calls that reach them."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryCounters()
+        self.broken = True
+        self.calls = 0
+
+    def _reach(self) -> None:
+        self.calls += 1
+        if self.broken:
+            raise ConnectionError("redis is gone")
+
     async def hit(self, quotas: Sequence[Quota]) -> Verdict:
-        raise ConnectionError("redis is gone")
+        self._reach()
+        return await self.inner.hit(quotas)
 
     async def acquire(self, name: str, count: int, limit: int) -> bool:
-        raise ConnectionError("redis is gone")
+        self._reach()
+        return await self.inner.acquire(name, count, limit)
 
     async def release(self, name: str, count: int) -> None:
-        raise ConnectionError("redis is gone")
+        self._reach()
+        await self.inner.release(name, count)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
 
 
-async def test_a_failing_store_serves_open_and_says_so_once(
+async def test_failing_counters_serve_open_are_let_be_a_while_and_said_once(
     autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    limits = Limiter(Broken(), per_address={"chat": 1})
+    counters = Flaky()
+    limits = Limiter(counters, per_address={"chat": 1})
     for _ in range(3):
-        await limits.check("chat", "10.0.0.1")
+        await limits.check("chat", "10.0.0.1")  # not refused: the limits are off
     async with limits.running(Key("k", Limits(concurrent=1))):
         pass
-    assert [r.message for r in caplog.records].count(
-        "rate limits not enforced: the counter store failed: redis is gone"
-    ) == 1
+    assert counters.calls == 1  # the others did not wait for a failing store
+    await trio.sleep(STORE_RETRY)
+    counters.broken = False
+    await limits.check("chat", "10.0.0.1")
+    await refused(limits, "chat", "10.0.0.1")  # enforced again
+    messages = [r.message for r in caplog.records]
+    assert messages == [
+        "rate limits not enforced: the counter store failed: redis is gone",
+        "rate limits enforced again: the counter store answers",
+    ]
+
+
+async def test_a_slot_taken_is_given_back_even_while_the_store_fails(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    counters = Flaky()
+    counters.broken = False
+    limits = Limiter(counters)
+    key = Key("k", Limits(concurrent=1))
+    async with limits.running(key):
+        counters.broken = True
+        await limits.check("chat", "10.0.0.1")  # fails: the store is let be a while...
+    counters.broken = False
+    assert counters.calls == 3  # ...but the release was tried anyway (and failed)
+    assert counters.inner.taken("c:k") == 1  # owed: Redis gives it back with its lease
 
 
 def app_with(tmp_path: Path, **per_address: int) -> Any:

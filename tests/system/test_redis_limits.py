@@ -101,6 +101,30 @@ async def test_slots_are_shared_and_a_dead_instances_come_back(clean_redis: str)
         two.close()
 
 
+async def test_a_release_that_failed_is_given_back_before_the_lease_is_renewed(
+    clean_redis: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    redis = RedisConnection(clean_redis)
+    try:
+        counters = RedisCounters(redis)
+        await counters.renew()
+        assert await counters.acquire("c:k", 2, 2)
+        working = counters._give_back
+
+        async def failing(name: str, count: int) -> None:
+            raise ConnectionError("redis is gone")
+
+        monkeypatch.setattr(counters, "_give_back", failing)
+        with pytest.raises(ConnectionError):
+            await counters.release("c:k", 2)
+        monkeypatch.setattr(counters, "_give_back", working)
+        assert not await counters.acquire("c:k", 1, 2)  # still taken
+        await counters.renew()
+        assert await redis.call(redis.client.exists, "cliwrap:c:k") == 0
+    finally:
+        redis.close()
+
+
 async def test_the_lease_is_held_while_running_and_given_up_at_the_end(
     clean_redis: str, autojump_clock: trio.testing.MockClock
 ) -> None:

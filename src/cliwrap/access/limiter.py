@@ -19,7 +19,7 @@ settles, whatever way it settles.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol, TypeVar
 
@@ -32,6 +32,7 @@ from .groups import DEFAULT_PER_ADDRESS, GROUPS
 __all__ = [
     "MICROS",
     "PERIOD",
+    "STORE_RETRY",
     "Counters",
     "Decision",
     "KeyLimitsLike",
@@ -49,6 +50,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 PERIOD = 60.0
 """Seconds a limit's count is per (limits are configured per minute)."""
@@ -222,6 +226,8 @@ RefusalObserver = Callable[[str, str], None]
 """Told ``(group, scope)`` of every refusal (``scope``: ``address``, ``key`` or
 ``concurrency``); the metrics count them. Must not block."""
 
+STORE_RETRY = 5.0
+"""Seconds the limiter leaves failing counters be before it asks them again."""
 CONCURRENCY_RETRY_AFTER = 1.0
 """Seconds a client refused for its key's concurrent runs is told to wait: when a run of its
 settles is not known, and one usually settles within seconds."""
@@ -249,7 +255,7 @@ class Limiter:
         self.per_address = {**DEFAULT_PER_ADDRESS, **(per_address or {})}
         self.per_key = dict(per_key or {})
         self.on_refusal: RefusalObserver = on_refusal or _ignore
-        self._failing = False
+        self._failing_until: float | None = None
 
     def quotas(self, group: str, address: str | None, key: LimitedKey | None) -> list[Quota]:
         """The buckets a request in ``group`` from ``address`` with ``key`` counts against."""
@@ -271,13 +277,8 @@ class Limiter:
         quotas = self.quotas(group, address, key)
         if not quotas:
             return
-        try:
-            verdict = await self.counters.hit(quotas)
-        except Exception as error:  # the shared store is down: serve rather than refuse
-            self._store_failed(error)
-            return
-        self._store_back()
-        if verdict.allowed:
+        verdict = await self._ask(self.counters.hit, quotas)
+        if verdict is None or verdict.allowed:
             return
         refused = verdict.refused
         assert refused is not None
@@ -296,51 +297,51 @@ class Limiter:
         with ``concurrent`` 0, or no key: no limit); a 429 ``concurrency_limit_exceeded`` at
         once if they are not free. They come back however the block ends, cancelled too."""
         limit = 0 if key is None else key.limits.concurrent
-        if key is None or limit <= 0 or not self.enabled:
-            yield
-            return
-        name = f"c:{key.id}"
-        try:
-            taken = await self.counters.acquire(name, count, limit)
-        except Exception as error:
-            self._store_failed(error)
-            yield
-            return
-        if not taken:
-            self.on_refusal("chat", "concurrency")
-            raise ApiError(
-                ErrorKind.CONCURRENCY_LIMIT,
-                f"This API key may have {limit} run{'s' if limit != 1 else ''} at once, "
-                "and that many are running.",
-                retry_after=CONCURRENCY_RETRY_AFTER,
-            )
+        taken = None
+        if key is not None and limit > 0 and self.enabled:
+            name = f"c:{key.id}"
+            taken = await self._ask(self.counters.acquire, name, count, limit)
+            if taken is False:
+                self.on_refusal("chat", "concurrency")
+                raise ApiError(
+                    ErrorKind.CONCURRENCY_LIMIT,
+                    f"This API key may have {limit} run{'s' if limit != 1 else ''} at once, "
+                    "and that many are running.",
+                    retry_after=CONCURRENCY_RETRY_AFTER,
+                )
         try:
             yield
         finally:
-            with trio.CancelScope(shield=True):
-                try:
-                    await self.counters.release(name, count)
-                except Exception as error:  # its lease ends with this instance's
-                    self._store_failed(error)
+            if taken:
+                with trio.CancelScope(shield=True):
+                    # A failed release is the counters' to retry (Redis: with its lease).
+                    await self._ask(self.counters.release, name, count, always=True)
 
-    def _store_failed(self, error: Exception) -> None:
-        """The shared store failed: limits are not enforced until it answers again (an
-        outage of Redis should not take the API down with it); said once per outage."""
-        if not self._failing:
-            log.error("rate limits not enforced: the counter store failed: %s", error)
-        self._failing = True
-
-    def _store_back(self) -> None:
-        if self._failing:
+    async def _ask(
+        self, call: Callable[..., Awaitable[R]], *args: Any, always: bool = False
+    ) -> R | None:
+        """``call(*args)`` on the counters; None if they fail. Then the limits are not
+        enforced (an outage of Redis should not take the API down with it), said once, and
+        the counters are let be for :data:`STORE_RETRY` seconds, so that requests do not
+        each wait for a timeout meanwhile (``always``: try anyway)."""
+        now = trio.current_time()
+        if self._failing_until is not None and now < self._failing_until and not always:
+            return None
+        try:
+            result = await call(*args)
+        except Exception as error:
+            if self._failing_until is None:
+                log.error("rate limits not enforced: the counter store failed: %s", error)
+            self._failing_until = trio.current_time() + STORE_RETRY
+            return None
+        if self._failing_until is not None:
             log.warning("rate limits enforced again: the counter store answers")
-        self._failing = False
+            self._failing_until = None
+        return result
 
 
 def _ignore(group: str, scope: str) -> None:
     pass
-
-
-T = TypeVar("T")
 
 
 @asynccontextmanager

@@ -172,6 +172,8 @@ class RedisCounters:
         self._release = redis.script(RELEASE_SCRIPT)
         self._renew = redis.script(RENEW_SCRIPT)
         self._leases = f"{redis.prefix}leases"
+        self._owed: dict[str, int] = {}
+        """Slots whose release failed, to give back before the next renewal."""
 
     def _clock(self) -> str:
         return "" if self._now is None else str(micros(self._now()))
@@ -195,11 +197,23 @@ class RedisCounters:
         return bool(await self._redis.call(partial_script(self._acquire, keys, args)))
 
     async def release(self, name: str, count: int) -> None:
+        """Give the slots back; if Redis fails, they are owed, and given back before the
+        lease is renewed again (else the lease would keep them taken while we live)."""
+        try:
+            await self._give_back(name, count)
+        except Exception:
+            self._owed[name] = self._owed.get(name, 0) + count
+            raise
+
+    async def _give_back(self, name: str, count: int) -> None:
         keys = [f"{self._redis.prefix}{name}"]
         await self._redis.call(partial_script(self._release, keys, [self.instance, count]))
 
     async def renew(self) -> None:
-        """Renew this instance's lease on its slots."""
+        """Renew this instance's lease on its slots, once the slots owed are given back."""
+        for name, count in list(self._owed.items()):
+            await self._give_back(name, count)
+            del self._owed[name]
         args = [self._clock(), self.instance, micros(LEASE)]
         await self._redis.call(partial_script(self._renew, [self._leases], args))
 
