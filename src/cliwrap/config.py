@@ -128,6 +128,14 @@ class ImagesConfig:
     """Seconds one image may take to fetch."""
 
 
+def _redis_url(_: Any, attribute: attrs.Attribute[str], value: str) -> None:
+    if value and not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(
+            f"{attribute.name}: expected redis://host:port/db (or rediss://, unix://), "
+            f"got {value!r}"
+        )
+
+
 @attrs.frozen
 class StorageConfig:
     """Durable state: conversations and stored responses, in one SQLite file."""
@@ -141,7 +149,7 @@ class StorageConfig:
     cleanup_delay: float = attrs.field(default=12 * 3600.0, validator=v.ge(0))
     """Seconds the CLI session files cliwrap caused are kept after their conversation ends or
     expires, so that usage tools that read them still can."""
-    redis_url: str = ""
+    redis_url: str = attrs.field(default="", validator=_redis_url)
     """``redis://host:port/db``: share rate limits, keys, budgets and usage with the other
     cliwrap instances using the same Redis (README, "Several instances"); empty: this
     instance's own (memory and the SQLite file)."""

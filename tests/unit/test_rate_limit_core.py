@@ -173,6 +173,8 @@ def test_rate_limits_config(tmp_path: Path) -> None:
     assert load_config(None, {"CLIWRAP_REDIS_URL": "redis://r:6379/2"}).storage.redis_url == (
         "redis://r:6379/2"
     )
+    with pytest.raises(ConfigError, match="redis_url: expected redis://host:port/db"):
+        load_config(None, {"CLIWRAP_REDIS_URL": "r:6379"})
 
 
 def test_the_client_address_is_forwarded_only_by_a_trusted_proxy() -> None:

@@ -134,7 +134,7 @@ class RedisConnection:
     """redis-py's synchronous client, called from a few worker threads."""
 
     def __init__(self, url: str, *, prefix: str = "cliwrap:") -> None:
-        import redis  # only a server with storage.redis_url needs it
+        import redis  # only a server with storage.redis_url needs it (and imports it)
 
         self.client: Any = redis.Redis.from_url(
             url,

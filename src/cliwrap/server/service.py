@@ -21,6 +21,7 @@ import attrs
 import trio
 
 from ..access.limiter import Counters, Limiter, MemoryCounters
+from ..access.redis_store import RedisConnection, RedisCounters
 from ..config import Config, ProviderConfig
 from ..conversations import AnswerRecorder, key_id, shape_of
 from ..core.errors import ApiError, ErrorKind
@@ -69,6 +70,9 @@ class Service:
     warmup: Warmup
     session_files: SessionFiles
     limiter: Limiter = attrs.field(factory=lambda: Limiter(MemoryCounters()))
+    redis: RedisConnection | None = None
+    """The Redis the instances share (``storage.redis_url``): the limiter's counters, and
+    the keys' and usage's stores (:mod:`cliwrap.access.redis_keys`)."""
 
     @classmethod
     def from_config(
@@ -96,6 +100,7 @@ class Service:
             ),
         )
         files = SessionFiles(config.state_path / "session-files")
+        redis = RedisConnection(config.storage.redis_url) if config.storage.redis_url else None
         delay = config.storage.cleanup_delay
 
         def ended(live: LiveProcess) -> None:
@@ -120,7 +125,8 @@ class Service:
             conversations=Conversations(pool, config.sessions, None, warmup),
             warmup=warmup,
             session_files=files,
-            limiter=limiter_for(config),
+            limiter=limiter_for(config, redis),
+            redis=redis,
         )
 
     async def run_sessions(
@@ -357,14 +363,10 @@ class _ConfigKey:
     limits: _NoLimits = _NoLimits()
 
 
-def limiter_for(config: Config) -> Limiter:
+def limiter_for(config: Config, redis: RedisConnection | None = None) -> Limiter:
     """The rate limiter ``[rate_limits]`` asks for, its counters in this instance's memory
-    or, with ``storage.redis_url``, in Redis shared with the other instances."""
-    counters: Counters = MemoryCounters()
-    if config.storage.redis_url:
-        from ..access.redis_store import RedisConnection, RedisCounters
-
-        counters = RedisCounters(RedisConnection(config.storage.redis_url))
+    or in ``redis``, shared with the other instances."""
+    counters: Counters = MemoryCounters() if redis is None else RedisCounters(redis)
     settings = config.rate_limits
     return Limiter(
         counters,
