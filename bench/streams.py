@@ -98,6 +98,8 @@ def held_streams(streams: int) -> list[str]:
         tables: dict[str, dict[str, Any]] = {
             "server": {"state_dir": f"{folder}/state", "keepalive_interval": 1.0},
             "limits": {"max_concurrent": CONCURRENT, "max_queue": streams},
+            # Hundreds of streams opened at once: measure the server, not its rate limits.
+            "rate_limits": {"enabled": False},
             "providers.claude": {"command": str(script)},
             # Only the fake CLI: the real ones' startup probes would load the machine.
             **{f"providers.{name}": {"enabled": False} for name in ("gemini", "qwen", "codex")},

@@ -35,6 +35,7 @@ __all__ = [
     "Limits",
     "ModelLimits",
     "ProviderConfig",
+    "RateLimitsConfig",
     "ServerConfig",
     "SessionsConfig",
     "StorageConfig",
@@ -128,6 +129,14 @@ class ImagesConfig:
     """Seconds one image may take to fetch."""
 
 
+def _redis_url(_: Any, attribute: attrs.Attribute[str], value: str) -> None:
+    if value and not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(
+            f"{attribute.name}: expected redis://host:port/db (or rediss://, unix://), "
+            f"got {value!r}"
+        )
+
+
 @attrs.frozen
 class StorageConfig:
     """Durable state: conversations and stored responses, in one SQLite file."""
@@ -141,6 +150,36 @@ class StorageConfig:
     cleanup_delay: float = attrs.field(default=12 * 3600.0, validator=v.ge(0))
     """Seconds the CLI session files cliwrap caused are kept after their conversation ends or
     expires, so that usage tools that read them still can."""
+    redis_url: str = attrs.field(default="", validator=_redis_url)
+    """``redis://host:port/db``: share rate limits, keys, budgets and usage with the other
+    cliwrap instances using the same Redis (README, "Several instances"); empty: this
+    instance's own (memory and the SQLite file)."""
+
+
+def _rate_groups(_: Any, attribute: attrs.Attribute[Any], value: Mapping[str, int]) -> None:
+    from .access.groups import GROUPS  # (here: access imports the config)
+
+    for group, count in value.items():
+        if group not in GROUPS:
+            raise ValueError(
+                f"{attribute.name}.{group}: unknown group (known: {', '.join(GROUPS)})"
+            )
+        if count < 0:
+            raise ValueError(f"{attribute.name}.{group}: expected 0 (no limit) or more")
+
+
+@attrs.frozen
+class RateLimitsConfig:
+    """Requests per minute by endpoint group (README, "Rate limits"); 0: no limit."""
+
+    enabled: bool = True
+    per_address: Mapping[str, int] = attrs.field(factory=dict, validator=_rate_groups)
+    """Per client address, over the defaults (``chat = 600``, ``sessions = 240``, ...)."""
+    per_key: Mapping[str, int] = attrs.field(factory=dict, validator=_rate_groups)
+    """Per API key, for keys without a limit of their own for the group; empty: none."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses of proxies (nginx in front) whose ``X-Forwarded-For`` names the client;
+    empty: every client is limited by the address it connects from."""
 
 
 @attrs.frozen
@@ -228,6 +267,7 @@ class Config:
     xml_tools: XmlToolsConfig = XmlToolsConfig()
     images: ImagesConfig = ImagesConfig()
     storage: StorageConfig = StorageConfig()
+    rate_limits: RateLimitsConfig = RateLimitsConfig()
     sessions: SessionsConfig = SessionsConfig()
     warmup: WarmupConfig = WarmupConfig()
     providers: Mapping[str, ProviderConfig] = attrs.field(factory=dict)
@@ -263,6 +303,8 @@ ENV_OVERRIDES: Mapping[str, tuple[str, str]] = {
     "CLIWRAP_MAX_CONCURRENT": ("limits", "max_concurrent"),
     "CLIWRAP_MAX_QUEUE": ("limits", "max_queue"),
     "CLIWRAP_TOTAL_TIMEOUT": ("deadlines", "total"),
+    "CLIWRAP_REDIS_URL": ("storage", "redis_url"),
+    "CLIWRAP_RATE_LIMITS": ("rate_limits", "enabled"),
 }
 """Environment variables that override single keys (comma-separated for lists)."""
 
@@ -369,6 +411,7 @@ _SECTIONS: Mapping[str, type] = {
     "xml_tools": XmlToolsConfig,
     "images": ImagesConfig,
     "storage": StorageConfig,
+    "rate_limits": RateLimitsConfig,
     "sessions": SessionsConfig,
     "warmup": WarmupConfig,
 }
@@ -397,6 +440,12 @@ def _str_mapping(value: Any, _: Any) -> dict[str, str]:
     return dict(value)
 
 
+def _int_mapping(value: Any, _: Any) -> dict[str, int]:
+    if not isinstance(value, dict) or not all(type(item) is int for item in value.values()):
+        raise TypeError(f"expected a table of whole numbers, got {value!r}")
+    return dict(value)
+
+
 def _describe(exc: BaseException, _type: Any) -> str:
     if isinstance(exc, cattrs.ForbiddenExtraKeysError):
         return f"unknown key {', '.join(repr(k) for k in sorted(exc.extra_fields))}"
@@ -416,6 +465,7 @@ for _cls in (
     Limits,
     Deadlines,
     StorageConfig,
+    RateLimitsConfig,
     SessionsConfig,
     WarmupConfig,
     ModelLimits,
@@ -428,3 +478,4 @@ for _kind in (int, float, str, bool):
     _converter.register_structure_hook(_kind, _strict(_kind))
 _converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _str_tuple)
 _converter.register_structure_hook_func(lambda t: t == Mapping[str, str], _str_mapping)
+_converter.register_structure_hook_func(lambda t: t == Mapping[str, int], _int_mapping)

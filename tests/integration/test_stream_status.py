@@ -53,14 +53,15 @@ class Live:
 
 
 @asynccontextmanager
-async def live_app(tmp_path: Path, **limits: int) -> AsyncIterator[Live]:
-    """The app on 127.0.0.1 with Claude Code played by :func:`replay`."""
+async def live_app(tmp_path: Path, extra: str = "", **limits: int) -> AsyncIterator[Live]:
+    """The app on 127.0.0.1 with Claude Code played by :func:`replay`; ``extra``: more
+    config (TOML tables)."""
     config_file = tmp_path / "config.toml"
     table = "".join(f"{key} = {value}\n" for key, value in limits.items())
     config_file.write_text(
         f'[server]\nstate_dir = "{tmp_path}"\nkeepalive_interval = 30\nshutdown_grace = 0\n'
         f"[limits]\n{table}"
-        '[providers.claude]\ncommand = "/bin/true"\n'
+        '[providers.claude]\ncommand = "/bin/true"\n' + extra
     )
     config = load_config(config_file, {}, {n: p.defaults for n, p in PROVIDERS.items()})
     hyper = HypercornConfig()

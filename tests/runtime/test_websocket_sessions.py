@@ -14,6 +14,7 @@ import attrs
 import trio
 import trio.testing
 
+from cliwrap.access.limiter import LimitedKey, Limiter, MemoryCounters
 from cliwrap.core.errors import ApiError, ErrorKind
 from cliwrap.core.request import ChatRequest
 from cliwrap.runtime.job import JobPlan, Runtime
@@ -28,6 +29,12 @@ from .helpers import make_plan, make_runtime
 class FakeService:
     runtime: Runtime
     key: str | None = None
+    limiter: Limiter = attrs.field(factory=lambda: Limiter(MemoryCounters()))
+    limited: LimitedKey | None = None
+    """The key every request counts as, for the rate limits."""
+
+    def limited_key(self, given: str | None) -> LimitedKey | None:
+        return self.limited
 
     async def prepare(self, chat: ChatRequest, key: str | None = None) -> list[JobPlan]:
         return [make_plan(argv=("fake-cli", chat.model))]

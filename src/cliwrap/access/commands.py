@@ -237,7 +237,18 @@ def _when(wall_time: float) -> str:
 
 @asynccontextmanager
 async def open_keys(config: Config) -> AsyncIterator[KeyStore]:
-    """The key store the server of ``config`` uses."""
+    """The key store the server of ``config`` uses: the instances' shared Redis when
+    ``storage.redis_url`` is set, else the state dir's SQLite file."""
+    if config.storage.redis_url:
+        from .redis_keys import RedisKeys
+        from .redis_store import RedisConnection
+
+        redis = RedisConnection(config.storage.redis_url)
+        try:
+            yield RedisKeys(redis)
+        finally:
+            redis.close()
+        return
     async with await Store.open(config.storage_path) as store:
         yield SqliteKeys(store)
 

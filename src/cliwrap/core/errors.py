@@ -59,6 +59,13 @@ class ErrorKind(enum.Enum):
     QUEUE_FULL = (429, "rate_limit_error", "queue_full", "rate_limit_error")
     BUDGET_EXCEEDED = (429, "rate_limit_error", "budget_exceeded", "rate_limit_error")
     """The API key has spent its budget (tokens or dollars) for the current period."""
+    CONCURRENCY_LIMIT = (
+        429,
+        "rate_limit_error",
+        "concurrency_limit_exceeded",
+        "rate_limit_error",
+    )
+    """An API key has as many runs going as its ``concurrent`` limit allows."""
     CLI_FAILED = (502, "api_error", "cli_failed", "api_error")
     OVERLOADED = (503, "overloaded_error", "overloaded", "overloaded_error")
     CLI_MISSING = (503, "service_unavailable", "cli_not_installed", "api_error")

@@ -28,6 +28,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from .. import __version__, dashboard
 from ..access import ApiKey
+from ..access.groups import group_of
+from ..access.limiter import client_address, holding_slots
 from ..access.usage import usage_answer
 from ..config import Config
 from ..conversations import key_id
@@ -93,28 +95,37 @@ def create_app(
 
     @app.before_request
     async def authenticate() -> Response | None:
-        if request.path in _OPEN_PATHS or request.path.startswith(dashboard.PREFIX):
-            return None  # the dashboard's shell holds no data: its calls carry the key
-        try:
-            g.api_key = await service.keys.identify(_presented_key(request.headers))
-        except ApiError as error:
-            return _error(error)
+        given = _presented_key(request.headers)
+        key: ApiKey | None = None
+        if not (request.path in _OPEN_PATHS or request.path.startswith(dashboard.PREFIX)):
+            # (the dashboard's shell holds no data: its calls carry the key)
+            try:
+                key = g.api_key = await service.keys.identify(given)
+            except ApiError as error:
+                return _error(error)
+        group = group_of(request.method, request.path)
+        address = client_address(request.scope, config.rate_limits.trusted_proxies)
+        await service.limiter.check(group, address, key)
         return None
 
     @app.websocket("/v1/ws")
     async def ws() -> None:
+        given = _presented_key(websocket.headers)
+        address = client_address(websocket.scope, config.rate_limits.trusted_proxies)
+        await service.limiter.check("other", address, service.limited_key(given))
         record = record_of(websocket.scope)
         tracking = Tracking(
             service.runs,
             record.request_id if record is not None else uuid.uuid4().hex,
-            websocket.remote_addr or "",
+            address or "",
         )
         await serve_websocket(
             service,
             websocket,
-            _presented_key(websocket.headers),
+            given,
             config.limits.max_body_bytes,
             tracking,
+            address=address,
         )
 
     @app.get("/health")
@@ -235,7 +246,13 @@ def create_app(
                 return open_job(runtime, live_plans[0])
             return open_jobs(runtime, live_plans)
 
-        opened = partial(tracked, admit, open_tracked)
+        opened = partial(
+            holding_slots,
+            service.limiter,
+            service.limited_key(key),
+            len(plans),
+            partial(tracked, admit, open_tracked),
+        )
         if chat.stream:
             anthropic = _speaks_anthropic(request.path)
             return Response(
@@ -544,6 +561,6 @@ def _error_reply(error: ApiError, *, anthropic: bool) -> ErrorReply:
     """``error`` as a whole response in a surface's shape: status, headers, body."""
     headers = {}
     if error.retry_after is not None:
-        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+        headers["Retry-After"] = str(openai_chat.retry_after_seconds(error.retry_after))
     shape = anthropic_messages.error_body if anthropic else openai_chat.error_body
     return error.status, headers, json.dumps(shape(error), ensure_ascii=False).encode()

@@ -1071,8 +1071,11 @@ _WHEN = {
     ),
     413: "The body is larger than `limits.max_body_bytes`.",
     429: (
-        "The backend's rate limit, all slots busy and the queue full, or the API key's budget"
-        " spent for its period (`budget_exceeded`); `Retry-After` says when to try again."
+        "A rate limit (`rate_limit_exceeded`: this address's or this key's requests per minute "
+        'for the endpoint group; README, "Rate limits"), the key\'s concurrent runs '
+        "(`concurrency_limit_exceeded`), the key's budget for its period (`budget_exceeded`), "
+        "the backend's rate limit, or all slots busy and the queue full (`queue_full`); "
+        "`Retry-After` says when to try again."
     ),
     502: "The CLI or its backend failed, or the answer is not the JSON asked for.",
     503: "The CLI is not installed, the backend is overloaded, or the server is draining.",
@@ -1084,18 +1087,27 @@ _ALLOW = {
         "schema": {"type": "string"},
     }
 }
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Whole seconds to wait before trying again.",
+        "schema": {"type": "integer"},
+    }
+}
 
 
 _ALIAS = "An alias of the header without `Claude-`; that one wins when both are sent."
 
 
 def _errors(schema: str, statuses: list[int]) -> dict[str, Schema]:
-    """The error responses, each in ``schema``; every path can answer 405."""
+    """The error responses, each in ``schema``; every path can answer 405 and 429 (the
+    rate limits count every request)."""
     responses: dict[str, Schema] = {}
-    for status in sorted({*statuses, 405}):
+    for status in sorted({*statuses, 405, 429}):
         responses[str(status)] = {"description": _WHEN[status], "content": _json(schema)}
         if status == 405:
             responses[str(status)]["headers"] = _ALLOW
+        if status == 429:
+            responses[str(status)]["headers"] = _RETRY_AFTER
     return responses
 
 

@@ -20,6 +20,9 @@ import attrs
 import trio
 
 from ..access import ApiKey, Keyring, UsageRecorder, budget_error, period_of
+from ..access.limiter import Counters, Limiter, MemoryCounters
+from ..access.redis_keys import RedisKeys, RedisUsage
+from ..access.redis_store import RedisConnection, RedisCounters
 from ..access.sqlite import SqliteKeys, SqliteUsage
 from ..config import Config, ProviderConfig
 from ..conversations import AnswerRecorder, key_id, shape_of
@@ -78,6 +81,10 @@ class Service:
     usage: UsageRecorder
     """The run observer that records usage per key, model and day; its ``store`` answers
     ``GET /v1/usage`` and the budget checks."""
+    limiter: Limiter = attrs.field(factory=lambda: Limiter(MemoryCounters()))
+    redis: RedisConnection | None = None
+    """The Redis the instances share (``storage.redis_url``): the limiter's counters, and
+    the keys' and usage's stores (:mod:`cliwrap.access.redis_keys`)."""
 
     @classmethod
     def from_config(
@@ -108,6 +115,7 @@ class Service:
             process_watch=metrics.process_started,
         )
         files = SessionFiles(config.state_path / "session-files")
+        redis = RedisConnection(config.storage.redis_url) if config.storage.redis_url else None
         delay = config.storage.cleanup_delay
 
         def ended(live: LiveProcess) -> None:
@@ -128,6 +136,8 @@ class Service:
         # Every settled chat request, told once: usage per key and model, and the metrics.
         runs.observe(usage)
         runs.observe(metrics.observe)
+        limiter = limiter_for(config, redis)
+        limiter.on_refusal = metrics.refused
         return cls(
             config=config,
             runtime=runtime,
@@ -142,6 +152,8 @@ class Service:
             runs=runs,
             keys=keyring,
             usage=usage,
+            limiter=limiter,
+            redis=redis,
         )
 
     async def run_sessions(
@@ -159,7 +171,10 @@ class Service:
                 error,
             )
         self.conversations.store = store if self.config.sessions.enabled else None
-        if store is not None:
+        if self.redis is not None:  # shared with the other instances
+            self.keys.store = RedisKeys(self.redis)
+            self.usage.store = RedisUsage(self.redis)
+        elif store is not None:
             self.keys.store = SqliteKeys(store)
             self.usage.store = SqliteUsage(store)
         try:
@@ -167,6 +182,7 @@ class Service:
                 await nursery.start(self.usage.run)
                 await nursery.start(self.pool.run)
                 await nursery.start(self.warmup.run)
+                await nursery.start(self.limiter.counters.run)
                 nursery.start_soon(self._expire)
                 task_status.started()
                 await trio.sleep_forever()
@@ -243,6 +259,11 @@ class Service:
         error = budget_error(key.limits, tokens, usd, now, key.name)
         if error is not None:
             raise error
+
+    def limited_key(self, given: str | None) -> ApiKey | None:
+        """The key ``given`` as the rate limiter counts it (its own limits): the one the
+        keyring let the request in as; None on an open server (limited per address only)."""
+        return self.keys.known(given)
 
     async def route(self, name: str) -> Route:
         """Where ``name`` goes; the CLIs' own model lists are consulted only if needed."""
@@ -364,6 +385,19 @@ class Service:
 
     def installed(self, provider: Provider, settings: ProviderConfig) -> bool:
         return find_command(settings.command, self.environ) is not None
+
+
+def limiter_for(config: Config, redis: RedisConnection | None = None) -> Limiter:
+    """The rate limiter ``[rate_limits]`` asks for, its counters in this instance's memory
+    or in ``redis``, shared with the other instances."""
+    counters: Counters = MemoryCounters() if redis is None else RedisCounters(redis)
+    settings = config.rate_limits
+    return Limiter(
+        counters,
+        enabled=settings.enabled,
+        per_address=settings.per_address,
+        per_key=settings.per_key,
+    )
 
 
 def check_input_size(chat: ChatRequest, limit: int) -> None:

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import attrs
 import trio
 
+from ..access.limiter import LimitedKey, Limiter
 from ..core.errors import ApiError, ErrorKind
 from ..core.events import Event, Failed, Finished
 from ..core.request import ChatRequest
@@ -73,6 +74,11 @@ class _Service(Protocol):
 
     async def key_error(self, given: str | None) -> ApiError | None: ...
 
+    @property
+    def limiter(self) -> Limiter: ...
+
+    def limited_key(self, given: str | None) -> LimitedKey | None: ...
+
 
 class _Socket(Protocol):
     async def accept(self) -> None: ...
@@ -101,10 +107,13 @@ async def serve_websocket(
     header_key: str | None,
     max_frame_bytes: int,
     tracking: Tracking | None = None,
+    *,
+    address: str | None = None,
 ) -> None:
-    """Serve one connection until the client closes it."""
+    """Serve one connection from ``address`` until the client closes it."""
     await socket.accept()
     session = _Session(service, socket, max_frame_bytes, tracking)
+    session.address = address
     session.key = header_key
     if await service.key_error(header_key) is not None and not await session.authenticate():
         return
@@ -131,6 +140,8 @@ class _Session:
         self._quiet = trio.Event()  # set when the last of them has sent its last frame
         self.key: str | None = None
         """The API key the client presented: the conversations it may continue are its."""
+        self.address: str | None = None
+        """The client's address, for the rate limits: each request counts as a chat."""
 
     async def send(self, frame: dict[str, Any]) -> None:
         async with self._lock:
@@ -220,6 +231,8 @@ class _Session:
     async def _answer(self, frame: RequestFrame) -> dict[str, Any]:
         """Run the request, sending its frames; the last frame, to be sent when it is over."""
         try:
+            key = self._service.limited_key(self.key)
+            await self._service.limiter.check("chat", self.address, key)
             chat = parse_chat_request(frame.body)
             if chat.n > 1:
                 raise ApiError(
@@ -243,7 +256,7 @@ class _Session:
                     cancelled="cancelled",
                 )
             )
-            async with job as run:
+            async with self._service.limiter.running(key), job as run:
                 start = {"type": "start", "id": frame.id, "model": chat.model}
                 if plan.conversation is not None:
                     start["session_id"] = plan.conversation

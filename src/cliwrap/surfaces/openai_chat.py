@@ -268,8 +268,8 @@ def _content(content: Any, where: str, role: Role, album: Album | None) -> str:
 
 
 def error_body(error: ApiError) -> dict[str, Any]:
-    """The OpenAI error envelope; a refusal to retry later carries ``retry_after`` (whole
-    seconds, as the ``Retry-After`` header says it), as the predecessors' 429s do."""
+    """The OpenAI error envelope; ``retry_after`` (whole seconds, as in ``Retry-After``)
+    when the client is told to wait, as the predecessors put it there."""
     body: dict[str, Any] = {
         "message": error.message,
         "type": error.kind.openai_type,
@@ -277,8 +277,13 @@ def error_body(error: ApiError) -> dict[str, Any]:
         "code": error.kind.openai_code,
     }
     if error.retry_after is not None:
-        body["retry_after"] = max(1, math.ceil(error.retry_after))
+        body["retry_after"] = retry_after_seconds(error.retry_after)
     return {"error": body}
+
+
+def retry_after_seconds(seconds: float) -> int:
+    """A delay as ``Retry-After`` says it: whole seconds, rounded up, at least 1."""
+    return max(1, math.ceil(seconds))
 
 
 def usage_body(usage: Usage) -> dict[str, Any]:
