@@ -54,6 +54,9 @@ class ErrorKind(enum.Enum):
     so that no SDK retries what only the server's operator can fix."""
     RATE_LIMIT = (429, "rate_limit_error", "rate_limit_exceeded", "rate_limit_error")
     QUEUE_FULL = (429, "rate_limit_error", "queue_full", "rate_limit_error")
+    QUOTA_EXCEEDED = (429, "rate_limit_error", "quota_exceeded", "rate_limit_error")
+    """The CLI's plan or quota is used up until a reset (its ``retry_after``), or a
+    ``plan_only`` provider refused to spill into paid usage."""
     CLI_FAILED = (502, "api_error", "cli_failed", "api_error")
     OVERLOADED = (503, "overloaded_error", "overloaded", "overloaded_error")
     CLI_MISSING = (503, "service_unavailable", "cli_not_installed", "api_error")
