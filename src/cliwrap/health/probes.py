@@ -18,6 +18,7 @@ import trio
 from ..config import ProviderConfig
 from ..core.request import ChatRequest, Message
 from ..providers import PROVIDERS, find_command
+from ..providers.base import WORK_DIR
 from ..providers.codex import provider_env_keys
 from ..runtime.inventory import capture
 from ..runtime.job import prepare_workdir
@@ -67,9 +68,10 @@ async def _ask(
     invocation = provider.invocation(chat, settings.default_model, workdir, settings, environ)
     await trio.to_thread.run_sync(prepare_workdir, invocation, workdir)
     env = invocation.env
+    cwd = workdir / WORK_DIR  # where a run starts: its preloads are found from there
     if name == "claude":
         status, output = await capture(
-            [str(path), *checks.CLAUDE_STATUS_ARGS], env=env, cwd=workdir, ledger=ledger
+            [str(path), *checks.CLAUDE_STATUS_ARGS], env=env, cwd=cwd, ledger=ledger, stderr=True
         )
         return checks.claude_status(status, output)
     if name == "codex":
@@ -77,7 +79,7 @@ async def _ask(
         if any(env.get(key) for key in keys):
             return checks.codex_status(0, "", env_keys=keys, env=env)
         status, output = await capture(
-            [str(path), *checks.CODEX_STATUS_ARGS], env=env, cwd=workdir, ledger=ledger
+            [str(path), *checks.CODEX_STATUS_ARGS], env=env, cwd=cwd, ledger=ledger, stderr=True
         )
         return checks.codex_status(status, output)
     home = Path(env["HOME"]) if env.get("HOME") else None
