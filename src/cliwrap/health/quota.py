@@ -33,7 +33,7 @@ from ..core.events import Event, Failed
 __all__ = ["QuotaFilter", "is_quota", "quota_error", "reset_at"]
 
 _QUOTA = re.compile(
-    r"usage limit|hit your (?:[\w-]+ )*limit|out of (?:usage )?credits"
+    r"usage[ _]limit|hit your (?:[\w-]+ )*limit|out of (?:usage )?credits"
     r"|(?:usage|spend|session|weekly|daily|monthly|credit|plan|[0-9]+-hour) limit reached"
     r"|\bquota\b|insufficient_quota|credit balance is too low|out of credits",
     re.I,
