@@ -130,6 +130,8 @@ def test_what_the_status_commands_print() -> None:
     assert claude_status(0, CLAUDE_API_KEY).healthy is True
     assert claude_status(1, "").healthy is None
     assert codex_status(1, CODEX_WARNING + "Not logged in\n").healthy is False
+    with_key = codex_status(1, "Not logged in\n", env={"OPENAI_API_KEY": "k"})
+    assert (with_key.healthy, with_key.method) == (None, "env:OPENAI_API_KEY")
     key = codex_status(0, CODEX_WARNING + "API key configured - sk-proj-***hijkl\n")
     assert (key.healthy, key.method) == (True, "api_key")
     assert "sk-" not in key.detail

@@ -78,6 +78,12 @@ def codex_status(
         )
     text = " ".join(line for line in output.splitlines() if not line.startswith("WARNING"))
     if "Not logged in" in text:
+        variable = _variables(env or {}, ("CODEX_API_KEY", "OPENAI_API_KEY"))
+        if variable is not None:  # it may take the key from there: only a run can tell
+            return LoginState(
+                method=f"env:{variable}",
+                detail=f"`codex login status`: Not logged in, but ${variable} is set",
+            )
         return LoginState(healthy=False, detail="`codex login status`: Not logged in")
     if returncode == 0 and "API key configured" in text:
         return LoginState(method="api_key", healthy=True, detail="`codex login status`: API key")
