@@ -47,6 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     doctor.add_argument("--json", action="store_true", help="print JSON instead of a table")
     keys.add_parser(commands)
+    doctor.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 if any enabled CLI is unhealthy (default: only if none is healthy)",
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -65,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "doctor":
         signal.signal(signal.SIGINT, signal.default_int_handler)  # trio cancels the probes
         try:
-            return _doctor(config, probe=args.probe, as_json=args.json)
+            return _doctor(config, probe=args.probe, as_json=args.json, strict=args.strict)
         except KeyboardInterrupt:
             return 130
     if args.command == "keys":
@@ -91,11 +96,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _doctor(config: Config, *, probe: bool, as_json: bool) -> int:
-    """Print the findings; exit 1 when an enabled CLI is missing or its probe failed."""
+def _doctor(config: Config, *, probe: bool, as_json: bool, strict: bool = False) -> int:
+    """Print the findings; exit 1 when no enabled CLI is healthy (installed, not logged
+    out, its live probe answered), or with ``strict`` when any enabled one is not: a server
+    with one healthy CLI serves, and the table names the others."""
     from . import doctor
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     findings = trio.run(partial(doctor.examine, config, probe=probe))
     print(doctor.as_json(findings) if as_json else doctor.render_table(findings))
-    return 0 if all(f.healthy for f in findings if f.enabled) else 1
+    enabled = [f.healthy for f in findings if f.enabled]
+    return 0 if enabled and (all(enabled) if strict else any(enabled)) else 1

@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NewType
 
 import attrs
 import cattrs
@@ -28,11 +28,14 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 __all__ = [
+    "BudgetsConfig",
     "Config",
     "ConfigError",
     "Deadlines",
+    "HealthConfig",
     "ImagesConfig",
     "Limits",
+    "ModelChain",
     "ModelLimits",
     "ProviderConfig",
     "RateLimitsConfig",
@@ -43,6 +46,9 @@ __all__ = [
     "XmlToolsConfig",
     "load_config",
 ]
+
+ModelChain = NewType("ModelChain", tuple[str, ...])
+"""Model names tried in order (``fallback_model``: a string in the file is a chain of one)."""
 
 _positive: Callable[[Any, Any, float], Any] = v.gt(0.0)
 
@@ -257,6 +263,32 @@ class ProviderConfig:
     home: str = attrs.field(default="user", validator=v.in_(("user", "private")))
     """The CLI's HOME: "user" (yours: its logins, its settings) or "private" (a fresh one per
     run, inside the run's temporary directory, with only the settings cliwrap writes)."""
+    plan_only: bool = False
+    """Refuse rather than spill into paid usage where the CLI can tell the two apart
+    (Claude Code: its API-key variables are withheld, so only a subscription login is used;
+    see the README's "CLI logins and quotas")."""
+    fallback_model: ModelChain = attrs.field(factory=lambda: ModelChain(()))
+    """Models tried, in order, when this provider's model is overloaded, out of quota or
+    not found and nothing reached the client yet: ``"haiku"`` (this provider's) or
+    ``"gemini/gemini-2.5-flash"`` (another's); a string or a list of them."""
+
+
+@attrs.frozen
+class HealthConfig:
+    """The CLIs' logins, watched (see cliwrap.health)."""
+
+    login_interval: float = attrs.field(default=300.0, validator=v.ge(0))
+    """Seconds between background login probes of every enabled CLI (0: none; a run that
+    finds a CLI logged out still marks it, for a minute)."""
+
+
+@attrs.frozen
+class BudgetsConfig:
+    """A cap on what one request may spend (0: none); a request may lower it
+    (``X-Max-Budget-Usd`` / ``X-Max-Budget-Tokens``), never raise it."""
+
+    max_request_usd: float = attrs.field(default=0.0, validator=v.ge(0))
+    max_request_tokens: int = attrs.field(default=0, validator=v.ge(0))
 
 
 @attrs.frozen
@@ -270,6 +302,8 @@ class Config:
     rate_limits: RateLimitsConfig = RateLimitsConfig()
     sessions: SessionsConfig = SessionsConfig()
     warmup: WarmupConfig = WarmupConfig()
+    health: HealthConfig = HealthConfig()
+    budgets: BudgetsConfig = BudgetsConfig()
     providers: Mapping[str, ProviderConfig] = attrs.field(factory=dict)
 
     @property
@@ -305,6 +339,7 @@ ENV_OVERRIDES: Mapping[str, tuple[str, str]] = {
     "CLIWRAP_TOTAL_TIMEOUT": ("deadlines", "total"),
     "CLIWRAP_REDIS_URL": ("storage", "redis_url"),
     "CLIWRAP_RATE_LIMITS": ("rate_limits", "enabled"),
+    "CLIWRAP_LOGIN_INTERVAL": ("health", "login_interval"),
 }
 """Environment variables that override single keys (comma-separated for lists)."""
 
@@ -414,6 +449,8 @@ _SECTIONS: Mapping[str, type] = {
     "rate_limits": RateLimitsConfig,
     "sessions": SessionsConfig,
     "warmup": WarmupConfig,
+    "health": HealthConfig,
+    "budgets": BudgetsConfig,
 }
 
 
@@ -432,6 +469,13 @@ def _str_tuple(value: Any, _: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise TypeError(f"expected a list of strings, got {value!r}")
     return tuple(value)
+
+
+def _model_chain(value: Any, _: Any) -> ModelChain:
+    """A ``fallback_model``: one model name, or a list of them (a chain)."""
+    if isinstance(value, str):
+        value = [value]
+    return ModelChain(_str_tuple(value, None))
 
 
 def _str_mapping(value: Any, _: Any) -> dict[str, str]:
@@ -468,6 +512,8 @@ for _cls in (
     RateLimitsConfig,
     SessionsConfig,
     WarmupConfig,
+    HealthConfig,
+    BudgetsConfig,
     ModelLimits,
     ProviderConfig,
     Config,
@@ -479,3 +525,4 @@ for _kind in (int, float, str, bool):
 _converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _str_tuple)
 _converter.register_structure_hook_func(lambda t: t == Mapping[str, str], _str_mapping)
 _converter.register_structure_hook_func(lambda t: t == Mapping[str, int], _int_mapping)
+_converter.register_structure_hook(ModelChain, _model_chain)

@@ -1,7 +1,8 @@
-"""``cliwrap doctor``: is each CLI there, which version, which credentials, does it answer?
+"""``cliwrap doctor``: is each CLI there, which version, is it logged in, does it answer?
 
 It checks with the server's own machinery (the same lookup, environment and supervision a
-request gets), so what the doctor says is what a request would meet.
+request gets, and the server's login probe: cliwrap.health), so what the doctor says is what
+a request would meet. A CLI without credentials is unhealthy.
 """
 
 from __future__ import annotations
@@ -42,10 +43,18 @@ class Finding:
     problem: str | None = None
     probe: str | None = None
     """With ``--probe``: "ok (…)" or what went wrong."""
+    logged_in: bool | None = None
+    """The login probe's verdict (None: the CLI cannot tell without a model call)."""
+    login: str = ""
+    """How it is logged in, or why not (the probe's detail; never a secret)."""
 
     @property
     def healthy(self) -> bool:
-        return self.path is not None and (self.probe is None or self.probe.startswith("ok"))
+        return (
+            self.path is not None
+            and self.logged_in is not False
+            and (self.probe is None or self.probe.startswith("ok"))
+        )
 
 
 def auth_hint(name: str, settings: ProviderConfig, environ: Mapping[str, str]) -> str:
@@ -63,6 +72,7 @@ async def examine(
     environ = dict(os.environ if environ is None else environ)
     service = Service.from_config(config, environ)
     clis = await service.inventory.all()
+    logins = await service.probe_logins()
     findings: dict[str, Finding] = {}
 
     async def one(name: str, settings: ProviderConfig) -> None:
@@ -76,6 +86,9 @@ async def examine(
             auth=auth_hint(name, settings, environ),
             problem=info.problem,
         )
+        if name in logins:
+            state = logins[name]
+            finding = attrs.evolve(finding, logged_in=state.healthy, login=state.detail)
         if probe and settings.enabled and info.installed:
             finding = attrs.evolve(finding, probe=await _probe(service, name, settings))
         findings[name] = finding
@@ -111,7 +124,7 @@ async def _probe(service: Service, name: str, settings: ProviderConfig) -> str:
 
 def render_table(findings: list[Finding]) -> str:
     """A plain-text table for people, one provider per row, details underneath."""
-    header = ("PROVIDER", "CLI", "VERSION", "MODELS", "AUTH")
+    header = ("PROVIDER", "CLI", "VERSION", "MODELS", "AUTH", "LOGIN")
     rows = [
         (
             f.provider + ("" if f.enabled else " (disabled)"),
@@ -119,6 +132,7 @@ def render_table(findings: list[Finding]) -> str:
             f.version or "-",
             str(len(f.models)),
             f.auth,
+            {True: "yes", False: "NO", None: "unknown"}[f.logged_in] if f.enabled else "-",
         )
         for f in findings
     ]
@@ -130,7 +144,11 @@ def render_table(findings: list[Finding]) -> str:
     notes = [
         f"{f.provider}: {text}"
         for f in findings
-        for text in (f.problem, f"probe {f.probe}" if f.probe else None)
+        for text in (
+            f.problem,
+            f"login: {f.login}" if f.login and f.logged_in is not True else None,
+            f"probe {f.probe}" if f.probe else None,
+        )
         if text
     ]
     return "\n".join([line.rstrip() for line in lines] + (["", *notes] if notes else []))

@@ -79,14 +79,21 @@ def test_doctor_probes_each_cli(server: LiveServer) -> None:
         assert finding["healthy"] is True
         assert "test-key" not in json.dumps(finding)  # hints name credentials, never show them
     table = doctor("--probe", "--config", str(server.config_path)).stdout
-    assert table.splitlines()[0].split() == ["PROVIDER", "CLI", "VERSION", "MODELS", "AUTH"]
+    assert table.splitlines()[0].split() == [
+        "PROVIDER",
+        "CLI",
+        "VERSION",
+        "MODELS",
+        "AUTH",
+        "LOGIN",
+    ]
     assert "probe ok" in table
 
 
 def test_doctor_reports_a_missing_cli(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text('[providers.gemini]\ncommand = "/nonexistent/gemini"\n')
-    done = doctor("--config", str(config))
+    done = doctor("--strict", "--config", str(config))
     assert done.returncode == 1
     row = next(line for line in done.stdout.splitlines() if line.startswith("gemini"))
     assert "not installed" in row

@@ -66,6 +66,9 @@ class ErrorKind(enum.Enum):
         "rate_limit_error",
     )
     """An API key has as many runs going as its ``concurrent`` limit allows."""
+    QUOTA_EXCEEDED = (429, "rate_limit_error", "quota_exceeded", "rate_limit_error")
+    """The CLI's plan or quota is used up until a reset (its ``retry_after``), or a
+    ``plan_only`` provider refused to spill into paid usage."""
     CLI_FAILED = (502, "api_error", "cli_failed", "api_error")
     OVERLOADED = (503, "overloaded_error", "overloaded", "overloaded_error")
     CLI_MISSING = (503, "service_unavailable", "cli_not_installed", "api_error")

@@ -131,6 +131,9 @@ class ChatRequest:
     """Stop sequences: the answer ends where one would begin."""
     max_tokens: int | None = None
     """The most answer tokens (passed on where the CLI can take it, else enforced)."""
+    max_budget_usd: float | None = None
+    """The most this request may spend (``[budgets]``, ``X-Max-Budget-Usd``), where the CLI
+    can be told (Claude Code's ``--max-budget-usd``)."""
     reasoning_effort: Effort | None = None
     thinking_budget: int | None = None
     """Tokens the model may think for, where the CLI can be told."""

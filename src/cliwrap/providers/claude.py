@@ -294,6 +294,8 @@ class ClaudeProvider(ProviderDefaults):
             argv += ["--effort", _EFFORTS[request.reasoning_effort]]
         if request.max_turns is not None:
             argv += ["--max-turns", str(request.max_turns)]
+        if request.max_budget_usd is not None:
+            argv += ["--max-budget-usd", f"{request.max_budget_usd:g}"]
         if request.max_tokens is not None:
             ours["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(request.max_tokens)
         if request.thinking_budget is not None:

@@ -58,26 +58,29 @@ async def capture(
     env: Mapping[str, str],
     cwd: Path,
     ledger: Ledger,
+    stderr: bool = False,
 ) -> tuple[int, str]:
-    """Run a short CLI command in its own group; its exit status and stdout.
+    """Run a short CLI command in its own group; its exit status and stdout (and stderr
+    after it, with ``stderr``: Codex says "Not logged in" there).
 
     Cancelling it (a caller's deadline) stops the whole group, like any CLI run.
     """
     output = bytearray()
+    errors = bytearray()
 
-    async def drain(stream: trio.abc.ReceiveStream, keep: bool) -> None:
+    async def drain(stream: trio.abc.ReceiveStream, into: bytearray | None) -> None:
         while chunk := await stream.receive_some(65536):
-            if keep and len(output) < _MAX_OUTPUT:
-                output.extend(chunk)
+            if into is not None and len(into) < _MAX_OUTPUT:
+                into.extend(chunk)
 
     async with trio.open_nursery() as nursery:
         process: GroupProcess = await nursery.start(
             partial(run_in_group, PosixBackend(), argv, env=env, cwd=cwd, stdin=b"", ledger=ledger)
         )
-        nursery.start_soon(drain, process.stderr, False)
-        await drain(process.stdout, True)
+        nursery.start_soon(drain, process.stderr, errors if stderr else None)
+        await drain(process.stdout, output)
         returncode = await process.wait()
-    return returncode, output.decode(errors="replace")
+    return returncode, (output + errors).decode(errors="replace")
 
 
 async def probe(

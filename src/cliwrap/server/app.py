@@ -15,7 +15,7 @@ import math
 import platform
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -35,6 +35,8 @@ from ..config import Config
 from ..conversations import key_id
 from ..core.errors import ApiError, ErrorKind
 from ..core.request import ChatRequest
+from ..health import budget
+from ..health import fallback as fallback_rules
 from ..providers import PROVIDERS
 from ..runtime.backend import ProcessBackend
 from ..runtime.decoder import Decoders
@@ -52,7 +54,7 @@ from ..surfaces import (
 from ..surfaces import models as model_list
 from . import compatibility, openapi
 from .access_log import AccessLog, log_failed_run, record_of
-from .bodies import Collector, ErrorReply, JobBody, JobConnection, StreamEncoder
+from .bodies import Collector, ErrorReply, FallbackState, JobBody, JobConnection, StreamEncoder
 from .cors import Cors
 from .early_responses import FinishRequestBodies
 from .live_requests import listing, run_view, tracked
@@ -63,7 +65,7 @@ __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
-_OPEN_PATHS = ("/health", "/openapi.json", "/version", "/")
+_OPEN_PATHS = ("/health", "/healthz/deep", "/openapi.json", "/version", "/")
 _SURFACES = {
     "/v1/chat/completions": "chat_completions",
     "/v1/responses": "responses",
@@ -164,6 +166,49 @@ def create_app(
         body, content_type = await service.runtime.blocking(expose)
         return Response(body, content_type=content_type)
 
+    @app.get("/v1/auth/status")
+    async def auth_status() -> Response:
+        clis = await service.inventory.all()  # cached
+        providers = {
+            name: {
+                "installed": clis[name].installed,
+                "version": clis[name].version,
+                **service.login.get(name).as_json(),
+            }
+            for name in service.catalog.providers
+        }
+        return _json(
+            {
+                "providers": providers,
+                # What the predecessors' /v1/auth/status said, for clients that read it.
+                "authenticated": any(p["healthy"] for p in providers.values()),
+                "server_info": {
+                    "api_key_required": await service.keys.any(),
+                    "version": __version__,
+                },
+            }
+        )
+
+    @app.get("/healthz/deep")
+    async def health_deep() -> Response:
+        """A real probe: every enabled CLI's login, now; 200 if one is installed and in."""
+        clis = await service.inventory.all()
+        states = await service.probe_logins()
+        providers = {
+            name: {
+                "installed": clis[name].installed,
+                "healthy": states[name].healthy,
+                "method": states[name].method,
+            }
+            for name in service.catalog.providers
+        }
+        ready = any(p["installed"] and p["healthy"] for p in providers.values())
+        status = "ok" if ready and not service.runtime.draining.is_set() else "unavailable"
+        return _json(
+            {"status": status, "version": __version__, "providers": providers},
+            status=200 if status == "ok" else 503,
+        )
+
     @app.get("/openapi.json")
     async def openapi_json() -> Response:
         return _json(openapi.document(__version__))
@@ -188,88 +233,123 @@ def create_app(
 
     async def answer(
         chat: ChatRequest,
-        encoder: StreamEncoder[Any],
-        collector: Collector[Any],
+        encoder: Callable[[str], StreamEncoder[Any]],
+        collector: Callable[[str], Collector[Any]],
         response_id: str | None = None,
     ) -> Response:
-        """Run ``chat``: a stream through ``encoder``, or one body from ``collector``.
+        """Run ``chat``: a stream through an encoder, or one body from a collector (each
+        made for the model that answers: a ``fallback_model`` may, see cliwrap.health).
 
         For ``n`` > 1 they take indexed events, from all the runs at once.
         """
         chat = attrs.evolve(chat, **params.from_headers(dict(request.headers)))
+        chat = budget.capped(
+            chat, config.budgets, {k.lower(): v for k, v in request.headers.items()}
+        )
         named = request.headers.get("X-Session-Id")
         if chat.session is None and named:
             chat = attrs.evolve(chat, session=params.session_name(named, "X-Session-Id"))
         record = record_of(request.scope)
+        route = await service.route(chat.model)
+        if record is not None:  # for the access log
+            record.model = chat.model
+            record.provider = route.provider
+        fallbacks = fallback_rules.chain(route.provider, service.catalog.providers)
         key = _presented_key(request.headers)
         # Read now: a stream's run is admitted outside the request's context.
         run_id = record.request_id if record is not None else uuid.uuid4().hex
-        surface = _SURFACES.get(request.path, "chat_completions")
-        client = request.remote_addr or ""
-        provider = ""  # known once routed
-
-        def admit() -> LiveRun:
-            return service.runs.admit(
-                run_id,
-                surface,
-                service.runs.caller(key),
-                client=client,
-                model=chat.model,
-                provider=provider,
-                stream=chat.stream,
-            )
-
-        try:
-            provider = (await service.route(chat.model)).provider
-            if record is not None:  # for the access log
-                record.model = chat.model
-                record.provider = provider
-            plans = await service.prepare(chat, key, response_id)
-        except ApiError as refused:
-            admit().failed(refused)  # observers count refusals too
-            raise
-        session_header = (
-            {"X-Session-Id": plans[0].conversation} if plans[0].conversation is not None else {}
+        caller = service.runs.caller(key)
+        admit = partial(
+            service.runs.admit,
+            run_id,
+            _SURFACES.get(request.path, "chat_completions"),
+            caller,
+            client=request.remote_addr or "",
+            model=chat.model,
+            stream=chat.stream,
         )
-        if record is not None:
-            log_failure = partial(log_failed_run, record.request_id)
-            plans = [attrs.evolve(plan, on_failure=log_failure) for plan in plans]
-        runtime = service.runtime
+
+        async def attempt(model: str) -> tuple[Any, dict[str, str]]:
+            """The run for ``model`` (its opener: the key's slots held, the run in the
+            registry) and its response headers."""
+            asked = chat if model == chat.model else attrs.evolve(chat, model=model)
+            provider = (await service.route(model)).provider
+            plans = await service.prepare(asked, key, response_id)
+            headers = (
+                {"X-Session-Id": plans[0].conversation} if plans[0].conversation is not None else {}
+            )
+            if model != chat.model:
+                headers[fallback_rules.HEADER] = chat.model
+            if record is not None:
+                log_failure = partial(log_failed_run, record.request_id)
+                plans = [attrs.evolve(plan, on_failure=log_failure) for plan in plans]
+
+            def open_tracked(live: LiveRun) -> Any:
+                live_plans = [attrs.evolve(plan, live=live) for plan in plans]
+                if len(live_plans) == 1:
+                    return open_job(service.runtime, live_plans[0])
+                return open_jobs(service.runtime, live_plans)
+
+            opened = partial(
+                holding_slots,
+                service.limiter,
+                service.limited_key(key),
+                len(plans),
+                partial(tracked, partial(admit, provider=provider), open_tracked),
+            )
+            return opened, headers
 
         def settled(failure: ApiError | None) -> None:
             if record is not None:
                 record.outcome = outcome_of(failure)
 
-        def open_tracked(live: LiveRun) -> Any:
-            live_plans = [attrs.evolve(plan, live=live) for plan in plans]
-            if len(live_plans) == 1:
-                return open_job(runtime, live_plans[0])
-            return open_jobs(runtime, live_plans)
-
-        opened = partial(
-            holding_slots,
-            service.limiter,
-            service.limited_key(key),
-            len(plans),
-            partial(tracked, admit, open_tracked),
-        )
+        models = [chat.model, *fallbacks]
         if chat.stream:
             anthropic = _speaks_anthropic(request.path)
-            return Response(
-                JobBody(opened, encoder, partial(_error_reply, anthropic=anthropic), settled),
-                content_type="text/event-stream",
-                headers={
-                    "Cache-Control": "no-cache",
-                    "X-Accel-Buffering": "no",
-                    **session_header,
-                },
+            try:
+                opened, headers = await _first_attempt(attempt, models)
+            except ApiError as refused:
+                admit(provider=route.provider).failed(refused)  # observers count refusals too
+                raise
+
+            async def next_attempt(failure: ApiError, tried: str) -> Any:
+                later = models[models.index(tried) + 1 :]
+                if not later or not fallback_rules.falls_back(failure):
+                    return None
+                log.info("%s failed (%s): trying %s", tried, failure.kind.name, later[0])
+                opened, headers = await _first_attempt(attempt, later)
+                return opened, encoder(later[0]), headers, later[0]
+
+            body = JobBody(
+                opened, encoder(chat.model), partial(_error_reply, anthropic=anthropic), settled
             )
-        async with opened() as run:
-            async for update in run.updates:
-                collector.add(update)
-            collector.add(run.outcome)
-        settled(run.failure)
-        return _json(collector.body(), headers=session_header)
+            body.fallback = FallbackState(chat.model, next_attempt)
+            return Response(
+                body,
+                content_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **headers},
+            )
+        failure: ApiError | None = None
+        for index, model in enumerate(models):
+            last = index == len(models) - 1
+            try:
+                opened, headers = await attempt(model)
+            except ApiError as refused:
+                if last or not fallback_rules.falls_back(refused):
+                    admit(provider=route.provider).failed(refused)  # observers count it too
+                    raise
+                continue
+            gathered = collector(model)
+            async with opened() as run:
+                async for update in run.updates:
+                    gathered.add(update)
+                gathered.add(run.outcome)
+            failure = run.failure
+            if failure is None or last or not fallback_rules.falls_back(failure):
+                break
+            log.info("%s failed (%s): trying %s", model, failure.kind.name, models[index + 1])
+        settled(failure)
+        return _json(gathered.body(), headers=headers)
 
     @app.get("/v1/requests")
     async def requests_list() -> Response:
@@ -337,14 +417,18 @@ def create_app(
         chat = openai_chat.parse_chat_request(await _json_body(service.runtime.decoders))
         legacy = chat.legacy_functions
         if chat.n > 1:
-            choices = openai_chat.ChoicesEncoder(chat.model, chat.n, chat.include_usage, legacy)
             return await answer(
-                chat, choices, openai_chat.ChoicesCollector(chat.model, chat.n, legacy)
+                chat,
+                lambda model: openai_chat.ChoicesEncoder(model, chat.n, chat.include_usage, legacy),
+                lambda model: openai_chat.ChoicesCollector(model, chat.n, legacy),
             )
-        encoder = openai_chat.ChunkEncoder(
-            chat.model, include_usage=chat.include_usage, legacy_functions=legacy
+        return await answer(
+            chat,
+            lambda model: openai_chat.ChunkEncoder(
+                model, include_usage=chat.include_usage, legacy_functions=legacy
+            ),
+            lambda model: openai_chat.CompletionCollector(model, legacy),
         )
-        return await answer(chat, encoder, openai_chat.CompletionCollector(chat.model, legacy))
 
     @app.post("/v1/responses")
     async def responses() -> Response:
@@ -355,23 +439,28 @@ def create_app(
         # from its developer messages (Codex sends 20 kB of them, and no instructions).
         instructions = body.get("instructions")
         response_id = openai_responses.new_response_id()
-        encoder = openai_responses.ResponseEncoder(
-            chat.model, instructions, response_id=response_id
+        return await answer(
+            chat,
+            lambda model: openai_responses.ResponseEncoder(
+                model, instructions, response_id=response_id
+            ),
+            lambda model: openai_responses.ResponseCollector(
+                model, instructions=instructions, response_id=response_id
+            ),
+            response_id,
         )
-        collector = openai_responses.ResponseCollector(
-            chat.model, instructions=instructions, response_id=response_id
-        )
-        return await answer(chat, encoder, collector, response_id)
 
     @app.post("/v1/messages")
     async def messages() -> Response:
         body = await _json_body(service.runtime.decoders)
         chat = anthropic_messages.parse_messages_request(body)
         _log_left_out("/v1/messages", "server", anthropic_messages.server_tools(body))
-        encoder = anthropic_messages.MessageEncoder(
-            chat.model, anthropic_messages.count_tokens(chat)
+        tokens = anthropic_messages.count_tokens(chat)
+        return await answer(
+            chat,
+            lambda model: anthropic_messages.MessageEncoder(model, tokens),
+            anthropic_messages.MessageCollector,
         )
-        return await answer(chat, encoder, anthropic_messages.MessageCollector(chat.model))
 
     @app.post("/v1/messages/count_tokens")
     async def count_tokens() -> Response:
@@ -440,6 +529,20 @@ def _asset(name: str) -> Response:
         raise ApiError(ErrorKind.NOT_FOUND, f"No dashboard file {name!r}.")
     data, content_type = found
     return Response(data, content_type=content_type, headers={"Cache-Control": "no-cache"})
+
+
+async def _first_attempt(
+    attempt: Callable[[str], Awaitable[tuple[Any, dict[str, str]]]], models: list[str]
+) -> tuple[Any, dict[str, str]]:
+    """The first of ``models`` that can be prepared, falling back past those refused before
+    they run (a logged-out or out-of-quota CLI: ``health.falls_back``)."""
+    for index, model in enumerate(models):
+        try:
+            return await attempt(model)
+        except ApiError as refused:
+            if index == len(models) - 1 or not fallback_rules.falls_back(refused):
+                raise
+    raise AssertionError("no model to try")  # pragma: no cover
 
 
 def _no_session(session_id: str) -> ApiError:

@@ -16,11 +16,12 @@ headers (429 with ``Retry-After``, 401, 504…) instead of a 200 with an error i
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar, cast
 
+import attrs
 import trio
 from quart.wrappers.response import ResponseBody
 from quart_trio.asgi import TrioASGIHTTPConnection
@@ -31,7 +32,14 @@ from ..runtime.job import RunStream
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["Collector", "ErrorReply", "JobBody", "JobConnection", "StreamEncoder"]
+__all__ = [
+    "Collector",
+    "ErrorReply",
+    "FallbackState",
+    "JobBody",
+    "JobConnection",
+    "StreamEncoder",
+]
 
 T = TypeVar("T")
 T_contra = TypeVar("T_contra", contravariant=True)
@@ -59,6 +67,22 @@ class Collector(Protocol[T_contra]):
         ...
 
 
+NextAttempt = Callable[
+    [ApiError, str],
+    Awaitable[tuple[Callable[[], Any], Any, dict[str, str], str] | None],
+]
+"""Given a failure before the first byte and the model that failed: the next model's
+opener, encoder, response headers and name, or None (no fallback: answer the failure)."""
+
+
+@attrs.define
+class FallbackState:
+    """A stream's ``fallback_model`` chain: the model now tried, and how to get the next."""
+
+    model: str
+    next_attempt: NextAttempt
+
+
 class JobBody(ResponseBody, Generic[T]):
     """The response body of a job (:func:`~cliwrap.runtime.job.open_job`), or of several
     (:func:`~cliwrap.runtime.fanout.open_jobs`): ``open_stream`` opens it, ``encoder``
@@ -78,6 +102,9 @@ class JobBody(ResponseBody, Generic[T]):
         self._job: AbstractAsyncContextManager[RunStream[T]] | None = None
         self._stream: RunStream[T] | None = None
         self._ended = False
+        self.fallback: FallbackState | None = None
+        self.headers: dict[str, str] = {}
+        """Headers learnt while opening (a fallback's), for the status line."""
 
     async def __aenter__(self) -> JobBody[T]:
         self._job = self._open_stream()
@@ -90,7 +117,8 @@ class JobBody(ResponseBody, Generic[T]):
         exc_value: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._job is not None
+        if self._job is None:  # a fallback's run was refused before it opened
+            return
         try:
             await self._job.__aexit__(exc_type, exc_value, tb)
         except BaseExceptionGroup as group:
@@ -104,16 +132,39 @@ class JobBody(ResponseBody, Generic[T]):
         """What commits the response: the first bytes of the stream, or, when the run failed
         before saying anything, its error (to be answered with its own status)."""
         assert self._stream is not None
-        start = self._encoder.start()
-        try:
-            first = await self._stream.updates.receive()
-        except trio.EndOfChannel:
-            if self._stream.failure is not None:
-                if self._settled is not None:
-                    self._settled(self._stream.failure)
-                return self._stream.failure
-            return start + self._end()
-        return start + self._encoder.encode(first)
+        while True:
+            try:
+                first = await self._stream.updates.receive()
+            except trio.EndOfChannel:
+                failure = self._stream.failure
+                if failure is not None and await self._fall_back(failure):
+                    continue
+                if failure is not None:
+                    if self._settled is not None:
+                        self._settled(failure)
+                    return failure
+                return self._encoder.start() + self._end()
+            return self._encoder.start() + self._encoder.encode(first)
+
+    async def _fall_back(self, failure: ApiError) -> bool:
+        """Close the failed run and open the next model's, if there is one: nothing has
+        reached the client yet."""
+        if self.fallback is None:
+            return False
+        following = await self.fallback.next_attempt(failure, self.fallback.model)
+        if following is None:
+            return False
+        opener, encoder, headers, model = following
+        assert self._job is not None
+        job, self._job, self._stream = self._job, None, None
+        await job.__aexit__(None, None, None)
+        new = opener()
+        self._stream = await new.__aenter__()
+        self._job = new
+        self._encoder = encoder
+        self.headers = headers
+        self.fallback = attrs.evolve(self.fallback, model=model)
+        return True
 
     def __aiter__(self) -> JobBody[T]:
         return self
@@ -154,7 +205,9 @@ class JobConnection(TrioASGIHTTPConnection):
                 if isinstance(opening, ApiError):
                     await _send_whole(send, response, body.error_reply(opening))
                     return
-                await send(_start(response.status_code, response.headers))
+                headers = dict(response.headers.items())
+                headers.update(job.headers)
+                await send(_start(response.status_code, headers))
                 await send(_chunk(opening))
                 async for data in job:
                     await send(_chunk(data))

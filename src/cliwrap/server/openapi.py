@@ -1512,6 +1512,36 @@ def document(version: str) -> dict[str, Any]:
                     },
                 }
             },
+            "/v1/auth/status": {
+                "get": {
+                    "summary": "Each CLI's login: installed, version, method, healthy, checked_at",
+                    "responses": {
+                        "200": {
+                            "description": "`providers`: per CLI `installed`, `version`, "
+                            "`method`, `healthy` (true, false, or null: unknown), `checked_at` "
+                            "(ISO 8601 or null), `hint`, `detail`; `authenticated` and "
+                            "`server_info` as the predecessors had them.",
+                            "content": {"application/json": {"schema": OBJECT}},
+                        },
+                        **_errors("OpenAIError", [401]),
+                    },
+                }
+            },
+            "/healthz/deep": {
+                "get": {
+                    "summary": "Readiness: every enabled CLI's login probed now (no key needed)",
+                    "responses": {
+                        "200": {
+                            "description": "At least one CLI is installed and logged in.",
+                            "content": {"application/json": {"schema": OBJECT}},
+                        },
+                        "503": {
+                            "description": "No CLI is installed and logged in (per-CLI detail).",
+                            "content": {"application/json": {"schema": OBJECT}},
+                        },
+                    },
+                }
+            },
             "/openapi.json": {
                 "get": {
                     "summary": "This document (no key needed)",

@@ -28,6 +28,10 @@ from ..config import Config, ProviderConfig
 from ..conversations import AnswerRecorder, key_id, shape_of
 from ..core.errors import ApiError, ErrorKind
 from ..core.request import ChatRequest, Message
+from ..health.login import DEFAULT_TRUST, LoginBoard, LoginState, RunWatch
+from ..health.plans import plan_only_environment
+from ..health.probes import probe_login
+from ..health.quota import QuotaFilter
 from ..observability.metrics import Metrics
 from ..providers import PROVIDERS, Provider, find_command
 from ..providers.base import Invocation, LiveSession, SessionProvider, SessionStart
@@ -81,6 +85,8 @@ class Service:
     usage: UsageRecorder
     """The run observer that records usage per key, model and day; its ``store`` answers
     ``GET /v1/usage`` and the budget checks."""
+    login: LoginBoard
+    """Each enabled CLI's login verdict (cliwrap.health): probes and runs feed it."""
     limiter: Limiter = attrs.field(factory=lambda: Limiter(MemoryCounters()))
     redis: RedisConnection | None = None
     """The Redis the instances share (``storage.redis_url``): the limiter's counters, and
@@ -148,6 +154,10 @@ class Service:
             conversations=Conversations(pool, config.sessions, None, warmup),
             warmup=warmup,
             session_files=files,
+            login=LoginBoard(
+                {name: PROVIDERS[name].login_hint for name in enabled},
+                trust=config.health.login_interval or DEFAULT_TRUST,
+            ),
             metrics=metrics,
             runs=runs,
             keys=keyring,
@@ -184,6 +194,8 @@ class Service:
                 await nursery.start(self.warmup.run)
                 await nursery.start(self.limiter.counters.run)
                 nursery.start_soon(self._expire)
+                if self.config.health.login_interval:
+                    nursery.start_soon(self._watch_logins)
                 task_status.started()
                 await trio.sleep_forever()
         finally:
@@ -201,6 +213,31 @@ class Service:
             )
             await self.runtime.blocking(self.session_files.sweep, now)
             await trio.sleep(_EXPIRY_PERIOD)
+
+    async def _watch_logins(self) -> None:
+        """Probe every enabled CLI's login now and then every ``health.login_interval``."""
+        while True:
+            await self.probe_logins()
+            await trio.sleep(self.config.health.login_interval)
+
+    async def probe_logins(self) -> dict[str, LoginState]:
+        """Ask every enabled CLI whether it is logged in, all at once; record the verdicts."""
+        ledger = ledger_for(self.config, "probes")
+        found: dict[str, LoginState] = {}
+
+        async def one(name: str) -> None:
+            settings = self.catalog.providers[name]
+            try:
+                state = await probe_login(name, settings, self.environ, ledger)
+            except Exception:  # a broken probe must not take the server down
+                log.exception("%s: the login probe failed", name)
+                state = LoginState(detail="the login probe failed; see the server log")
+            found[name] = self.login.probed(name, state)
+
+        async with trio.open_nursery() as nursery:
+            for name in self.catalog.providers:
+                nursery.start_soon(one, name)
+        return {name: found[name] for name in self.catalog.providers}
 
     async def forget(self, key: str, id_: str) -> None:
         """``DELETE /v1/sessions/{id}``: the conversation, its process and its CLI's files."""
@@ -324,6 +361,10 @@ class Service:
                 f"The {provider.name} CLI ({settings.command!r}) is not installed; "
                 f"{provider.install_hint}.",
             )
+        refused = self.login.refusal(route.provider)
+        if refused is not None:
+            raise refused  # known logged out: no process for it
+        environ, settings = plan_only_environment(route.provider, self.environ, settings)
         settings = attrs.evolve(settings, command=str(command))
         listing = (await self.inventory.get(route.provider)).listing  # cached
 
@@ -332,12 +373,14 @@ class Service:
 
         def build(workdir: Path) -> Any:
             invocation = provider.invocation(
-                for_cli, route.model, workdir, settings, self.environ, listing
+                for_cli, route.model, workdir, settings, environ, listing
             )
             return attrs.evolve(invocation, provider=route.provider)
 
         filters: tuple[Callable[[], EventFilter], ...] = (
             *planned.filters,
+            QuotaFilter,
+            partial(RunWatch, self.login, route.provider),
             partial(LoginHint, provider.name, provider.login_hint),
         )
         plan = JobPlan(
@@ -364,7 +407,7 @@ class Service:
             def build_session(workdir: Path) -> tuple[Invocation, LiveSession, Path | None]:
                 assert isinstance(provider, SessionProvider)
                 invocation, session = provider.session(
-                    for_cli, route.model, workdir, settings, self.environ, start, listing
+                    for_cli, route.model, workdir, settings, environ, start, listing
                 )
                 files = provider.session_files(workdir, invocation.env, start)
                 if files is not None and workdir in files.parents:
