@@ -32,6 +32,7 @@ from cliwrap.testing.fake_processes import FakeBackend, FakeCli, open_fake_backe
 from .test_stream_status import RECORDINGS
 
 HANG_GUARD = 60  # seconds; only so that a regression fails instead of hanging the suite
+LOGGED_OUT = '{"loggedIn": false, "authMethod": "none", "apiProvider": "firstParty"}'
 
 
 async def replay(cli: FakeCli) -> int:
@@ -54,9 +55,14 @@ class Live:
 @asynccontextmanager
 async def live_app(tmp_path: Path, claude: str = "") -> AsyncIterator[Live]:
     config_file = tmp_path / "config.toml"
+    # What the login probe runs: this "claude" says it is logged out (`claude auth status`).
+    command = tmp_path / "claude"
+    command.write_text(f"#!/bin/sh\necho '{LOGGED_OUT}'\nexit 1\n")
+    command.chmod(0o755)
     config_file.write_text(
         f'[server]\nstate_dir = "{tmp_path}"\nkeepalive_interval = 30\nshutdown_grace = 0\n'
-        '[providers.claude]\ncommand = "/bin/true"\n' + claude
+        "[health]\nlogin_interval = 0\n"
+        f'[providers.claude]\ncommand = "{command}"\n' + claude
     )
     config = load_config(config_file, {}, {n: p.defaults for n, p in PROVIDERS.items()})
     hyper = HypercornConfig()
@@ -65,6 +71,7 @@ async def live_app(tmp_path: Path, claude: str = "") -> AsyncIterator[Live]:
     hyper.errorlog = None
     async with open_fake_backend(replay) as backend, trio.open_nursery() as nursery:
         app = create_app(config, {"PATH": "/usr/bin:/bin"}, backend)
+        nursery.start_soon(app.extensions["cliwrap"].watch_logins)  # as run_sessions does
         binds = await nursery.start(partial(serve, app, hyper))
         yield Live(binds[0], backend, app.extensions["cliwrap"])
         nursery.cancel_scope.cancel()
@@ -82,6 +89,10 @@ async def test_a_logged_out_cli_is_refused_at_once_in_every_surface_then_healthy
             first = await http.post("/v1/chat/completions", json=chat("replay:auth_error"))
             assert first.status_code == 401
             assert first.json()["error"]["code"] == "cli_not_logged_in"
+            # A run's 401 refuses nothing by itself: it makes the server probe the login now,
+            # and the probe's verdict (here: logged out) is the one that refuses.
+            while live.service.login.get("claude").from_run:
+                await trio.sleep(0.01)
             started = len(live.backend.started)
             status = (await http.get("/v1/auth/status")).json()
             claude = status["providers"]["claude"]
@@ -138,15 +149,15 @@ async def test_without_a_fallback_the_failure_is_answered(tmp_path: Path) -> Non
 async def test_healthz_deep_is_a_real_probe(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``/bin/true auth status`` says nothing: the login is unknown, so not ready (503);
-    a probe that finds a login makes it ready."""
+    """The test's ``claude auth status`` says logged out: not ready (503); a probe that
+    finds a login makes it ready."""
     with trio.fail_after(HANG_GUARD):
         async with live_app(tmp_path) as live, httpx.AsyncClient(base_url=live.url) as http:
             deep = await http.get("/healthz/deep")
             assert deep.status_code == 503
             assert deep.json()["providers"]["claude"] == {
                 "installed": True,
-                "healthy": None,
+                "healthy": False,
                 "method": None,
             }
             assert deep.json()["providers"]["gemini"]["healthy"] is False  # no key at all

@@ -150,13 +150,20 @@ def test_gemini_credentials(tmp_path: Path) -> None:
     assert gemini_credentials({}, tmp_path).method == "oauth-personal"
 
 
-def test_the_login_board_refuses_while_a_logged_out_verdict_is_fresh() -> None:
+def test_the_login_board_refuses_while_a_probed_logged_out_verdict_is_fresh() -> None:
     now = [1000.0]
     board = LoginBoard({"claude": "run claude /login"}, trust=300, clock=lambda: now[0])
     assert board.get("claude").healthy is None
     assert board.refusal("claude") is None
+    suspects: list[str] = []
+    board.on_suspect = suspects.append
     watch = RunWatch(board, "claude")
     watch.feed(Failed(ApiError(ErrorKind.CLI_LOGGED_OUT, "Invalid API key")))
+    # A run's 401 is shown and asks for a probe, but refuses nothing by itself.
+    assert board.get("claude").healthy is False
+    assert suspects == ["claude"]
+    assert board.refusal("claude") is None
+    board.probed("claude", LoginState(method="claude.ai", healthy=False))
     refused = board.refusal("claude")
     assert refused is not None
     assert refused.kind is ErrorKind.CLI_LOGGED_OUT

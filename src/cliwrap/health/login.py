@@ -2,10 +2,13 @@
 
 A verdict comes from a login probe (:mod:`cliwrap.health.checks` reads what the CLI says
 about its credentials) or from a run: a run the CLI's backend refused for want of a login
-marks it logged out, a run that answered marks it logged in. While a CLI's last verdict is
-"logged out" and still fresh, a request for it is answered 401 ``cli_not_logged_in`` at
-once, before any process starts; an old verdict is not trusted (the operator may have
-logged in since), so the next request tries the CLI again. Sans-IO: the clock is given.
+marks it suspect, a run that answered marks it logged in. While a CLI's last *probed*
+verdict is "logged out" and still fresh, a request for it is answered 401
+``cli_not_logged_in`` at once, before any process starts; an old verdict is not trusted (the
+operator may have logged in since), so the next request tries the CLI again. A run's 401
+alone refuses nothing: it may be one request the backend refused (a revoked key of a
+client's own provider, a test's stub), so it asks for a probe (``on_suspect``), whose
+verdict decides. Sans-IO: the clock is given.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ class LoginState:
     """What to do on the server when it is not healthy."""
     detail: str = ""
     """What the verdict is based on, for people."""
+    from_run: bool = False
+    """The verdict of a run, not of a probe: shown, but it refuses no request."""
 
     def as_json(self) -> dict[str, Any]:
         checked = (
@@ -66,9 +71,12 @@ class LoginBoard:
         *,
         trust: float = DEFAULT_TRUST,
         clock: Callable[[], float] = time.time,
+        on_suspect: Callable[[str], None] = lambda name: None,
     ) -> None:
         """``hints``: each CLI's login hint (what to run on the server); ``trust``: how long
-        a "logged out" verdict refuses requests (the probe interval, when there is one)."""
+        a "logged out" verdict refuses requests (the probe interval, when there is one);
+        ``on_suspect``: told of a CLI a run found logged out (probe it now)."""
+        self.on_suspect = on_suspect
         self._hints = dict(hints)
         self._trust = trust
         self._clock = clock
@@ -94,8 +102,14 @@ class LoginBoard:
         previous = self.get(name)
         self.probed(
             name,
-            LoginState(method=previous.method, healthy=False, detail=f"a run failed: {message}"),
+            LoginState(
+                method=previous.method,
+                healthy=False,
+                detail=f"a run failed: {message}",
+                from_run=True,
+            ),
         )
+        self.on_suspect(name)
 
     def answered(self, name: str) -> None:
         """A run was answered: the CLI is logged in (the method stays what a probe said)."""
@@ -112,6 +126,8 @@ class LoginBoard:
         state = self._states.get(name)
         if state is None or state.healthy is not False or state.checked_at is None:
             return None
+        if state.from_run:
+            return None  # until a probe says so
         if self._clock() - state.checked_at > self._trust:
             return None  # maybe logged in since: let the next run find out
         return ApiError(

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,8 @@ class Service:
     ``GET /v1/usage`` and the budget checks."""
     login: LoginBoard
     """Each enabled CLI's login verdict (cliwrap.health): probes and runs feed it."""
+    suspects: trio.MemoryReceiveChannel[str]
+    """CLIs a run found logged out, to probe at once (``watch_logins``)."""
     limiter: Limiter = attrs.field(factory=lambda: Limiter(MemoryCounters()))
     redis: RedisConnection | None = None
     """The Redis the instances share (``storage.redis_url``): the limiter's counters, and
@@ -137,6 +140,7 @@ class Service:
         inventory = Inventory(enabled, environ, ledger_for(config, "probes"))
         warmup = Warmup(pool, config.warmup, inventory.warm)
         keyring = Keyring(config.server.api_keys)
+        suspect, suspects = trio.open_memory_channel[str](2 * len(enabled) + 1)
         runs = Runs(partial(key_caller, keyring))
         usage = UsageRecorder()
         # Every settled chat request, told once: usage per key and model, and the metrics.
@@ -157,7 +161,9 @@ class Service:
             login=LoginBoard(
                 {name: PROVIDERS[name].login_hint for name in enabled},
                 trust=config.health.login_interval or DEFAULT_TRUST,
+                on_suspect=partial(_tell, suspect),
             ),
+            suspects=suspects,
             metrics=metrics,
             runs=runs,
             keys=keyring,
@@ -194,8 +200,7 @@ class Service:
                 await nursery.start(self.warmup.run)
                 await nursery.start(self.limiter.counters.run)
                 nursery.start_soon(self._expire)
-                if self.config.health.login_interval:
-                    nursery.start_soon(self._watch_logins)
+                nursery.start_soon(self.watch_logins)
                 task_status.started()
                 await trio.sleep_forever()
         finally:
@@ -214,14 +219,25 @@ class Service:
             await self.runtime.blocking(self.session_files.sweep, now)
             await trio.sleep(_EXPIRY_PERIOD)
 
-    async def _watch_logins(self) -> None:
-        """Probe every enabled CLI's login now and then every ``health.login_interval``."""
-        while True:
+    async def watch_logins(self) -> None:
+        """Probe every enabled CLI's login now and every ``health.login_interval`` (0: never
+        periodically), and a CLI at once when a run found it logged out: the probe's verdict
+        is the one that refuses requests."""
+        interval = self.config.health.login_interval
+        if interval:
             await self.probe_logins()
-            await trio.sleep(self.config.health.login_interval)
+        while True:
+            with trio.move_on_after(interval or math.inf) as waited:
+                suspect = await self.suspects.receive()
+            if waited.cancelled_caught:
+                await self.probe_logins()
+            else:
+                await self.probe_logins((suspect,))
 
-    async def probe_logins(self) -> dict[str, LoginState]:
-        """Ask every enabled CLI whether it is logged in, all at once; record the verdicts."""
+    async def probe_logins(self, names: Iterable[str] | None = None) -> dict[str, LoginState]:
+        """Ask every enabled CLI (or those ``names``) whether it is logged in, all at once;
+        record the verdicts."""
+        names = tuple(self.catalog.providers if names is None else names)
         ledger = ledger_for(self.config, "probes")
         found: dict[str, LoginState] = {}
 
@@ -235,9 +251,9 @@ class Service:
             found[name] = self.login.probed(name, state)
 
         async with trio.open_nursery() as nursery:
-            for name in self.catalog.providers:
+            for name in names:
                 nursery.start_soon(one, name)
-        return {name: found[name] for name in self.catalog.providers}
+        return {name: found[name] for name in names}
 
     async def forget(self, key: str, id_: str) -> None:
         """``DELETE /v1/sessions/{id}``: the conversation, its process and its CLI's files."""
@@ -428,6 +444,13 @@ class Service:
 
     def installed(self, provider: Provider, settings: ProviderConfig) -> bool:
         return find_command(settings.command, self.environ) is not None
+
+
+def _tell(channel: trio.MemorySendChannel[str], name: str) -> None:
+    """Queue ``name`` without waiting (a CLI already queued, or a full queue: it will be
+    probed anyway)."""
+    with contextlib.suppress(trio.WouldBlock):
+        channel.send_nowait(name)
 
 
 def limiter_for(config: Config, redis: RedisConnection | None = None) -> Limiter:
