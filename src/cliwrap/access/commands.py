@@ -22,7 +22,8 @@ import trio
 
 from ..config import Config
 from ..storage import StorageError, Store
-from .keys import BUDGET_PERIODS, GROUPS, ApiKey, KeyExistsError, KeyLimits, KeyStore, new_key
+from .groups import GROUPS
+from .keys import BUDGET_PERIODS, ApiKey, KeyExistsError, KeyLimits, KeyStore, new_key
 from .sqlite import SqliteKeys
 
 __all__ = ["add_parser", "any_stored_key", "has_stored_keys", "offer_first_key", "open_keys", "run"]

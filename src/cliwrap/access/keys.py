@@ -19,10 +19,10 @@ import attrs
 from attrs import validators as v
 
 from ..conversations import key_id
+from .groups import GROUPS  # the endpoint groups a key's ``rpm`` may name
 
 __all__ = [
     "BUDGET_PERIODS",
-    "GROUPS",
     "PREFIX_LENGTH",
     "TOKEN_PREFIX",
     "ApiKey",
@@ -39,8 +39,6 @@ TOKEN_PREFIX = "cwk_"  # noqa: S105 (a marker every token starts with, no secret
 PREFIX_LENGTH = 12
 """Characters of the token kept for display (``cwk_`` and 8 of the random part)."""
 BUDGET_PERIODS = ("day", "month")
-GROUPS = ("chat", "sessions", "auth", "debug", "health", "other")
-"""The endpoint groups a key's ``rpm`` may name (the rate limiter's groups)."""
 
 
 def new_token() -> str:
