@@ -140,6 +140,9 @@ def test_what_the_status_commands_print() -> None:
     assert codex_status(1, "Error checking login status: bad JSON").healthy is None
     own = codex_status(1, "", env_keys={"STUB_KEY"}, env={"STUB_KEY": "x"})
     assert (own.healthy, own.method) == (True, "env:STUB_KEY")
+    # Its key unset: not "logged out" (that 401 would hide the run's 424 naming the variable).
+    unset = codex_status(1, "Not logged in\n", env_keys={"STUB_KEY"}, env={})
+    assert (unset.healthy, unset.method) == (None, "env:STUB_KEY")
 
 
 def test_gemini_credentials(tmp_path: Path) -> None:

@@ -84,6 +84,11 @@ def codex_status(
                 method=f"env:{variable}",
                 detail=f"`codex login status`: Not logged in, but ${variable} is set",
             )
+        if keys:  # a provider of the user's own, its key unset: a run's 424 names it
+            return LoginState(
+                method=f"env:{keys[0]}",
+                detail=f"the model providers' env_key {', '.join(keys)}: not set",
+            )
         return LoginState(healthy=False, detail="`codex login status`: Not logged in")
     if returncode == 0 and "API key configured" in text:
         return LoginState(method="api_key", healthy=True, detail="`codex login status`: API key")

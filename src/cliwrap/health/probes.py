@@ -81,7 +81,7 @@ async def _ask(
         status, output = await capture(
             [str(path), *checks.CODEX_STATUS_ARGS], env=env, cwd=cwd, ledger=ledger, stderr=True
         )
-        return checks.codex_status(status, output, env=env)
+        return checks.codex_status(status, output, env_keys=keys, env=env)
     home = Path(env["HOME"]) if env.get("HOME") else None
     if name == "gemini":
         return checks.gemini_credentials(env, home)

@@ -1539,6 +1539,7 @@ def document(version: str) -> dict[str, Any]:
                             "description": "No CLI is installed and logged in (per-CLI detail).",
                             "content": {"application/json": {"schema": OBJECT}},
                         },
+                        **_errors("OpenAIError", []),
                     },
                 }
             },
