@@ -9,6 +9,7 @@ concurrent runs; :mod:`.sqlite` adapts the SQLite store to the protocols, :mod:`
 and :mod:`.redis_keys` put the counters, keys and usage in a Redis that several instances
 share; :mod:`.commands` is ``cliwrap keys`` and the first start's offer of a key.
 """
+
 from .budgets import budget_error, period_of
 from .keyring import Keyring
 from .keys import ApiKey, KeyExistsError, KeyLimits, KeyStore, new_key, sees_everyone

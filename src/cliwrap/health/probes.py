@@ -20,7 +20,7 @@ from ..core.request import ChatRequest, Message
 from ..providers import PROVIDERS, find_command
 from ..providers.base import WORK_DIR
 from ..providers.codex import provider_env_keys
-from ..runtime.inventory import capture
+from ..runtime.inventory import capture, scratch_workdir
 from ..runtime.job import prepare_workdir
 from ..runtime.ledger import Ledger
 from . import checks
@@ -41,17 +41,14 @@ async def probe_login(
     path = find_command(settings.command, environ)
     if path is None:
         return LoginState(healthy=False, detail="not installed")
-    workdir = await trio.to_thread.run_sync(ledger.make_workdir, "login")
     try:
-        with trio.move_on_after(PROBE_TIMEOUT):
-            state = await _ask(name, path, settings, environ, ledger, workdir)
-            return plan_only_verdict(name, state, settings)
-        return LoginState(detail=f"no answer within {PROBE_TIMEOUT:g} s")
+        async with scratch_workdir(ledger, "login") as workdir:
+            with trio.move_on_after(PROBE_TIMEOUT):
+                state = await _ask(name, path, settings, environ, ledger, workdir)
+                return plan_only_verdict(name, state, settings)
+            return LoginState(detail=f"no answer within {PROBE_TIMEOUT:g} s")
     except OSError as error:
         return LoginState(detail=f"could not run the CLI: {error.strerror}")
-    finally:
-        with trio.CancelScope(shield=True):
-            await trio.to_thread.run_sync(ledger.remove_workdir, workdir)
 
 
 async def _ask(

@@ -9,7 +9,8 @@ probes run like any CLI run: own process group, ledger, a deadline, a private di
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from .backend import GroupProcess, PosixBackend
 from .ledger import Ledger
 from .processes import run_in_group
 
-__all__ = ["TTL", "CliInfo", "Inventory", "Probe", "capture", "probe"]
+__all__ = ["TTL", "CliInfo", "Inventory", "Probe", "capture", "probe", "scratch_workdir"]
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +92,19 @@ async def probe(
     path = find_command(settings.command, environ)
     if path is None:
         return CliInfo(name, None, problem=f"not installed: {provider.install_hint}")
-    workdir = await trio.to_thread.run_sync(ledger.make_workdir, "probe")
-    try:
-        with trio.fail_after(_PROBE_TIMEOUT):
+    async with scratch_workdir(ledger, "probe") as workdir:
+        with trio.move_on_after(_PROBE_TIMEOUT):
             return await _ask(name, path, settings, environ, ledger, workdir)
-    except trio.TooSlowError:
         return CliInfo(name, path, problem=f"no answer within {_PROBE_TIMEOUT:g} s")
+
+
+@asynccontextmanager
+async def scratch_workdir(ledger: Ledger, kind: str) -> AsyncIterator[Path]:
+    """A private working directory for a short CLI command (a probe), in the ledger while it
+    lives and removed however the command ends."""
+    workdir = await trio.to_thread.run_sync(ledger.make_workdir, kind)
+    try:
+        yield workdir
     finally:
         with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(ledger.remove_workdir, workdir)
