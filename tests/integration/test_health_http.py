@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,6 @@ import attrs
 import httpx
 import pytest
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
 
 from cliwrap.config import load_config
 from cliwrap.health import LoginState
@@ -28,6 +25,8 @@ from cliwrap.providers import PROVIDERS
 from cliwrap.server.app import create_app
 from cliwrap.server.service import Service
 from cliwrap.testing.fake_processes import FakeBackend, FakeCli, open_fake_backend
+from cliwrap.testing.in_process import served_in_process
+from cliwrap.testing.live import eventually
 
 from .test_stream_status import RECORDINGS
 
@@ -65,15 +64,11 @@ async def live_app(tmp_path: Path, claude: str = "") -> AsyncIterator[Live]:
         f'[providers.claude]\ncommand = "{command}"\n' + claude
     )
     config = load_config(config_file, {}, {n: p.defaults for n, p in PROVIDERS.items()})
-    hyper = HypercornConfig()
-    hyper.bind = ["127.0.0.1:0"]
-    hyper.accesslog = None
-    hyper.errorlog = None
     async with open_fake_backend(replay) as backend, trio.open_nursery() as nursery:
         app = create_app(config, {"PATH": "/usr/bin:/bin"}, backend)
         nursery.start_soon(app.extensions["cliwrap"].watch_logins)  # as run_sessions does
-        binds = await nursery.start(partial(serve, app, hyper))
-        yield Live(binds[0], backend, app.extensions["cliwrap"])
+        async with served_in_process(app) as url:
+            yield Live(url, backend, app.extensions["cliwrap"])
         nursery.cancel_scope.cancel()
 
 
@@ -91,8 +86,7 @@ async def test_a_logged_out_cli_is_refused_at_once_in_every_surface_then_healthy
             assert first.json()["error"]["code"] == "cli_not_logged_in"
             # A run's 401 refuses nothing by itself: it makes the server probe the login now,
             # and the probe's verdict (here: logged out) is the one that refuses.
-            while live.service.login.get("claude").from_run:
-                await trio.sleep(0.01)
+            await eventually(lambda: not live.service.login.get("claude").from_run)
             started = len(live.backend.started)
             status = (await http.get("/v1/auth/status")).json()
             claude = status["providers"]["claude"]

@@ -10,20 +10,18 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import h11
 import pytest
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
 
 from cliwrap.config import Config, Limits, ServerConfig
 from cliwrap.server import early_responses
 from cliwrap.server.app import create_app
 from cliwrap.surfaces import json_body
+from cliwrap.testing.in_process import served_in_process
 
 KEY = "test-key"
 HANG_GUARD = 60  # seconds; only so that a regression fails instead of hanging the suite
@@ -37,14 +35,8 @@ async def live_app(tmp_path: Path, **limits: Any) -> AsyncIterator[int]:
         limits=Limits(**limits),
     )
     app = create_app(config, {"PATH": "/nonexistent"})
-    hyper = HypercornConfig()
-    hyper.bind = ["127.0.0.1:0"]
-    hyper.accesslog = None
-    hyper.errorlog = None
-    async with trio.open_nursery() as nursery:
-        binds = await nursery.start(partial(serve, app, hyper))
-        yield int(binds[0].rsplit(":", 1)[1])
-        nursery.cancel_scope.cancel()
+    async with served_in_process(app) as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 class Client:

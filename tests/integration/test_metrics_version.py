@@ -9,20 +9,18 @@ import json
 import platform
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 
 import httpx
 import pytest
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
 from prometheus_client.parser import text_string_to_metric_families
 
 from cliwrap import __version__
 from cliwrap.config import load_config
 from cliwrap.providers import PROVIDERS
 from cliwrap.server.app import create_app
+from cliwrap.testing.in_process import served_in_process
 
 RECORDING = Path(__file__).parents[1] / "recordings" / "claude" / "thinking_and_text.jsonl"
 HANG_GUARD = 60  # seconds; only so that a regression fails instead of hanging the suite
@@ -56,15 +54,8 @@ async def live_server(tmp_path: Path, keys: tuple[str, ...] = ()) -> AsyncIterat
         f'[providers.claude]\ncommand = "{fake_claude(tmp_path)}"\n' + others
     )
     config = load_config(config_file, {}, {n: p.defaults for n, p in PROVIDERS.items()})
-    hyper = HypercornConfig()
-    hyper.bind = ["127.0.0.1:0"]
-    hyper.accesslog = None
-    hyper.errorlog = None
-    async with trio.open_nursery() as nursery:
-        app = create_app(config, {"PATH": "/usr/bin:/bin"})
-        binds = await nursery.start(partial(serve, app, hyper))
-        yield binds[0]
-        nursery.cancel_scope.cancel()
+    async with served_in_process(create_app(config, {"PATH": "/usr/bin:/bin"})) as url:
+        yield url
 
 
 async def scrape(http: httpx.AsyncClient) -> Samples:

@@ -10,21 +10,19 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import attrs
 import httpx
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
 
 from cliwrap.config import load_config
 from cliwrap.providers import PROVIDERS
 from cliwrap.runtime.job import Runtime
 from cliwrap.server.app import create_app
 from cliwrap.testing.fake_processes import FakeBackend, FakeCli, open_fake_backend
+from cliwrap.testing.in_process import served_in_process
 
 RECORDINGS = Path(__file__).parents[1] / "recordings" / "claude"
 HANG_GUARD = 60  # seconds; only so that a regression fails instead of hanging the suite
@@ -64,15 +62,10 @@ async def live_app(tmp_path: Path, extra: str = "", **limits: int) -> AsyncItera
         '[providers.claude]\ncommand = "/bin/true"\n' + extra
     )
     config = load_config(config_file, {}, {n: p.defaults for n, p in PROVIDERS.items()})
-    hyper = HypercornConfig()
-    hyper.bind = ["127.0.0.1:0"]
-    hyper.accesslog = None
-    hyper.errorlog = None
-    async with open_fake_backend(replay) as backend, trio.open_nursery() as nursery:
+    async with open_fake_backend(replay) as backend:
         app = create_app(config, {"PATH": "/usr/bin:/bin"}, backend)
-        binds = await nursery.start(partial(serve, app, hyper))
-        yield Live(binds[0], backend, app.extensions["cliwrap"].runtime)
-        nursery.cancel_scope.cancel()
+        async with served_in_process(app) as url:
+            yield Live(url, backend, app.extensions["cliwrap"].runtime)
 
 
 def chat(prompt: str, **extra: Any) -> dict[str, Any]:
