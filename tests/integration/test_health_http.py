@@ -121,6 +121,9 @@ async def test_an_overloaded_model_falls_back_and_says_so(tmp_path: Path) -> Non
             assert answer.headers["x-cliwrap-fallback"] == "sonnet"
             assert answer.json()["model"] == "claude/haiku"
             assert answer.json()["choices"][0]["message"]["content"]
+            answered, tried = live.service.runs.recent()[:2]  # newest first
+            assert (answered.model, answered.fallback_from) == ("claude/haiku", "sonnet")
+            assert (tried.model, tried.outcome) == ("sonnet", "failed:overloaded")
             body = chat("replay:rate_limit", stream=True)
             async with http.stream("POST", "/v1/chat/completions", json=body) as stream:
                 assert stream.status_code == 200

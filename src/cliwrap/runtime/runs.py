@@ -118,6 +118,8 @@ class LiveRun:
         self.model = model
         self.provider = provider
         self.stream = stream
+        self.fallback_from: str | None = None
+        """The model the client asked for, when this run is a fallback model's."""
         self.accepted_at = registry.clock()
         self.running_at: float | None = None
         self.first_output_at: float | None = None
@@ -169,6 +171,7 @@ class LiveRun:
                 status=status,
                 outcome=outcome,
                 usage=self.usage,
+                fallback_from=self.fallback_from,
             )
             self._registry._settled(self)
         return self.report

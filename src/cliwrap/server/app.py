@@ -265,7 +265,6 @@ def create_app(
             _SURFACES.get(request.path, "chat_completions"),
             caller,
             client=request.remote_addr or "",
-            model=chat.model,
             stream=chat.stream,
         )
 
@@ -290,12 +289,18 @@ def create_app(
                     return open_job(service.runtime, live_plans[0])
                 return open_jobs(service.runtime, live_plans)
 
+            def admitted() -> LiveRun:
+                live = admit(provider=provider, model=model)
+                if model != chat.model:
+                    live.fallback_from = chat.model
+                return live
+
             opened = partial(
                 holding_slots,
                 service.limiter,
                 service.limited_key(key),
                 len(plans),
-                partial(tracked, partial(admit, provider=provider), open_tracked),
+                partial(tracked, admitted, open_tracked),
             )
             return opened, headers
 
@@ -309,7 +314,7 @@ def create_app(
             try:
                 opened, headers = await _first_attempt(attempt, models)
             except ApiError as refused:
-                admit(provider=route.provider).failed(refused)  # observers count refusals too
+                admit(provider=route.provider, model=chat.model).failed(refused)  # counted too
                 raise
 
             async def next_attempt(failure: ApiError, tried: str) -> Any:
@@ -336,7 +341,7 @@ def create_app(
                 opened, headers = await attempt(model)
             except ApiError as refused:
                 if last or not fallback_rules.falls_back(refused):
-                    admit(provider=route.provider).failed(refused)  # observers count it too
+                    admit(provider=route.provider, model=chat.model).failed(refused)  # counted
                     raise
                 continue
             gathered = collector(model)
