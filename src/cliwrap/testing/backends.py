@@ -64,7 +64,13 @@ class StubBackends:
 def codex_stub_args(url: str) -> list[str]:
     """Arguments that point Codex at the stub: it talks only to a configured model provider
     (it ignores ``OPENAI_BASE_URL``), whose key it reads from ``STUB_API_KEY``."""
-    provider = f'{{name="Stub",base_url="{url}/v1",env_key="STUB_API_KEY",wire_api="responses"}}'
+    # request_max_retries = 0: a stub's failure is answered at once, not after Codex's own
+    # retries of the request (four, with backoff: ten seconds of a test). Its retries of a
+    # dropped stream stay Codex's default, as a user's provider has them.
+    provider = (
+        f'{{name="Stub",base_url="{url}/v1",env_key="STUB_API_KEY",wire_api="responses",'
+        "request_max_retries=0}"
+    )
     return ["-c", 'model_provider="stub"', "-c", f"model_providers.stub={provider}"]
 
 
