@@ -1,5 +1,5 @@
-"""API keys on a live server: ``cliwrap keys`` as a process against the server's state
-directory while it runs, authentication with the keys it makes and revokes through the
+"""API keys on a live server: ``cliwrap keys`` against the server's state directory from
+another process while it runs, authentication with the keys it makes and revokes through the
 OpenAI SDK, a spent budget's 429, and ``GET /v1/usage``.
 
 Claude Code is a shell script that replays a recorded answer (no Node, no model); the
@@ -9,9 +9,12 @@ server's own config key is the admin.
 from __future__ import annotations
 
 import calendar
+import contextlib
+import io
 import json
 import os
 import re
+import signal
 import stat
 import subprocess
 import sys
@@ -25,6 +28,7 @@ import pytest
 import trio
 
 from cliwrap.access.usage import day_of
+from cliwrap.cli import main
 from cliwrap.core.events import Usage
 from cliwrap.storage import Store
 from cliwrap.testing import LiveServer
@@ -69,14 +73,21 @@ ENV = {"PYTHONPATH": os.pathsep.join(sys.path)}
 
 
 def keys(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``cliwrap keys ARGS`` as its own process."""
-    return subprocess.run(
-        [sys.executable, "-m", "cliwrap", "keys", *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **ENV},
-        timeout=_BOUND,
-        check=False,
+    """``cliwrap keys ARGS``, run in this test's process: not the server's, which has the
+    store open at the same time (as a second terminal's command would), without paying a
+    Python start-up per command."""
+    out, err = io.StringIO(), io.StringIO()
+    interrupt = signal.getsignal(signal.SIGINT)  # main() resets it, as a command may
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                status = main(["keys", *args, "--config", str(config)])
+            except SystemExit as exit:  # argparse's refusals
+                status = exit.code if isinstance(exit.code, int) else 2
+    finally:
+        signal.signal(signal.SIGINT, interrupt)
+    return subprocess.CompletedProcess(
+        ["cliwrap", "keys", *args], status, out.getvalue(), err.getvalue()
     )
 
 

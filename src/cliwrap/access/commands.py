@@ -71,8 +71,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     revoke.add_argument("name")
 
 
-def run(config: Config, args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    """Do what ``args`` ask; the exit status (1: the store refused, 2: bad arguments)."""
+def run(config: Config, args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Do what ``args`` ask; the exit status (1: the store refused, 2: bad arguments).
+    ``out``: where to print (the current ``sys.stdout`` by default, looked up when called)."""
+    out = out or sys.stdout
     err = sys.stderr
     try:
         if args.action == "create":
@@ -129,10 +131,11 @@ def ask_terminal(question: str) -> str:
 
 
 def offer_first_key(
-    config: Config, ask: Callable[[str], str] = ask_terminal, out: TextIO = sys.stdout
+    config: Config, ask: Callable[[str], str] = ask_terminal, out: TextIO | None = None
 ) -> ApiKey | None:
     """At a first start on a terminal (the caller checks that), with no key configured or
     stored: offer to make one, named ``default``. The key made, or ``None``."""
+    out = out or sys.stdout
     if config.server.api_keys or has_stored_keys(config):
         return None
     try:
