@@ -140,7 +140,7 @@ def create_app(
                 "running": runtime.gate.running,
                 "waiting": runtime.gate.waiting,
                 # So that a page (the dashboard) asks for a key before it calls anything.
-                "key_required": await service.key_error(None) is not None,
+                "key_required": await service.keys.any(),
                 "providers": {
                     name: {"installed": service.installed(PROVIDERS[name], settings)}
                     for name, settings in service.catalog.providers.items()

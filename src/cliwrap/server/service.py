@@ -280,7 +280,8 @@ class Service:
         Responses answer will have, for a later ``previous_response_id``. A key that has
         spent its budget is refused here (429 ``budget_exceeded``), before anything runs.
         """
-        await self.check_budget(await self.keys.identify(key))
+        # The key was identified when the request was let in: the keyring's memory says it.
+        await self.check_budget(self.keys.known(key))
         check_input_size(chat, self.config.limits.max_input_chars)
         route = await self.route(chat.model)
         if self.runtime.draining.is_set():
